@@ -1,0 +1,86 @@
+"""loopml: high-throughput iteration for machine learning.
+
+``import loopml`` is cheap: the store, pandas and the rest load when first used.
+
+    import loopml
+    with loopml.init(project="digits", config={"lr": 0.1}) as run:
+        for epoch in range(10):
+            run.log({"loss": 1 / (epoch + 1)})
+    loopml.runs("digits", where="metrics.loss < 0.2", order_by="-metrics.loss")
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from loopml._errors import (
+    ConflictError,
+    InvalidValueTypeError,
+    LoopmlError,
+    MissingDependencyError,
+    NotFoundError,
+    QueryError,
+    SchemaVersionError,
+    StoreError,
+    ValidationError,
+)
+
+__version__ = "0.1.0"
+
+# Public name -> module that defines it; loaded on first access (PEP 562).
+_LAZY = {
+    "init": "loopml.tracking",
+    "log": "loopml.tracking",
+    "finish": "loopml.tracking",
+    "runs": "loopml.tracking",
+    "get_run": "loopml.tracking",
+    "active_run": "loopml.tracking",
+    "recover": "loopml.tracking",
+    "Run": "loopml.tracking",
+    "RunRecord": "loopml.store",
+    "Store": "loopml.store",
+    "Settings": "loopml._config",
+}
+
+__all__ = [
+    "ConflictError",
+    "InvalidValueTypeError",
+    "LoopmlError",
+    "MissingDependencyError",
+    "NotFoundError",
+    "QueryError",
+    "Run",
+    "RunRecord",
+    "SchemaVersionError",
+    "Settings",
+    "Store",
+    "StoreError",
+    "ValidationError",
+    "__version__",
+    "active_run",
+    "finish",
+    "get_run",
+    "init",
+    "log",
+    "recover",
+    "runs",
+]
+
+if TYPE_CHECKING:
+    from loopml._config import Settings
+    from loopml.store import RunRecord, Store
+    from loopml.tracking import Run, active_run, finish, get_run, init, log, recover, runs
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'loopml' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,77 @@
+"""The ``loopml`` command line (Typer + rich). Each command group lives in its own module."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from loopml import __version__
+from loopml._errors import LoopmlError
+from loopml.cli import _runs
+from loopml.cli._common import console, err_console
+
+app = typer.Typer(
+    name="loopml",
+    help="loopml: high-throughput iteration for machine learning.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(_runs.app, name="runs")
+app.command("recover")(_runs.recover_command)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"loopml {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = None,
+) -> None:
+    """loopml: track, sweep, label, analyse, serve and monitor, in one loop."""
+
+
+@app.command("projects")
+def projects() -> None:
+    """List projects with their run counts and last activity."""
+    from rich.table import Table
+
+    from loopml.cli._common import fmt_time
+    from loopml.tracking import default_session
+
+    table = Table(title="projects", header_style="bold")
+    for col in ("project", "runs", "running", "last activity"):
+        table.add_column(col, justify="right" if col in ("runs", "running") else "left")
+    for p in default_session().store.list_projects():
+        table.add_row(p.name, str(p.run_count), str(p.running), fmt_time(p.last_activity))
+    console.print(table)
+
+
+@app.command("demo")
+def demo(
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the dashboard afterwards.")] = True,
+    port: Annotated[int, typer.Option(help="Dashboard port (with --serve).")] = 8765,
+) -> None:
+    """Run the iteration loop on the bundled digits data set and print what it found."""
+    from loopml.demo import run_demo
+
+    run_demo(serve=serve, port=port)
+
+
+def main() -> None:
+    """Entry point: run the app, turning loopml errors into one readable line and exit code 2."""
+    try:
+        app()
+    except LoopmlError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        sys.exit(2)
+
+
+__all__ = ["app", "main"]

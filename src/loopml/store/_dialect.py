@@ -1,0 +1,63 @@
+"""Small helpers for the two dialects' differences, kept out of the store logic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Table
+
+
+def upsert(conn: Connection, table: Table, keys: list[str], update: list[str] | None) -> Any:
+    """An INSERT that, on a key conflict, updates ``update`` columns (or does nothing if None)."""
+    if conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+    stmt = insert(table)
+    if update is None:
+        return stmt.on_conflict_do_nothing(index_elements=keys)
+    return stmt.on_conflict_do_update(
+        index_elements=keys, set_={c: getattr(stmt.excluded, c) for c in update}
+    )
+
+
+def chunks(items: list[Any], size: int = 900) -> list[list[Any]]:
+    """Split ``items`` for IN lists, under SQLite's bound-parameter limit."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+_SQL_CACHE: dict[tuple[Any, ...], tuple[str, tuple[str, ...] | None]] = {}
+
+
+def bulk_upsert(
+    conn: Connection,
+    table: Table,
+    keys: list[str],
+    update: list[str] | None,
+    columns: tuple[str, ...],
+    rows: list[tuple[Any, ...]],
+) -> None:
+    """``upsert`` many rows given as tuples in ``columns`` order, straight to the driver.
+
+    Builds and compiles the statement once per dialect; on the hot ingest path this skips
+    SQLAlchemy's per-row parameter processing, which otherwise costs more than the insert.
+    """
+    if not rows:
+        return
+    from sqlalchemy import bindparam
+
+    cache_key = (conn.dialect.name, table.name, tuple(keys), tuple(update or ()), update is None, columns)
+    cached = _SQL_CACHE.get(cache_key)
+    if cached is None:
+        stmt = upsert(conn, table, keys, update).values({c: bindparam(c) for c in columns})
+        compiled = stmt.compile(dialect=conn.dialect)
+        positions = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
+        cached = _SQL_CACHE[cache_key] = (compiled.string, positions)
+    sql, positions = cached
+    if positions is not None:
+        if positions != columns:
+            index = [columns.index(p) for p in positions]
+            rows = [tuple(r[i] for i in index) for r in rows]
+        conn.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
+    else:
+        conn.exec_driver_sql(sql, [dict(zip(columns, r)) for r in rows])  # type: ignore[arg-type]

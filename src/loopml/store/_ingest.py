@@ -1,0 +1,196 @@
+"""Writing a journal segment's points, params, tags and artifacts in one transaction.
+
+Exactly-once: the ``journals`` row holds how far its journal has been ingested, read (locked) and
+advanced in the same transaction as the rows, so a segment replayed by two processes lands once.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sqlalchemy import Connection, delete, select, update
+
+from loopml.store._dialect import bulk_upsert, chunks, upsert
+from loopml.store._records import Batch
+from loopml.store._schema import (
+    FLAG_NAN,
+    FLAG_NEG_ZERO,
+    FLAG_NONE,
+    artifacts,
+    journals,
+    metric_summary,
+    metrics,
+    params,
+    runs,
+    tags,
+)
+
+
+class OffsetMismatch(Exception):
+    """The store has ingested this journal up to ``stored``, not to where the reader started."""
+
+    def __init__(self, stored: int) -> None:
+        super().__init__(stored)
+        self.stored = stored
+
+
+def encode_value(value: float) -> tuple[float | None, int]:
+    """A float as (column value, flag): NaN and -0.0 do not survive a SQLite REAL column."""
+    if value != value:
+        return None, FLAG_NAN
+    if value == 0.0 and math.copysign(1.0, value) < 0:
+        return 0.0, FLAG_NEG_ZERO
+    return value, FLAG_NONE
+
+
+def decode_value(value: float | None, flag: int) -> float:
+    """Inverse of :func:`encode_value`."""
+    if flag == FLAG_NAN or value is None:
+        return math.nan
+    if flag == FLAG_NEG_ZERO:
+        return -0.0
+    return float(value)
+
+
+def param_num(value: Any) -> float | None:
+    """The numeric form of a param for numeric filters (ints and floats only, not bools)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def ingest_batch(
+    conn: Connection,
+    journal_id: str,
+    run_id: str,
+    batch: Batch,
+    key_ids: dict[str, int],
+    start: int,
+    end: int,
+    now: float,
+    final: dict[str, Any] | None = None,
+    close: bool = False,
+) -> bool:
+    """Ingest journal bytes ``start:end``; False if they were ingested already.
+
+    ``final`` sets the run's end status in the same transaction; ``close`` drops the journal's
+    row, for a journal that is complete and about to be deleted.
+    """
+    query = select(journals.c.offset).where(journals.c.id == journal_id)
+    if conn.dialect.name != "sqlite":
+        query = query.with_for_update()
+    stored = conn.execute(query).scalar()
+    if stored is None:
+        return False  # journal already closed, or its run deleted
+    if stored > start:
+        if stored >= end:
+            return False
+        raise OffsetMismatch(int(stored))
+    if stored != start:
+        raise OffsetMismatch(int(stored))
+    if batch.points:
+        _write_points(conn, run_id, batch.points, key_ids)
+    if batch.params:
+        conn.execute(
+            upsert(conn, params, ["run_id", "key"], None),
+            [{"run_id": run_id, "key": k, "value": v[0], "num": v[1]} for k, v in batch.params.items()],
+        )
+    if batch.tags:
+        conn.execute(
+            upsert(conn, tags, ["run_id", "key"], ["value"]),
+            [{"run_id": run_id, "key": k, "value": v} for k, v in batch.tags.items()],
+        )
+    if batch.artifacts:
+        conn.execute(
+            upsert(conn, artifacts, ["run_id", "name"], ["size", "sha256", "created_at"]),
+            [{"run_id": run_id, **a} for a in batch.artifacts],
+        )
+    if close:
+        conn.execute(delete(journals).where(journals.c.id == journal_id))
+    else:
+        conn.execute(update(journals).where(journals.c.id == journal_id).values(offset=end))
+    values: dict[str, Any] = {"heartbeat_at": now}
+    stmt = update(runs).where(runs.c.id == run_id)
+    if final is not None and close:
+        # Another process still writing to this run (its own journal) decides how it ends.
+        others = conn.execute(select(journals.c.id).where(journals.c.run_id == run_id).limit(1)).first()
+        if others is not None:
+            final = None
+    if final is not None:
+        # A final status never overwrites another final one (a sweep may have marked the run
+        # killed); ``crashed`` may be corrected by a run that turns out to be alive.
+        stmt = stmt.where(runs.c.status.in_(("running", "crashed")))
+        values.update(final)
+    conn.execute(stmt.values(**values))
+    return True
+
+
+def _write_points(
+    conn: Connection, run_id: str, points: list[tuple[int, float, str, float]], key_ids: dict[str, int]
+) -> None:
+    rows = []
+    # key_id -> [last_step, last_value, min, max, count]
+    agg: dict[int, list[Any]] = {}
+    for step, ts, key, value in points:
+        kid = key_ids[key]
+        v, flag = encode_value(value)
+        rows.append((run_id, kid, step, v, flag, ts))
+        a = agg.get(kid)
+        if a is None:
+            agg[kid] = a = [step, value, None, None, 0]
+        elif step >= a[0]:
+            a[0], a[1] = step, value
+        if value == value:
+            if a[2] is None or value < a[2]:
+                a[2] = value
+            if a[3] is None or value > a[3]:
+                a[3] = value
+        a[4] += 1
+    bulk_upsert(
+        conn,
+        metrics,
+        ["run_id", "key_id", "step"],
+        ["value", "flag", "ts"],
+        ("run_id", "key_id", "step", "value", "flag", "ts"),
+        rows,
+    )
+    existing: dict[int, Any] = {}
+    for part in chunks(list(agg)):
+        for r in conn.execute(
+            select(metric_summary).where(
+                metric_summary.c.run_id == run_id, metric_summary.c.key_id.in_(part)
+            )
+        ):
+            existing[r.key_id] = r
+    summary_rows = []
+    for kid, (last_step, last, lo, hi, count) in agg.items():
+        old = existing.get(kid)
+        if old is not None:
+            if old.last_step > last_step:
+                last_step, last = old.last_step, decode_value(old.last, old.last_flag)
+            lo = old.min if lo is None else (lo if old.min is None else min(lo, old.min))
+            hi = old.max if hi is None else (hi if old.max is None else max(hi, old.max))
+            count += old.count
+        last_v, last_flag = encode_value(last)
+        summary_rows.append(
+            {
+                "run_id": run_id,
+                "key_id": kid,
+                "last": last_v,
+                "last_flag": last_flag,
+                "last_step": last_step,
+                "min": lo,
+                "max": hi,
+                "count": count,
+            }
+        )
+    conn.execute(
+        upsert(
+            conn,
+            metric_summary,
+            ["run_id", "key_id"],
+            ["last", "last_flag", "last_step", "min", "max", "count"],
+        ),
+        summary_rows,
+    )

@@ -1,0 +1,63 @@
+"""Bring a store's schema to this version of loopml, through Alembic migrations.
+
+The common case (schema already current) costs one small query and never imports Alembic.
+Migrations run inside one write transaction that holds the database's write lock (SQLite) or an
+advisory lock (PostgreSQL), so processes opening a new store at once migrate it exactly once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, inspect, text
+
+from loopml._errors import SchemaVersionError
+from loopml.store._engine import is_sqlite, run_write
+from loopml.store._schema import SCHEMA_REVISION
+
+# Every revision this code knows, oldest first. A store at any other revision is newer.
+KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003")
+_MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_PG_LOCK_KEY = 0x6C6F6F70  # "loop"
+
+
+def current_revision(conn: Connection) -> str | None:
+    """The Alembic revision stored in the database, or None for an empty database."""
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Migrate the store to ``SCHEMA_REVISION``; refuse a store written by a newer loopml."""
+    with engine.connect() as conn:
+        revision = current_revision(conn)
+    if revision == SCHEMA_REVISION:
+        return
+    _check_known(revision, engine)
+    run_write(engine, _upgrade)
+
+
+def _check_known(revision: str | None, engine: Engine) -> None:
+    if revision is not None and revision not in KNOWN_REVISIONS:
+        raise SchemaVersionError(
+            f"the store at {engine.url.render_as_string(hide_password=True)} has schema revision "
+            f"{revision!r}, newer than this loopml knows (latest {SCHEMA_REVISION!r}); "
+            "upgrade loopml (pip install -U loopml) or point LOOPML_STORE at another store"
+        )
+
+
+def _upgrade(conn: Connection) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    if not is_sqlite(conn.engine):
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+    revision = current_revision(conn)  # again, now under the lock
+    if revision == SCHEMA_REVISION:
+        return
+    _check_known(revision, conn.engine)
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS_DIR))
+    config.attributes["connection"] = conn
+    command.upgrade(config, SCHEMA_REVISION)

@@ -1,0 +1,137 @@
+"""Frozen snapshots read from the store, and the batches written to it."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from loopml.store._store import Store
+
+__all__ = ["ArtifactRecord", "Batch", "MetricSummary", "Point", "ProjectInfo", "RunRecord", "RUN_STATUSES"]
+
+# A run is ``running`` until it ends as one of the others; ``crashed`` means its process died.
+RUN_STATUSES = ("running", "finished", "failed", "crashed", "killed", "pruned")
+
+# (step, time, key, value)
+Point = tuple[int, float, str, float]
+
+
+@dataclass
+class Batch:
+    """Everything a journal segment adds to one run, ready for one ingest transaction."""
+
+    points: list[Point] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.points or self.params or self.tags or self.artifacts)
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    """Per-key summary kept up to date on ingest: last value (at the highest step), min, max, count."""
+
+    last: float
+    last_step: int
+    min: float
+    max: float
+    count: int
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    """A file stored with a run."""
+
+    name: str
+    size: int
+    sha256: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    """A project with its run counts and last activity."""
+
+    name: str
+    created_at: float
+    run_count: int
+    running: int
+    last_activity: float | None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """An immutable snapshot of a run as stored; ``history()`` reads its metric series."""
+
+    id: str
+    project: str
+    name: str
+    status: str
+    created_at: float
+    ended_at: float | None
+    heartbeat_at: float | None
+    git_commit: str | None
+    git_dirty: bool | None
+    command: str | None
+    host: str | None
+    pid: int | None
+    environment: dict[str, Any]
+    error: str | None
+    sweep_id: str | None
+    params: dict[str, Any]
+    tags: dict[str, str]
+    metrics: dict[str, MetricSummary]
+    _store: Store | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end (or to the last heartbeat while running)."""
+        end = self.ended_at if self.ended_at is not None else self.heartbeat_at
+        return None if end is None else max(0.0, end - self.created_at)
+
+    def history(self, keys: list[str] | str | None = None) -> pd.DataFrame:
+        """The metric series as a DataFrame: one row per step, columns ``step``, ``time`` and keys."""
+        if self._store is None:
+            raise RuntimeError("this RunRecord was built without a store; read it with loopml.get_run()")
+        return self._store.history_frame(self.id, keys)
+
+    def to_flat_dict(self) -> dict[str, Any]:
+        """One flat row: attributes, ``params.*``, ``metrics.*`` (last values) and ``tags.*``."""
+        row: dict[str, Any] = {
+            "id": self.id,
+            "project": self.project,
+            "name": self.name,
+            "status": self.status,
+            "created_at": self.created_at,
+            "ended_at": self.ended_at,
+            "duration": self.duration,
+            "git_commit": self.git_commit,
+            "host": self.host,
+            "sweep_id": self.sweep_id,
+        }
+        for k, v in self.params.items():
+            row[f"params.{k}"] = v
+        for k, s in self.metrics.items():
+            row[f"metrics.{k}"] = s.last
+        for k, v in self.tags.items():
+            row[f"tags.{k}"] = v
+        return row
+
+
+def param_value(text: str, num: float | None) -> Any:
+    """Turn a stored param back into a Python value (numbers were stored as JSON)."""
+    if num is None:
+        return text
+    if math.isnan(num) or math.isinf(num):
+        return num
+    try:
+        return json.loads(text)
+    except ValueError:
+        return num

@@ -1,0 +1,481 @@
+"""The metadata store: runs, params, tags, metrics and artifacts on SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import weakref
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from loopml._config import Settings
+from loopml._errors import NotFoundError, ValidationError
+from loopml.store import _search
+from loopml.store._artifacts import artifact_path, save_artifacts
+from loopml.store._dialect import chunks, upsert
+from loopml.store._engine import make_engine, read, run_write
+from loopml.store._ingest import OffsetMismatch, decode_value, ingest_batch
+from loopml.store._migrate import ensure_schema
+from loopml.store._query import Node, SortKey, parse_filter, parse_order_by
+from loopml.store._records import (
+    ArtifactRecord,
+    Batch,
+    MetricSummary,
+    ProjectInfo,
+    RunRecord,
+    param_value,
+)
+from loopml.store._schema import (
+    artifacts,
+    journals,
+    metric_keys,
+    metric_summary,
+    metrics,
+    params,
+    projects,
+    runs,
+    tags,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["OffsetMismatch", "Store"]
+
+_LIVE_STORES: weakref.WeakSet[Store] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    # A forked child must not use the parent's pooled connections (nor close them).
+    for store in list(_LIVE_STORES):
+        store.engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+class Store:
+    """One metadata store (SQL) plus its data folder (journals, artifacts).
+
+    Thread-safe: the caller's threads and the background writer share one instance. Every write
+    is one transaction; on SQLite it takes the write lock up front and is retried while locked.
+    """
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self.data_dir = Path(self.settings.data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.url = self.settings.resolved_store_url
+        self.engine = make_engine(self.url)
+        ensure_schema(self.engine)
+        self._key_ids: dict[str, int] = {}
+        self._project_ids: dict[str, int] = {}
+        _LIVE_STORES.add(self)
+
+    # -- folders -------------------------------------------------------------------------------
+    @property
+    def journals_dir(self) -> Path:
+        """Where run journals live until they are ingested."""
+        return self.data_dir / "journals"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Where artifact files live, one folder per run."""
+        return self.data_dir / "artifacts"
+
+    def close(self) -> None:
+        """Release the store's connections."""
+        self.engine.dispose()
+
+    # -- projects ------------------------------------------------------------------------------
+    def project_id(self, conn: Connection, name: str, create: bool = True) -> int | None:
+        """The id of project ``name`` (created when missing and ``create``)."""
+        cached = self._project_ids.get(name)
+        if cached is not None:
+            return cached
+        pid = conn.execute(select(projects.c.id).where(projects.c.name == name)).scalar()
+        if pid is None and create:
+            conn.execute(
+                upsert(conn, projects, ["name"], None), [{"name": name, "created_at": time.time()}]
+            )
+            pid = conn.execute(select(projects.c.id).where(projects.c.name == name)).scalar()
+        if pid is not None:
+            self._project_ids[name] = int(pid)
+        return None if pid is None else int(pid)
+
+    def list_projects(self) -> list[ProjectInfo]:
+        """Every project with its run counts and last activity."""
+        last = func.max(func.coalesce(runs.c.heartbeat_at, runs.c.ended_at, runs.c.created_at))
+        query = (
+            select(
+                projects.c.name,
+                projects.c.created_at,
+                func.count(runs.c.id).label("n"),
+                func.count(runs.c.id).filter(runs.c.status == "running").label("running"),
+                last.label("last"),
+            )
+            .select_from(projects.outerjoin(runs, runs.c.project_id == projects.c.id))
+            .group_by(projects.c.id, projects.c.name, projects.c.created_at)
+            .order_by(projects.c.name)
+        )
+        with read(self.engine) as conn:
+            return [
+                ProjectInfo(r.name, r.created_at, int(r.n), int(r.running), r.last)
+                for r in conn.execute(query)
+            ]
+
+    # -- runs ----------------------------------------------------------------------------------
+    def create_run(
+        self,
+        run_id: str,
+        project: str,
+        name: str,
+        attributes: dict[str, Any],
+        params_: dict[str, tuple[str, float | None]],
+        tags_: dict[str, str],
+        journal_id: str | None = None,
+    ) -> None:
+        """Insert a new ``running`` run with its first params and tags (and journal), at once."""
+        now = time.time()
+
+        def write(conn: Connection) -> None:
+            pid = self.project_id(conn, project)
+            conn.execute(
+                insert(runs).values(
+                    id=run_id,
+                    project_id=pid,
+                    name=name,
+                    status="running",
+                    created_at=attributes.pop("created_at", now),
+                    heartbeat_at=now,
+                    **attributes,
+                )
+            )
+            if journal_id is not None:
+                conn.execute(insert(journals).values(id=journal_id, run_id=run_id, offset=0, created_at=now))
+            if params_:
+                conn.execute(
+                    insert(params),
+                    [{"run_id": run_id, "key": k, "value": v, "num": n} for k, (v, n) in params_.items()],
+                )
+            if tags_:
+                conn.execute(
+                    insert(tags), [{"run_id": run_id, "key": k, "value": v} for k, v in tags_.items()]
+                )
+
+        try:
+            run_write(self.engine, write)
+        except Exception:
+            self._project_ids.pop(project, None)  # the project row may have been rolled back
+            raise
+
+    def intern_keys(self, names: Iterable[str]) -> dict[str, int]:
+        """Ids for metric key names, creating the missing ones (ids never change)."""
+        missing = sorted({n for n in names if n not in self._key_ids})
+        if missing:
+
+            def write(conn: Connection) -> dict[str, int]:
+                for part in chunks(missing):
+                    conn.execute(upsert(conn, metric_keys, ["name"], None), [{"name": n} for n in part])
+                found: dict[str, int] = {}
+                for part in chunks(missing):
+                    for r in conn.execute(
+                        select(metric_keys.c.id, metric_keys.c.name).where(metric_keys.c.name.in_(part))
+                    ):
+                        found[r.name] = r.id
+                return found
+
+            self._key_ids.update(run_write(self.engine, write))
+        return self._key_ids
+
+    def open_journal(self, journal_id: str, run_id: str) -> None:
+        """Register a new journal for an existing run (offset 0)."""
+        stmt = insert(journals).values(id=journal_id, run_id=run_id, offset=0, created_at=time.time())
+        run_write(self.engine, lambda conn: conn.execute(stmt))
+
+    def ingest(
+        self,
+        journal_id: str,
+        run_id: str,
+        batch: Batch,
+        start: int,
+        end: int,
+        final: dict[str, Any] | None = None,
+        close: bool = False,
+    ) -> bool:
+        """Write journal bytes ``start:end`` once; raises OffsetMismatch when out of step."""
+        key_ids = self.intern_keys(p[2] for p in batch.points) if batch.points else self._key_ids
+        return run_write(
+            self.engine,
+            lambda conn: ingest_batch(
+                conn, journal_id, run_id, batch, key_ids, start, end, time.time(), final, close
+            ),
+        )
+
+    def journal_offset(self, journal_id: str) -> int | None:
+        """How far a journal has been ingested (None once it is closed or its run deleted)."""
+        with read(self.engine) as conn:
+            value = conn.execute(select(journals.c.offset).where(journals.c.id == journal_id)).scalar()
+        return None if value is None else int(value)
+
+    def set_status(
+        self, run_id: str, status: str, *, error: str | None = None, only_if: Sequence[str] | None = None
+    ) -> bool:
+        """Set a run's status (and end time); with ``only_if``, only from one of those statuses."""
+        values: dict[str, Any] = {"status": status}
+        if status != "running":
+            values["ended_at"] = time.time()
+        if error is not None:
+            values["error"] = error
+        stmt = update(runs).where(runs.c.id == run_id).values(**values)
+        if only_if is not None:
+            stmt = stmt.where(runs.c.status.in_(list(only_if)))
+        return bool(run_write(self.engine, lambda conn: conn.execute(stmt).rowcount))
+
+    def heartbeat(self, run_ids: Sequence[str]) -> None:
+        """Mark runs alive now."""
+        if run_ids:
+            stmt = update(runs).where(runs.c.id.in_(list(run_ids))).values(heartbeat_at=time.time())
+            run_write(self.engine, lambda conn: conn.execute(stmt))
+
+    def mark_stale_crashed(self, older_than: float, exclude: Sequence[str] = ()) -> list[str]:
+        """Mark ``running`` runs with no heartbeat for ``older_than`` seconds as ``crashed``."""
+        cutoff = time.time() - older_than
+
+        def write(conn: Connection) -> list[str]:
+            cond = (runs.c.status == "running") & (runs.c.heartbeat_at < cutoff)
+            if exclude:
+                cond = cond & runs.c.id.not_in(list(exclude))
+            ids = [r[0] for r in conn.execute(select(runs.c.id).where(cond))]
+            for part in chunks(ids):
+                conn.execute(
+                    update(runs)
+                    .where(runs.c.id.in_(part), runs.c.status == "running")
+                    .values(status="crashed", ended_at=runs.c.heartbeat_at)
+                )
+            return ids
+
+        return run_write(self.engine, write)
+
+    def run_status(self, run_id: str) -> str | None:
+        """A run's status, or None if there is no such run."""
+        with read(self.engine) as conn:
+            return conn.execute(select(runs.c.status).where(runs.c.id == run_id)).scalar()
+
+    def resolve_run_id(self, run_id: str) -> str:
+        """Expand a unique prefix (at least 4 characters) to a full run id."""
+        if not isinstance(run_id, str) or not run_id:
+            raise ValidationError(f"a run id must be a non-empty string, not {run_id!r}")
+        with read(self.engine) as conn:
+            if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first():
+                return run_id
+            if len(run_id) < 4:
+                raise NotFoundError(f"no run with id {run_id!r}; give the full id or at least 4 characters")
+            escaped = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            found = [
+                r[0]
+                for r in conn.execute(
+                    select(runs.c.id).where(runs.c.id.like(escaped + "%", escape="\\")).limit(2)
+                )
+            ]
+        if not found:
+            raise NotFoundError(f"no run with id {run_id!r}; list runs with `loopml runs list`")
+        if len(found) > 1:
+            raise ValidationError(f"run id prefix {run_id!r} is ambiguous; give more characters")
+        return found[0]
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """One run's snapshot, by id or unique id prefix."""
+        return self.get_runs([self.resolve_run_id(run_id)])[0]
+
+    def get_runs(self, ids: Sequence[str]) -> list[RunRecord]:
+        """Snapshots of runs in the order given (unknown ids are skipped); a fixed number of queries."""
+        if not ids:
+            return []
+        rows: dict[str, Any] = {}
+        p: dict[str, dict[str, Any]] = {i: {} for i in ids}
+        t: dict[str, dict[str, str]] = {i: {} for i in ids}
+        m: dict[str, dict[str, MetricSummary]] = {i: {} for i in ids}
+        with read(self.engine) as conn:
+            for part in chunks(list(ids)):
+                q = (
+                    select(runs, projects.c.name.label("project"))
+                    .select_from(runs.join(projects, projects.c.id == runs.c.project_id))
+                    .where(runs.c.id.in_(part))
+                )
+                for r in conn.execute(q):
+                    rows[r.id] = r
+                for r in conn.execute(select(params).where(params.c.run_id.in_(part))):
+                    p[r.run_id][r.key] = param_value(r.value, r.num)
+                for r in conn.execute(select(tags).where(tags.c.run_id.in_(part))):
+                    t[r.run_id][r.key] = r.value
+                q2 = (
+                    select(metric_summary, metric_keys.c.name)
+                    .join(metric_keys, metric_keys.c.id == metric_summary.c.key_id)
+                    .where(metric_summary.c.run_id.in_(part))
+                )
+                for r in conn.execute(q2):
+                    m[r.run_id][r.name] = MetricSummary(
+                        decode_value(r.last, r.last_flag),
+                        int(r.last_step),
+                        r.min if r.min is not None else float("nan"),
+                        r.max if r.max is not None else float("nan"),
+                        int(r.count),
+                    )
+        out = []
+        for i in ids:
+            r = rows.get(i)
+            if r is None:
+                continue
+            out.append(
+                RunRecord(
+                    id=r.id,
+                    project=r.project,
+                    name=r.name,
+                    status=r.status,
+                    created_at=r.created_at,
+                    ended_at=r.ended_at,
+                    heartbeat_at=r.heartbeat_at,
+                    git_commit=r.git_commit,
+                    git_dirty=r.git_dirty,
+                    command=r.command,
+                    host=r.host,
+                    pid=r.pid,
+                    environment=json.loads(r.environment) if r.environment else {},
+                    error=r.error,
+                    sweep_id=r.sweep_id,
+                    params=dict(sorted(p[i].items())),
+                    tags=dict(sorted(t[i].items())),
+                    metrics=dict(sorted(m[i].items())),
+                    _store=self,
+                )
+            )
+        return out
+
+    def _project_filter(self, conn: Connection, project: str | Sequence[str] | None) -> list[int] | None:
+        if project is None:
+            return None
+        names = [project] if isinstance(project, str) else list(project)
+        ids = [self.project_id(conn, n, create=False) for n in names]
+        return [i for i in ids if i is not None]
+
+    def search_runs(
+        self,
+        project: str | Sequence[str] | None = None,
+        where: str | Node | None = None,
+        order_by: str | Sequence[str] | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        """Runs matching a filter (see ``store/_query.py``), sorted, one page."""
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise ValidationError(f"limit must be a non-negative integer or None, not {limit!r}")
+        if not isinstance(offset, int) or offset < 0:
+            raise ValidationError(f"offset must be a non-negative integer, not {offset!r}")
+        node = parse_filter(where) if isinstance(where, str) or where is None else where
+        sort: list[SortKey] = parse_order_by(order_by)
+        with read(self.engine) as conn:
+            ids = _search.search_ids(conn, self._project_filter(conn, project), node, sort, limit, offset)
+        return self.get_runs(ids)
+
+    def count_runs(self, project: str | Sequence[str] | None = None, where: str | Node | None = None) -> int:
+        """How many runs match a filter."""
+        node = parse_filter(where) if isinstance(where, str) or where is None else where
+        with read(self.engine) as conn:
+            return _search.count(conn, self._project_filter(conn, project), node)
+
+    def metric_keys_of(self, run_id: str) -> list[str]:
+        """The metric keys a run has logged."""
+        q = (
+            select(metric_keys.c.name)
+            .join(metric_summary, metric_summary.c.key_id == metric_keys.c.id)
+            .where(metric_summary.c.run_id == run_id)
+            .order_by(metric_keys.c.name)
+        )
+        with read(self.engine) as conn:
+            return [r[0] for r in conn.execute(q)]
+
+    def history(self, run_id: str, key: str) -> tuple[list[int], list[float], list[float]]:
+        """One metric series of a run: (steps, times, values), ordered by step."""
+        q = (
+            select(metrics.c.step, metrics.c.ts, metrics.c.value, metrics.c.flag)
+            .join(metric_keys, metric_keys.c.id == metrics.c.key_id)
+            .where(metrics.c.run_id == run_id, metric_keys.c.name == key)
+            .order_by(metrics.c.step)
+        )
+        steps: list[int] = []
+        times: list[float] = []
+        values: list[float] = []
+        with read(self.engine) as conn:
+            for step, ts, value, flag in conn.execute(q):
+                steps.append(step)
+                times.append(ts)
+                values.append(decode_value(value, flag))
+        return steps, times, values
+
+    def history_frame(self, run_id: str, keys: list[str] | str | None = None) -> pd.DataFrame:
+        """Metric series as one DataFrame: ``step``, ``time`` (of the first key) and a column per key."""
+        import pandas as pd
+
+        run_id = self.resolve_run_id(run_id)
+        wanted = [keys] if isinstance(keys, str) else (keys or self.metric_keys_of(run_id))
+        steps: list[int] = []
+        times: list[float] = []
+        names: list[str] = []
+        values: list[float] = []
+        for key in wanted:
+            s, t, v = self.history(run_id, key)
+            steps += s
+            times += t
+            values += v
+            names += [key] * len(s)
+        long = pd.DataFrame({"step": steps, "time": times, "key": names, "value": values})
+        if long.empty:
+            frame = pd.DataFrame({"step": pd.Series(dtype="int64"), "time": pd.Series(dtype="float64")})
+            for key in wanted:
+                frame[key] = pd.Series(dtype="float64")
+            return frame
+        wide = long.pivot(index="step", columns="key", values="value").reindex(columns=wanted)
+        wide.columns.name = None
+        wide.insert(0, "time", long.groupby("step")["time"].min())
+        return wide.reset_index()
+
+    def delete_runs(self, ids: Sequence[str]) -> int:
+        """Delete runs with their points, params, tags and artifact files; returns how many."""
+        ids = list(ids)
+
+        def write(conn: Connection) -> int:
+            n = 0
+            for part in chunks(ids):
+                for table in (metrics, metric_summary, params, tags, artifacts, journals):
+                    conn.execute(delete(table).where(table.c.run_id.in_(part)))
+                n += conn.execute(delete(runs).where(runs.c.id.in_(part))).rowcount
+            return n
+
+        n = run_write(self.engine, write)
+        for run_id in ids:
+            shutil.rmtree(self.artifacts_dir / run_id, ignore_errors=True)
+        return n
+
+    # -- artifacts -----------------------------------------------------------------------------
+    def copy_artifacts(self, run_id: str, source: str | os.PathLike[str], name: str | None) -> list[dict[str, Any]]:
+        """Copy a file or folder into the run's artifact folder (atomically per file)."""
+        return save_artifacts(self.artifacts_dir, run_id, source, name)
+
+    def list_artifacts(self, run_id: str) -> list[ArtifactRecord]:
+        """A run's artifacts, by name."""
+        q = select(artifacts).where(artifacts.c.run_id == run_id).order_by(artifacts.c.name)
+        with read(self.engine) as conn:
+            return [ArtifactRecord(r.name, r.size, r.sha256, r.created_at) for r in conn.execute(q)]
+
+    def artifact_file(self, run_id: str, name: str) -> Path:
+        """The local path of a stored artifact."""
+        path = artifact_path(self.artifacts_dir, run_id, name)
+        if not path.is_file():
+            raise NotFoundError(f"run {run_id} has no artifact named {name!r}")
+        return path

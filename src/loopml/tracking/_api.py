@@ -1,0 +1,89 @@
+"""The module-level API: ``loopml.init``, ``loopml.log``, ``loopml.runs``, ``loopml.get_run``..."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from loopml._errors import LoopmlError
+from loopml.tracking._recovery import RecoveryReport, recover as _recover
+from loopml.tracking._run import Run
+from loopml.tracking._session import default_session
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from loopml.store import RunRecord
+
+
+def init(
+    project: str,
+    name: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    *,
+    id: str | None = None,
+) -> Run:
+    """Start a run in ``project`` and return its live handle.
+
+    ``config`` becomes the run's params (nested dicts flattened with dots); ``tags`` are
+    mutable labels. ``id`` (or the ``LOOPML_RUN_ID`` environment variable, which sweeps set for
+    the scripts they launch) attaches to an existing run instead of creating one.
+    """
+    run_id = id if id is not None else (os.environ.get("LOOPML_RUN_ID") or None)
+    return default_session().start_run(
+        project, name, dict(config or {}), dict(tags or {}), run_id=run_id
+    )
+
+
+def active_run() -> Run:
+    """The most recently started run of this process that has not finished."""
+    runs_ = default_session().active_runs
+    if not runs_:
+        raise LoopmlError("no active run: call run = loopml.init(project='...') first")
+    return runs_[-1]
+
+
+def log(data: Mapping[str, Any], step: int | None = None) -> None:
+    """Log metrics to the active run (see :meth:`Run.log`)."""
+    active_run().log(data, step=step)
+
+
+def finish(status: str = "finished") -> None:
+    """Finish the active run."""
+    active_run().finish(status)
+
+
+def runs(
+    project: str | Sequence[str] | None = None,
+    where: str | None = None,
+    order_by: str | Sequence[str] | None = None,
+    limit: int | None = 100,
+) -> pd.DataFrame:
+    """Runs as a DataFrame, one row each: attributes, ``params.*``, ``metrics.*`` (last), ``tags.*``.
+
+    ``where`` is a filter such as ``"metrics.acc > 0.9 and params.model = 'svc'"``;
+    ``order_by`` a list such as ``"-metrics.acc"`` (``-`` for descending).
+    """
+    import pandas as pd
+
+    records = default_session().store.search_runs(project, where, order_by, limit)
+    columns = ["id", "project", "name", "status", "created_at", "ended_at", "duration", "git_commit", "host", "sweep_id"]
+    frame = pd.DataFrame.from_records([r.to_flat_dict() for r in records])
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    extra = sorted(c for c in frame.columns if c not in columns)
+    order = {"params": 0, "metrics": 1, "tags": 2}
+    extra.sort(key=lambda c: (order.get(c.split(".", 1)[0], 3), c))
+    return frame[columns + extra]
+
+
+def get_run(run_id: str) -> RunRecord:
+    """A stored run's snapshot, by id or unique id prefix; ``.history(keys)`` gives its series."""
+    return default_session().store.get_run(run_id)
+
+
+def recover() -> RecoveryReport:
+    """Replay journals of dead processes now (also done when a store is first opened)."""
+    return _recover(default_session().store)

@@ -1,0 +1,84 @@
+"""What a run records about where it ran: code version, command, interpreter, host, packages."""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import shlex
+import socket
+import subprocess
+import sys
+from typing import Any
+
+# Packages whose versions are recorded when the run's process has imported them.
+_KEY_PACKAGES = (
+    "numpy",
+    "pandas",
+    "sklearn",
+    "scipy",
+    "torch",
+    "tensorflow",
+    "jax",
+    "xgboost",
+    "lightgbm",
+    "transformers",
+    "optuna",
+    "ray",
+)
+
+
+@functools.lru_cache(maxsize=8)
+def git_state(cwd: str) -> tuple[str | None, bool | None]:
+    """``(commit, dirty)`` of the git checkout containing ``cwd``, or ``(None, None)``."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5
+        )
+        if commit.returncode != 0:
+            return None, None
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return commit.stdout.strip(), bool(status.stdout.strip()) if status.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+
+
+def environment() -> dict[str, Any]:
+    """Interpreter, platform, loopml and imported key package versions."""
+    from loopml import __version__
+
+    packages = {"loopml": __version__}
+    for name in _KEY_PACKAGES:
+        module = sys.modules.get(name)
+        version = getattr(module, "__version__", None) if module is not None else None
+        if isinstance(version, str):
+            packages[name] = version
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "executable": sys.executable,
+        "cwd": os.getcwd(),
+        "packages": packages,
+    }
+
+
+def run_attributes() -> dict[str, Any]:
+    """The run columns filled in at start: git commit and dirty flag, command, host, pid."""
+    import json
+
+    commit, dirty = git_state(os.getcwd())
+    return {
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "command": shlex.join([sys.executable, *sys.argv]) if sys.argv and sys.argv[0] else sys.executable,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "environment": json.dumps(environment()),
+    }

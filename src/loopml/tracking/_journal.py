@@ -1,0 +1,151 @@
+"""Append-only run journals: the one place a ``log()`` call writes to.
+
+A journal is a file of newline-terminated records, written through a shared memory map: an
+append is a copy into the page cache, with no system call, and what was copied survives the
+process being killed (the kernel owns the pages). The file is reserved ahead with
+``posix_fallocate``, so a full disk fails at reservation time, never as a SIGBUS mid-write.
+Unwritten space is zero bytes, and no record contains one: a record is complete exactly when it
+ends in a newline and holds no NUL, which is how a reader finds a record cut by a kill.
+
+The writing process holds an exclusive ``flock`` on the file for its whole life; a journal whose
+lock can be taken belongs to a dead process and is recovered.
+
+Record kinds (first byte): ``m`` metrics ``m<step>\\t<unix time in µs>\\t<key>\\t<value>...``;
+``p`` params, ``t`` tags, ``a`` artifacts, each followed by JSON.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import mmap
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from loopml.store import Batch
+
+_INITIAL_SIZE = 1 << 20
+_MAX_GROWTH = 64 << 20
+
+
+def journal_name(run_id: str, journal_id: str) -> str:
+    """The file name of a journal: its run id, then its own id."""
+    return f"{run_id}.{journal_id}.journal"
+
+
+def parse_journal_name(path: Path) -> tuple[str, str] | None:
+    """``(run_id, journal_id)`` from a journal file name, or None for other files."""
+    parts = path.name.split(".")
+    if len(parts) != 3 or parts[2] != "journal":
+        return None
+    return parts[0], parts[1]
+
+
+class JournalWriter:
+    """Appends records to one journal through a memory map. Not thread-safe: callers lock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self.size = _INITIAL_SIZE
+            os.posix_fallocate(self._fd, 0, self.size)
+            self.map = mmap.mmap(self._fd, self.size)
+        except BaseException:
+            os.close(self._fd)
+            path.unlink(missing_ok=True)
+            raise
+        self.position = 0
+
+    def append(self, record: bytes) -> None:
+        """Copy one complete record (ending in a newline) into the journal."""
+        end = self.position + len(record)
+        if end > self.size:
+            self.reserve(end)
+        self.map[self.position : end] = record
+        self.position = end
+
+    def reserve(self, needed: int) -> None:
+        """Grow the file and its map to hold at least ``needed`` bytes."""
+        size = self.size
+        while size < needed:
+            size += min(size, _MAX_GROWTH)
+        os.posix_fallocate(self._fd, self.size, size - self.size)  # ENOSPC surfaces here
+        self.map.close()
+        self.map = mmap.mmap(self._fd, size)
+        self.size = size
+
+    def close(self, delete: bool) -> None:
+        """Unmap and close (releasing the lock); ``delete`` removes the file first."""
+        if self._fd < 0:
+            return
+        if delete:
+            self.path.unlink(missing_ok=True)
+        self.map.close()
+        os.close(self._fd)
+        self._fd = -1
+
+
+def try_lock(path: Path) -> int | None:
+    """Open ``path`` and take its lock without waiting: a descriptor, or None if it is held."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+@dataclass
+class Segment:
+    """Records read from a journal: the batch, the byte range it covers, and any cut record."""
+
+    batch: Batch
+    start: int
+    end: int
+    truncated: bytes = b""
+
+
+def read_segment(path: Path, start: int, end: int | None = None) -> Segment:
+    """Parse the complete records from byte ``start`` (to ``end``, or to the first NUL byte)."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        data = f.read() if end is None else f.read(end - start)
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        data = data[:nul]
+    last_nl = data.rfind(b"\n")
+    complete, truncated = data[: last_nl + 1], data[last_nl + 1 :]
+    return Segment(parse_records(complete), start, start + len(complete), truncated)
+
+
+def parse_records(data: bytes) -> Batch:
+    """Turn complete journal records into one batch (later records win for params and tags)."""
+    batch = Batch()
+    points = batch.points
+    for line in data.decode("utf-8").split("\n"):
+        if not line:
+            continue
+        kind = line[0]
+        if kind == "m":
+            fields = line[1:].split("\t")
+            step = int(fields[0])
+            ts = int(fields[1]) / 1e6
+            for i in range(2, len(fields) - 1, 2):
+                points.append((step, ts, fields[i], float(fields[i + 1])))
+        elif kind == "p":
+            batch.params.update({k: (v[0], v[1]) for k, v in json.loads(line[1:]).items()})
+        elif kind == "t":
+            batch.tags.update(json.loads(line[1:]))
+        elif kind == "a":
+            batch.artifacts.extend(json.loads(line[1:]))
+        else:
+            raise ValueError(f"unknown journal record kind {kind!r}")
+    return batch

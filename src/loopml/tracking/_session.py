@@ -1,0 +1,217 @@
+"""A session: one store, its background writer, and the runs this process has open."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import random
+import sys
+import threading
+import traceback
+import uuid
+from types import TracebackType
+from typing import Any
+
+from loopml._config import Settings
+from loopml._errors import LoopmlError, StoreError
+from loopml.store import Store
+from loopml.tracking._environment import run_attributes
+from loopml.tracking._journal import journal_name
+from loopml.tracking._recovery import RecoveryReport, recover
+from loopml.tracking._run import Run
+from loopml.tracking._validate import check_key, check_project, check_run_name, encode_param, encode_tag, flatten
+from loopml.tracking._writer import BackgroundWriter, OpenJournal, flush
+
+_ADJECTIVES = (
+    "amber brisk calm clever dark eager fast gentle golden keen lively lucky mellow nimble "
+    "proud quiet rapid sharp silent steady swift tidy vivid warm wise bold bright cool deep fresh"
+).split()
+_NOUNS = (
+    "brook cedar cloud comet delta ember falcon fern field forest glade harbor heron lake lynx "
+    "maple meadow moon otter pine river rock sky spark stone storm sun tide wave willow wind"
+).split()
+
+
+def new_id() -> str:
+    """A new 16-hex-digit id."""
+    return uuid.uuid4().hex[:16]
+
+
+class Session:
+    """Connects runs to a store. One per process and store, made on first use."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self.store = Store(self.settings)
+        self.last_recovery: RecoveryReport = recover(self.store)
+        self._writer: BackgroundWriter | None = None
+        self._runs: list[Run] = []
+        self._lock = threading.Lock()
+        self._failure: str | None = None
+
+    @property
+    def writer(self) -> BackgroundWriter:
+        """The background writer, started on first use."""
+        if self._writer is None:
+            self._writer = BackgroundWriter(self.store)
+        return self._writer
+
+    @property
+    def active_runs(self) -> list[Run]:
+        """Runs started in this process and not yet finished, oldest first."""
+        return list(self._runs)
+
+    def start_run(
+        self,
+        project: str,
+        name: str | None = None,
+        config: dict[str, Any] | None = None,
+        tags: dict[str, Any] | None = None,
+        run_id: str | None = None,
+        sweep_id: str | None = None,
+    ) -> Run:
+        """Create a run (or attach to an existing ``run_id``) and open its journal."""
+        check_project(project)
+        params = {k: encode_param(check_key(k, "param"), v) for k, v in flatten(config or {}).items()}
+        tag_values = {check_key(k, "tag"): encode_tag(k, v) for k, v in (tags or {}).items()}
+        if name is not None:
+            check_run_name(name)
+        journal_id = new_id()
+        if run_id is not None:
+            existing = self.store.run_status(run_id)
+            if existing is not None:
+                return self._attach(run_id, journal_id, params, tag_values)
+        run_id = run_id or new_id()
+        name = name or f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{run_id[:4]}"
+        attributes = run_attributes()
+        if sweep_id is not None:
+            attributes["sweep_id"] = sweep_id
+        self.store.create_run(run_id, project, name, attributes, params, tag_values, journal_id=journal_id)
+        return self._open(run_id, journal_id, project, name, {k: v[0] for k, v in params.items()}, 0)
+
+    def _attach(
+        self, run_id: str, journal_id: str, params: dict[str, tuple[str, float | None]], tags: dict[str, str]
+    ) -> Run:
+        record = self.store.get_run(run_id)
+        self.store.open_journal(journal_id, run_id)
+        stored = {k: encode_param(k, v)[0] for k, v in record.params.items()}
+        step = max((m.last_step + 1 for m in record.metrics.values()), default=0)
+        run = self._open(run_id, journal_id, record.project, record.name, stored, step)
+        try:
+            if params:
+                run.log_params({k: _decode_param(t, n) for k, (t, n) in params.items()})
+            if tags:
+                run.set_tags(tags)
+        except Exception:
+            run.finish("failed", error=traceback.format_exc())
+            raise
+        return run
+
+    def _open(self, run_id: str, journal_id: str, project: str, name: str, params: dict[str, str], step: int) -> Run:
+        path = self.store.journals_dir / journal_name(run_id, journal_id)
+        journal = OpenJournal(run_id, journal_id, path)
+        run = Run(self, run_id, project, name, journal, params, step)
+        self.writer.add(journal)
+        with self._lock:
+            self._runs.append(run)
+        return run
+
+    def close_run(self, run: Run, final: dict[str, Any]) -> None:
+        """Drain the run's journal, set its final status, then delete the journal."""
+        journal = run.journal
+        self.writer.remove(journal)
+        try:
+            flush(self.store, journal, final=final, close=True)
+        except Exception as exc:
+            journal.file.close(delete=False)
+            raise StoreError(
+                f"run {run.id} could not be written to the store ({exc}); nothing is lost: its journal "
+                f"{journal.path} will be replayed by `loopml recover` or the next loopml.init()"
+            ) from exc
+        finally:
+            with self._lock:
+                if run in self._runs:
+                    self._runs.remove(run)
+        journal.file.close(delete=True)
+
+    # -- process exit ---------------------------------------------------------------------------
+    def note_failure(self, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        """Remember an uncaught exception so that exit marks the open runs failed."""
+        self._failure = "".join(traceback.format_exception(exc_type, exc, tb))
+        self._failure_kind = "killed" if issubclass(exc_type, KeyboardInterrupt) else "failed"
+
+    def shutdown(self) -> None:
+        """Finish every open run (``failed`` after an uncaught exception) and stop the writer."""
+        for run in self.active_runs:
+            try:
+                if self._failure is None:
+                    run.finish("finished")
+                else:
+                    run.finish(self._failure_kind, error=self._failure)
+            except LoopmlError as exc:  # pragma: no cover - reported, journal kept for recovery
+                print(f"loopml: {exc}", file=sys.stderr)
+        if self._writer is not None:
+            self._writer.stop()
+
+
+def _decode_param(text: str, num: float | None) -> Any:
+    from loopml.store._records import param_value
+
+    return param_value(text, num)
+
+
+# -- the process-wide default session -------------------------------------------------------------
+_default: Session | None = None
+_default_lock = threading.Lock()
+_hook_installed = False
+
+
+def default_session() -> Session:
+    """The session for ``LOOPML_*`` settings, made (and its store opened) on first use."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Session()
+            _install_exit_hooks()
+        return _default
+
+
+def set_default_session(session: Session | None) -> None:
+    """Replace the default session (tests, or switching stores in one process)."""
+    global _default
+    with _default_lock:
+        if _default is not None and _default is not session:
+            _default.shutdown()
+        _default = session
+        if session is not None:
+            _install_exit_hooks()
+
+
+def _install_exit_hooks() -> None:
+    global _hook_installed
+    if _hook_installed:
+        return
+    _hook_installed = True
+    previous = sys.excepthook
+
+    def excepthook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        if _default is not None:
+            _default.note_failure(exc_type, exc, tb)
+        previous(exc_type, exc, tb)
+
+    sys.excepthook = excepthook
+    atexit.register(_at_exit)
+
+
+def _at_exit() -> None:
+    if _default is not None:
+        _default.shutdown()
+
+
+def _after_fork_in_child() -> None:
+    # A forked child starts with no session: the parent's runs, journals and thread are not its own.
+    global _default
+    _default = None
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
