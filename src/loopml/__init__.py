@@ -73,7 +73,13 @@ if TYPE_CHECKING:
     from loopml.tracking import Run, active_run, finish, get_run, init, log, recover, runs
 
 
+# Subpackages reachable as attributes (``loopml.datasets.create(...)``), imported on first use.
+_SUBMODULES: set[str] = set()
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"loopml.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'loopml' has no attribute {name!r}")
