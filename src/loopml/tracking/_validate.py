@@ -84,7 +84,7 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in data.items():
         if not isinstance(k, str):
-            raise ValidationError(f"key {k!r} is a {type(k).__name__}; keys must be strings")
+            check_key(k, "param")  # raises, stating the rule for keys
         name = f"{prefix}{k}"
         if isinstance(v, Mapping) and v:
             out.update(flatten(v, name + "."))
