@@ -57,5 +57,7 @@ def _positive_float(env: os._Environ[str] | dict[str, str], name: str, default: 
             f"{name}={raw!r} is not a number; set it to a positive number of seconds, e.g. {default}"
         ) from None
     if not value > 0:
-        raise ValidationError(f"{name}={raw!r} must be a positive number of seconds, e.g. {default}")
+        raise ValidationError(
+            f"{name}={raw!r} must be a positive number of seconds, e.g. {default}"
+        )
     return value

@@ -21,7 +21,9 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 def seeded(session: object) -> list[str]:
     ids = []
     for i, model in enumerate(["svc", "rf", "svc"]):
-        with loopml.init(project="cli", name=f"run-{i}", config={"model": model}, tags={"t": "<b>x</b>"}) as run:
+        with loopml.init(
+            project="cli", name=f"run-{i}", config={"model": model}, tags={"t": "<b>x</b>"}
+        ) as run:
             for step in range(3):
                 run.log({"acc": 0.8 + 0.05 * i + 0.01 * step, "loss": 1.0 - 0.1 * step})
         ids.append(run.id)
@@ -34,7 +36,11 @@ def test_version() -> None:
 
 
 def test_runs_list_filters_and_sorts(seeded: list[str]) -> None:
-    result = runner.invoke(app, ["runs", "list", "-p", "cli", "-w", "params.model = 'svc'", "-s", "-metrics.acc"], terminal_width=200)
+    result = runner.invoke(
+        app,
+        ["runs", "list", "-p", "cli", "-w", "params.model = 'svc'", "-s", "-metrics.acc"],
+        terminal_width=200,
+    )
     assert result.exit_code == 0, result.output
     assert "runs (2 of 2)" in result.stdout
     assert result.stdout.index("run-2") < result.stdout.index("run-0")
@@ -59,7 +65,9 @@ def test_runs_export(seeded: list[str], tmp_path: Path, fmt: str) -> None:
 def test_runs_delete(seeded: list[str]) -> None:
     result = runner.invoke(app, ["runs", "delete", seeded[0], "--yes"])
     assert result.exit_code == 0 and "deleted 1" in result.stdout
-    result = runner.invoke(app, ["runs", "delete", "-p", "cli", "-w", "params.model = 'rf'"], input="n\n")
+    result = runner.invoke(
+        app, ["runs", "delete", "-p", "cli", "-w", "params.model = 'rf'"], input="n\n"
+    )
     assert result.exit_code != 0
     assert len(loopml.runs("cli")) == 2
 
@@ -74,12 +82,18 @@ def test_projects_command(seeded: list[str]) -> None:
     assert result.exit_code == 0 and "cli" in result.stdout
 
 
-def test_errors_are_one_readable_line(seeded: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_errors_are_one_readable_line(
+    seeded: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     import sys
 
     from loopml.cli import main
 
-    for argv in (["runs", "list", "-w", "metrics.acc >"], ["runs", "show", "zzzzzzzz"], ["runs", "export", "-f", "xml", "-o", "x"]):
+    for argv in (
+        ["runs", "list", "-w", "metrics.acc >"],
+        ["runs", "show", "zzzzzzzz"],
+        ["runs", "export", "-f", "xml", "-o", "x"],
+    ):
         sys.argv = ["loopml", *argv]
         with pytest.raises(SystemExit) as info:
             main()

@@ -8,12 +8,25 @@ from pathlib import Path
 
 import loopml
 
-HEAVY = ["pandas", "pyarrow", "sqlalchemy", "duckdb", "sklearn", "optuna", "ray", "fastapi", "numpy", "alembic"]
+HEAVY = [
+    "pandas",
+    "pyarrow",
+    "sqlalchemy",
+    "duckdb",
+    "sklearn",
+    "optuna",
+    "ray",
+    "fastapi",
+    "numpy",
+    "alembic",
+]
 
 
 def test_import_loopml_imports_nothing_heavy() -> None:
     code = f"import sys, loopml; print([m for m in {HEAVY!r} if m in sys.modules])"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"
 
 

@@ -16,11 +16,19 @@ from loopml.store._schema import SCHEMA_REVISION, metadata
 SPECIALS = [math.nan, math.inf, -math.inf, -0.0, 0.0, 1e308, -1e308, 5e-324, 0.1, 2.0**53 + 2]
 
 
-def _run(store: Store, run_id: str = "r1", project: str = "p", journal: str = "j1", **params: object) -> str:
+def _run(
+    store: Store, run_id: str = "r1", project: str = "p", journal: str = "j1", **params: object
+) -> str:
     from loopml.tracking._validate import encode_param
 
     store.create_run(
-        run_id, project, f"name-{run_id}", {}, {k: encode_param(k, v) for k, v in params.items()}, {}, journal_id=journal
+        run_id,
+        project,
+        f"name-{run_id}",
+        {},
+        {k: encode_param(k, v) for k, v in params.items()},
+        {},
+        journal_id=journal,
     )
     return run_id
 
@@ -33,7 +41,10 @@ def test_migrated_schema_matches_metadata(store: Store) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
     with store.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == SCHEMA_REVISION
+        assert (
+            conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            == SCHEMA_REVISION
+        )
 
 
 def test_reopening_does_not_migrate_again(store: Store) -> None:
@@ -44,10 +55,15 @@ def test_reopening_does_not_migrate_again(store: Store) -> None:
 
 
 def test_newer_schema_is_refused(store: Store) -> None:
-    run_write(store.engine, lambda c: c.execute(text("UPDATE alembic_version SET version_num = '9999'")))
+    run_write(
+        store.engine, lambda c: c.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    )
     with pytest.raises(SchemaVersionError, match="newer than this loopml knows"):
         Store(store.settings)
-    run_write(store.engine, lambda c: c.execute(text(f"UPDATE alembic_version SET version_num = '{SCHEMA_REVISION}'")))
+    run_write(
+        store.engine,
+        lambda c: c.execute(text(f"UPDATE alembic_version SET version_num = '{SCHEMA_REVISION}'")),
+    )
 
 
 def test_special_floats_round_trip_exactly(store: Store) -> None:
@@ -68,7 +84,13 @@ def test_special_floats_round_trip_exactly(store: Store) -> None:
 
 def test_last_value_nan_and_negative_zero_survive_in_summary(store: Store) -> None:
     _run(store)
-    store.ingest("j1", "r1", Batch(points=[(0, 1.0, "a", 1.0), (1, 2.0, "a", math.nan), (0, 1.0, "z", -0.0)]), 0, 5)
+    store.ingest(
+        "j1",
+        "r1",
+        Batch(points=[(0, 1.0, "a", 1.0), (1, 2.0, "a", math.nan), (0, 1.0, "z", -0.0)]),
+        0,
+        5,
+    )
     m = store.get_run("r1").metrics
     assert math.isnan(m["a"].last) and m["a"].min == 1.0 and m["a"].max == 1.0
     assert m["z"].last == 0.0 and math.copysign(1, m["z"].last) == -1
@@ -97,7 +119,9 @@ def test_summary_merges_across_batches(store: Store) -> None:
 
 def test_final_status_and_closing(store: Store) -> None:
     _run(store)
-    store.ingest("j1", "r1", Batch(), 0, 0, final={"status": "finished", "ended_at": 5.0}, close=True)
+    store.ingest(
+        "j1", "r1", Batch(), 0, 0, final={"status": "finished", "ended_at": 5.0}, close=True
+    )
     assert store.run_status("r1") == "finished"
     assert store.journal_offset("j1") is None
     # A later recovery's 'crashed' never overwrites a final status.
@@ -106,9 +130,18 @@ def test_final_status_and_closing(store: Store) -> None:
 
 
 def test_numpy_params_and_param_types(store: Store) -> None:
-    _run(store, lr=np.float64(0.01), depth=np.int64(3), name="svc", flag=True, none=None, lst=[1, 2])
+    _run(
+        store, lr=np.float64(0.01), depth=np.int64(3), name="svc", flag=True, none=None, lst=[1, 2]
+    )
     r = store.get_run("r1")
-    assert r.params == {"depth": 3, "flag": "true", "lr": 0.01, "lst": "[1, 2]", "name": "svc", "none": "null"}
+    assert r.params == {
+        "depth": 3,
+        "flag": "true",
+        "lr": 0.01,
+        "lst": "[1, 2]",
+        "name": "svc",
+        "none": "null",
+    }
 
 
 def _seed_search(store: Store) -> None:
@@ -116,7 +149,16 @@ def _seed_search(store: Store) -> None:
     for i, model in enumerate(models):
         rid = f"run{i}"
         _run(store, rid, journal=f"j{i}", model=model, lr=10.0**-i)
-        store.ingest(f"j{i}", rid, Batch(points=[(0, 0.0, "acc", 0.8 + i * 0.04), (0, 0.0, "val loss", 1.0 - i * 0.1)], tags={"team": "ab"[i % 2]}), 0, 1)
+        store.ingest(
+            f"j{i}",
+            rid,
+            Batch(
+                points=[(0, 0.0, "acc", 0.8 + i * 0.04), (0, 0.0, "val loss", 1.0 - i * 0.1)],
+                tags={"team": "ab"[i % 2]},
+            ),
+            0,
+            1,
+        )
     _run(store, "other", project="q", journal="jq", model="svc")
 
 
@@ -149,7 +191,12 @@ def test_search_sorts_and_pages(store: Store) -> None:
     assert ids == ["run4", "run3", "run2", "run1", "run0"]
     page = [r.id for r in store.search_runs("p", None, "params.lr", limit=2, offset=2)]
     assert page == ["run2", "run1"]
-    assert {r.id for r in store.search_runs(["p", "q"], "params.model = 'svc'")} == {"run0", "run2", "run4", "other"}
+    assert {r.id for r in store.search_runs(["p", "q"], "params.model = 'svc'")} == {
+        "run0",
+        "run2",
+        "run4",
+        "other",
+    }
     assert store.search_runs("nope") == []
 
 

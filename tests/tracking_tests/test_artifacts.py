@@ -13,7 +13,18 @@ from loopml import NotFoundError, ValidationError
 
 @pytest.mark.parametrize(
     "name",
-    ["../escape.txt", "a/../../b", "/etc/passwd", "a\\b", "nul\x00.txt", "", "a//b", "./a", "C:/x", "x" * 501],
+    [
+        "../escape.txt",
+        "a/../../b",
+        "/etc/passwd",
+        "a\\b",
+        "nul\x00.txt",
+        "",
+        "a//b",
+        "./a",
+        "C:/x",
+        "x" * 501,
+    ],
 )
 def test_unsafe_artifact_names_are_rejected(session: object, tmp_path: Path, name: str) -> None:
     src = tmp_path / "model.bin"

@@ -40,7 +40,9 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_point(tmp_path: Path) -
         id_file = tmp_path / f"id{attempt}"
         # A short flush interval makes the kill land during background ingests as well.
         env = _env(data_dir, LOOPML_FLUSH_INTERVAL=rng.choice(["0.01", "0.05", "1"]))
-        proc = subprocess.Popen([sys.executable, str(HERE / "_crash_child.py"), str(ack), str(id_file)], env=env)
+        proc = subprocess.Popen(
+            [sys.executable, str(HERE / "_crash_child.py"), str(ack), str(id_file)], env=env
+        )
         deadline = time.monotonic() + 60
         while struct.unpack("<q", ack.read_bytes())[0] == 0:
             assert proc.poll() is None, "the logging child died before logging"
@@ -73,13 +75,22 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_point(tmp_path: Path) -
 @pytest.mark.slow
 def test_eight_processes_logging_to_one_sqlite_store(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    Store(Settings(data_dir=data_dir)).close()  # create the schema once, as a user's first run would
+    Store(
+        Settings(data_dir=data_dir)
+    ).close()  # create the schema once, as a user's first run would
     start = tmp_path / "go"
     workers, runs, points = 8, 3, 1500
     env = _env(data_dir, LOOPML_FLUSH_INTERVAL="0.005")
     procs = [
         subprocess.Popen(
-            [sys.executable, str(HERE / "_concurrent_child.py"), str(w), str(start), str(runs), str(points)],
+            [
+                sys.executable,
+                str(HERE / "_concurrent_child.py"),
+                str(w),
+                str(start),
+                str(runs),
+                str(points),
+            ],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -116,7 +127,7 @@ def _store_with_journal(tmp_path: Path) -> tuple[Store, Path]:
 
 def test_cut_last_record_is_set_aside_and_the_rest_ingested(tmp_path: Path) -> None:
     store, path = _store_with_journal(tmp_path)
-    records = b"m0\t1000000\tx\t1.0\nm1\t2000000\tx\t2.0\nt{\"a\": \"b\"}\n"
+    records = b'm0\t1000000\tx\t1.0\nm1\t2000000\tx\t2.0\nt{"a": "b"}\n'
     path.write_bytes(records + b"m2\t3000000\tx\t3." + b"\x00" * 4096)
     report = recover(store)
     assert report.journals == 1 and report.points == 2 and report.truncated == [path]
@@ -160,12 +171,19 @@ def test_stale_heartbeat_on_another_host_becomes_crashed(tmp_path: Path) -> None
     assert store.run_status("feedface00000000") == "crashed"
 
 
-def test_process_exit_without_finish_marks_finished_and_uncaught_error_failed(tmp_path: Path) -> None:
+def test_process_exit_without_finish_marks_finished_and_uncaught_error_failed(
+    tmp_path: Path,
+) -> None:
     data_dir = tmp_path / "data"
     code = "import loopml; r = loopml.init(project='exit'); r.log({'a': 1.0}); print(r.id)"
-    ok = subprocess.run([sys.executable, "-c", code], env=_env(data_dir), capture_output=True, text=True, check=True)
+    ok = subprocess.run(
+        [sys.executable, "-c", code], env=_env(data_dir), capture_output=True, text=True, check=True
+    )
     bad = subprocess.run(
-        [sys.executable, "-c", code + "; raise SystemError('boom')"], env=_env(data_dir), capture_output=True, text=True
+        [sys.executable, "-c", code + "; raise SystemError('boom')"],
+        env=_env(data_dir),
+        capture_output=True,
+        text=True,
     )
     assert bad.returncode != 0
     store = Store(Settings(data_dir=data_dir))

@@ -76,7 +76,9 @@ def test_non_numeric_metric_raises_type_error_naming_the_key(session: object, ba
     assert list(loopml.get_run(run.id).metrics) == ["ok"]
 
 
-@pytest.mark.parametrize("key", ["", " lead", "tab\there", "new\nline", "x" * 251, "semi;colon", "nul\x00", 5])
+@pytest.mark.parametrize(
+    "key", ["", " lead", "tab\there", "new\nline", "x" * 251, "semi;colon", "nul\x00", 5]
+)
 def test_bad_keys_say_the_rule(session: object, key: object) -> None:
     with loopml.init(project="p") as run:
         with pytest.raises(ValidationError, match="1-250 characters"):
@@ -94,12 +96,19 @@ def test_unicode_keys_and_values_are_fine(session: object) -> None:
 
 
 def test_params_flatten_and_conflict(session: object) -> None:
-    with loopml.init(project="p", config={"opt": {"name": "sgd", "lr": 0.1}, "layers": [64, 32]}) as run:
+    with loopml.init(
+        project="p", config={"opt": {"name": "sgd", "lr": 0.1}, "layers": [64, 32]}
+    ) as run:
         run.log_params({"opt": {"lr": 0.1}})  # the same value again is fine
         with pytest.raises(ConflictError, match="param 'opt.lr' is already '0.1'"):
             run.log_params({"opt.lr": 0.2})
         run.log_params({"seed": 1})
-    assert loopml.get_run(run.id).params == {"layers": "[64, 32]", "opt.lr": 0.1, "opt.name": "sgd", "seed": 1}
+    assert loopml.get_run(run.id).params == {
+        "layers": "[64, 32]",
+        "opt.lr": 0.1,
+        "opt.name": "sgd",
+        "seed": 1,
+    }
 
 
 def test_param_over_size_limit_names_size_and_limit(session: object) -> None:
@@ -154,7 +163,9 @@ def test_runs_dataframe_and_query(session: object) -> None:
     for model, acc in [("svc", 0.95), ("rf", 0.91), ("svc", 0.85)]:
         with loopml.init(project="q", config={"model": model}) as run:
             run.log({"acc": acc})
-    frame = loopml.runs("q", where="metrics.acc > 0.9 and params.model = 'svc'", order_by="-metrics.acc")
+    frame = loopml.runs(
+        "q", where="metrics.acc > 0.9 and params.model = 'svc'", order_by="-metrics.acc"
+    )
     assert len(frame) == 1 and frame["metrics.acc"].iloc[0] == 0.95
     assert {"id", "status", "params.model", "metrics.acc"} <= set(frame.columns)
     assert list(loopml.runs("q", order_by="-metrics.acc")["metrics.acc"]) == [0.95, 0.91, 0.85]
@@ -177,12 +188,19 @@ def test_git_commit_and_dirty_flag(tmp_path: object, monkeypatch: pytest.MonkeyP
 
     repo = Path(str(tmp_path)) / "repo"
     repo.mkdir()
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"}
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@x",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@x",
+    }
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"]):
         subprocess.run(cmd, cwd=repo, check=True)
     (repo / "f.txt").write_text("1")
     subprocess.run(["git", "add", "f.txt"], cwd=repo, check=True)
-    subprocess.run(["git", "commit", "-qm", "x"], cwd=repo, check=True, env={**env, "PATH": "/usr/bin:/bin"})
+    subprocess.run(
+        ["git", "commit", "-qm", "x"], cwd=repo, check=True, env={**env, "PATH": "/usr/bin:/bin"}
+    )
     commit, dirty = git_state(str(repo))
     assert commit and len(commit) == 40 and dirty is False
     (repo / "f.txt").write_text("2")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.panel import Panel
@@ -15,13 +15,18 @@ from loopml.cli._common import console, fmt_duration, fmt_time, fmt_value, statu
 
 app = typer.Typer(help="List, inspect, export and delete runs.", no_args_is_help=True)
 
-ProjectOpt = Annotated[Optional[str], typer.Option("--project", "-p", help="Only runs of this project.")]
+ProjectOpt = Annotated[
+    str | None, typer.Option("--project", "-p", help="Only runs of this project.")
+]
 WhereOpt = Annotated[
-    Optional[str],
-    typer.Option("--where", "-w", help="Filter, e.g. \"metrics.acc > 0.9 and params.model = 'svc'\"."),
+    str | None,
+    typer.Option(
+        "--where", "-w", help="Filter, e.g. \"metrics.acc > 0.9 and params.model = 'svc'\"."
+    ),
 ]
 SortOpt = Annotated[
-    Optional[str], typer.Option("--sort", "-s", help="Sort keys, e.g. '-metrics.acc,name' ('-' = descending).")
+    str | None,
+    typer.Option("--sort", "-s", help="Sort keys, e.g. '-metrics.acc,name' ('-' = descending)."),
 ]
 LimitOpt = Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many runs.")]
 
@@ -39,8 +44,12 @@ def list_runs(
     sort: SortOpt = None,
     limit: LimitOpt = 20,
     columns: Annotated[
-        Optional[str],
-        typer.Option("--columns", "-c", help="Extra columns, e.g. 'metrics.acc,params.model'; default: all metrics."),
+        str | None,
+        typer.Option(
+            "--columns",
+            "-c",
+            help="Extra columns, e.g. 'metrics.acc,params.model'; default: all metrics.",
+        ),
     ] = None,
 ) -> None:
     """Show runs as a table, newest first unless --sort says otherwise."""
@@ -72,7 +81,9 @@ def list_runs(
 
 
 @app.command("show")
-def show(run_id: Annotated[str, typer.Argument(help="Run id or a unique prefix (4+ characters).")]) -> None:
+def show(
+    run_id: Annotated[str, typer.Argument(help="Run id or a unique prefix (4+ characters).")],
+) -> None:
     """Show one run: attributes, params, metric summaries, tags, artifacts and environment."""
     store = _store()
     r = store.get_run(run_id)
@@ -105,7 +116,14 @@ def show(run_id: Annotated[str, typer.Argument(help="Run id or a unique prefix (
         for col in ("key", "last", "step", "min", "max", "count"):
             t.add_column(col, justify="left" if col == "key" else "right")
         for k, m in r.metrics.items():
-            t.add_row(k, fmt_value(m.last), str(m.last_step), fmt_value(m.min), fmt_value(m.max), str(m.count))
+            t.add_row(
+                k,
+                fmt_value(m.last),
+                str(m.last_step),
+                fmt_value(m.min),
+                fmt_value(m.max),
+                str(m.count),
+            )
         console.print(t)
     if r.tags:
         console.print("[bold]tags[/] " + ", ".join(f"{k}={v}" for k, v in r.tags.items()))
@@ -130,7 +148,10 @@ def export(
     project: ProjectOpt = None,
     where: WhereOpt = None,
     sort: SortOpt = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=1, help="At most this many runs (default all).")] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", "-n", min=1, help="At most this many runs (default all)."),
+    ] = None,
 ) -> None:
     """Write runs (attributes, params.*, metrics.*, tags.*) to a Parquet or CSV file."""
     from loopml.tracking import runs
@@ -151,7 +172,9 @@ def export(
 
 @app.command("delete")
 def delete(
-    run_ids: Annotated[Optional[list[str]], typer.Argument(help="Run ids (or unique prefixes).")] = None,
+    run_ids: Annotated[
+        list[str] | None, typer.Argument(help="Run ids (or unique prefixes).")
+    ] = None,
     project: ProjectOpt = None,
     where: WhereOpt = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
@@ -163,7 +186,9 @@ def delete(
     elif where or project:
         ids = [r.id for r in store.search_runs(project, where, None, None)]
     else:
-        raise ValidationError("name the runs to delete: give run ids, or --project/--where to select them")
+        raise ValidationError(
+            "name the runs to delete: give run ids, or --project/--where to select them"
+        )
     if not ids:
         console.print("no runs match; nothing deleted")
         return
@@ -183,6 +208,8 @@ def recover_command() -> None:
     journals = first.journals + report.journals
     points = first.points + report.points
     crashed = sorted(set(first.runs_crashed + report.runs_crashed))
-    console.print(f"recovered {journals} journal(s), {points:,} point(s); {len(crashed)} run(s) marked crashed")
+    console.print(
+        f"recovered {journals} journal(s), {points:,} point(s); {len(crashed)} run(s) marked crashed"
+    )
     for run_id in crashed:
         console.print(f"  {run_id}  {status_text('crashed')}")

@@ -18,7 +18,7 @@ def load_digits_split(seed: int = 0) -> tuple[Any, Any, Any, Any]:
 
     x, y = load_digits(return_X_y=True)
     x = x / 16.0
-    return tuple(train_test_split(x, y, test_size=0.25, random_state=seed, stratify=y))  # type: ignore[return-value]
+    return tuple(train_test_split(x, y, test_size=0.25, random_state=seed, stratify=y))
 
 
 def _models(seed: int) -> list[tuple[str, dict[str, Any], Any]]:
@@ -63,7 +63,9 @@ def train_models(console: Console, epochs: int = 15, seed: int = 0) -> list[str]
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("training", total=len(models) * epochs)
         for name, config, model in models:
-            with loopml.init(project=PROJECT, name=name, config={**config, "epochs": epochs, "seed": seed}) as run:
+            with loopml.init(
+                project=PROJECT, name=name, config={**config, "epochs": epochs, "seed": seed}
+            ) as run:
                 run.set_tags({"stage": "baseline", "data": "sklearn.load_digits"})
                 for epoch in range(epochs):
                     with warnings.catch_warnings():
@@ -74,7 +76,9 @@ def train_models(console: Console, epochs: int = 15, seed: int = 0) -> list[str]
                         "val_acc": accuracy_score(y_te, model.predict(x_te)),
                     }
                     if hasattr(model, "predict_proba"):
-                        metrics["val_loss"] = log_loss(y_te, model.predict_proba(x_te), labels=classes)
+                        metrics["val_loss"] = log_loss(
+                            y_te, model.predict_proba(x_te), labels=classes
+                        )
                     run.log(metrics, step=epoch)
                     progress.advance(task)
                 ids.append(run.id)

@@ -46,7 +46,9 @@ def artifact_path(root: Path, run_id: str, name: str) -> Path:
     return path
 
 
-def save_artifacts(root: Path, run_id: str, source: str | os.PathLike[str], name: str | None) -> list[dict[str, Any]]:
+def save_artifacts(
+    root: Path, run_id: str, source: str | os.PathLike[str], name: str | None
+) -> list[dict[str, Any]]:
     """Copy a file (or every file under a folder) in as artifacts; returns their records.
 
     Each file is written to a temporary name and renamed into place, so an interrupted copy
@@ -86,4 +88,9 @@ def _copy_one(root: Path, run_id: str, src: Path, name: str) -> dict[str, Any]:
     finally:
         if tmp.exists():
             tmp.unlink()
-    return {"name": str(PurePosixPath(name)), "size": size, "sha256": digest.hexdigest(), "created_at": time.time()}
+    return {
+        "name": str(PurePosixPath(name)),
+        "size": size,
+        "sha256": digest.hexdigest(),
+        "created_at": time.time(),
+    }

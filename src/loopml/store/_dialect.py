@@ -46,18 +46,27 @@ def bulk_upsert(
         return
     from sqlalchemy import bindparam
 
-    cache_key = (conn.dialect.name, table.name, tuple(keys), tuple(update or ()), update is None, columns)
+    cache_key = (
+        conn.dialect.name,
+        table.name,
+        tuple(keys),
+        tuple(update or ()),
+        update is None,
+        columns,
+    )
     cached = _SQL_CACHE.get(cache_key)
     if cached is None:
         stmt = upsert(conn, table, keys, update).values({c: bindparam(c) for c in columns})
         compiled = stmt.compile(dialect=conn.dialect)
-        positions = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
+        positions = (
+            tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
+        )
         cached = _SQL_CACHE[cache_key] = (compiled.string, positions)
     sql, positions = cached
     if positions is not None:
         if positions != columns:
             index = [columns.index(p) for p in positions]
             rows = [tuple(r[i] for i in index) for r in rows]
-        conn.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
+        conn.exec_driver_sql(sql, rows)
     else:
-        conn.exec_driver_sql(sql, [dict(zip(columns, r)) for r in rows])  # type: ignore[arg-type]
+        conn.exec_driver_sql(sql, [dict(zip(columns, r, strict=True)) for r in rows])

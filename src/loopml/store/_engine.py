@@ -85,7 +85,9 @@ def _sqlite_engine(url: str) -> Engine:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
         if mode and str(mode[0]).lower() != "wal":
-            raise StoreError(f"could not switch SQLite database {url!r} to WAL mode (got {mode[0]!r})")
+            raise StoreError(
+                f"could not switch SQLite database {url!r} to WAL mode (got {mode[0]!r})"
+            )
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:

@@ -94,7 +94,10 @@ def ingest_batch(
     if batch.params:
         conn.execute(
             upsert(conn, params, ["run_id", "key"], None),
-            [{"run_id": run_id, "key": k, "value": v[0], "num": v[1]} for k, v in batch.params.items()],
+            [
+                {"run_id": run_id, "key": k, "value": v[0], "num": v[1]}
+                for k, v in batch.params.items()
+            ],
         )
     if batch.tags:
         conn.execute(
@@ -114,7 +117,9 @@ def ingest_batch(
     stmt = update(runs).where(runs.c.id == run_id)
     if final is not None and close:
         # Another process still writing to this run (its own journal) decides how it ends.
-        others = conn.execute(select(journals.c.id).where(journals.c.run_id == run_id).limit(1)).first()
+        others = conn.execute(
+            select(journals.c.id).where(journals.c.run_id == run_id).limit(1)
+        ).first()
         if others is not None:
             final = None
     if final is not None:
@@ -127,7 +132,10 @@ def ingest_batch(
 
 
 def _write_points(
-    conn: Connection, run_id: str, points: list[tuple[int, float, str, float]], key_ids: dict[str, int]
+    conn: Connection,
+    run_id: str,
+    points: list[tuple[int, float, str, float]],
+    key_ids: dict[str, int],
 ) -> None:
     rows = []
     # key_id -> [last_step, last_value, min, max, count]
@@ -171,7 +179,7 @@ def _write_points(
                 last_step, last = old.last_step, decode_value(old.last, old.last_flag)
             lo = old.min if lo is None else (lo if old.min is None else min(lo, old.min))
             hi = old.max if hi is None else (hi if old.max is None else max(hi, old.max))
-            count += old.count
+            count += old._mapping["count"]  # Row.count is tuple.count
         last_v, last_flag = encode_value(last)
         summary_rows.append(
             {

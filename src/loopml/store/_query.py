@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal
 
 from loopml._errors import QueryError
 
@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 FieldKind = Literal["attr", "metric", "param", "tag"]
-Scalar = Union[str, float]
+Scalar = str | float
 
 # Run attributes that filters and sorts may name directly.
 ATTRIBUTES = (
@@ -129,7 +129,7 @@ class Or:
     items: tuple[Node, ...]
 
 
-Node = Union[Compare, InList, Like, Not, And, Or]
+Node = Compare | InList | Like | Not | And | Or
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ def _tokenize(source: str) -> list[_Token]:
         m = _TOKEN.match(source, pos)
         if m is None or m.end() == pos:
             raise QueryError(
-                f"cannot read the filter at position {pos}: {source[pos:pos + 20]!r}; {_HELP}"
+                f"cannot read the filter at position {pos}: {source[pos : pos + 20]!r}; {_HELP}"
             )
         kind = m.lastgroup or ""
         if kind != "ws":
@@ -333,7 +333,9 @@ def parse_filter(source: str | None) -> Node | None:
     if source is None:
         return None
     if not isinstance(source, str):
-        raise QueryError(f"a filter must be a string such as \"metrics.acc > 0.9\", not {type(source).__name__}")
+        raise QueryError(
+            f'a filter must be a string such as "metrics.acc > 0.9", not {type(source).__name__}'
+        )
     if not source.strip():
         return None
     if "\x00" in source:

@@ -12,7 +12,15 @@ if TYPE_CHECKING:
 
     from loopml.store._store import Store
 
-__all__ = ["ArtifactRecord", "Batch", "MetricSummary", "Point", "ProjectInfo", "RunRecord", "RUN_STATUSES"]
+__all__ = [
+    "RUN_STATUSES",
+    "ArtifactRecord",
+    "Batch",
+    "MetricSummary",
+    "Point",
+    "ProjectInfo",
+    "RunRecord",
+]
 
 # A run is ``running`` until it ends as one of the others; ``crashed`` means its process died.
 RUN_STATUSES = ("running", "finished", "failed", "crashed", "killed", "pruned")
@@ -99,7 +107,9 @@ class RunRecord:
     def history(self, keys: list[str] | str | None = None) -> pd.DataFrame:
         """The metric series as a DataFrame: one row per step, columns ``step``, ``time`` and keys."""
         if self._store is None:
-            raise RuntimeError("this RunRecord was built without a store; read it with loopml.get_run()")
+            raise RuntimeError(
+                "this RunRecord was built without a store; read it with loopml.get_run()"
+            )
         return self._store.history_frame(self.id, keys)
 
     def to_flat_dict(self) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Select, and_, false, func, not_, or_, select, true
-from sqlalchemy.sql.selectable import Alias
 
 from loopml._errors import QueryError
 from loopml.store._query import And, Compare, Field, InList, Like, Node, Not, Or, SortKey
@@ -50,11 +49,13 @@ class _Compiler:
             ids = {
                 r.name: r.id
                 for r in conn.execute(
-                    select(metric_keys.c.id, metric_keys.c.name).where(metric_keys.c.name.in_(names))
+                    select(metric_keys.c.id, metric_keys.c.name).where(
+                        metric_keys.c.name.in_(names)
+                    )
                 )
             }
-        self.aliases: dict[Field, Alias] = {}
-        self.joins: list[tuple[Alias, ColumnElement[bool]]] = []
+        self.aliases: dict[Field, Any] = {}
+        self.joins: list[tuple[Any, ColumnElement[bool]]] = []
         for f in sorted(fields, key=str):
             if f.kind == "metric":
                 a = metric_summary.alias(f"m{len(self.aliases)}")
@@ -111,7 +112,9 @@ class _Compiler:
     def compare(self, f: Field, op: str, value: Any) -> ColumnElement[bool]:
         if isinstance(value, float) and math.isnan(value):
             if f.kind != "metric" or op not in ("=", "!="):
-                raise QueryError(f"nan can only be tested with = or != on a metric, not with {f} {op}")
+                raise QueryError(
+                    f"nan can only be tested with = or != on a metric, not with {f} {op}"
+                )
             flag = self.aliases[f].c.last_flag
             return flag == FLAG_NAN if op == "=" else flag != FLAG_NAN
         col: Any
@@ -126,11 +129,13 @@ class _Compiler:
             col, value = self.aliases[f].c.value, _text(value)
         elif f.key in _TIME_ATTRS:
             if isinstance(value, str):
-                raise QueryError(f"{f} is a time in seconds; compare it with a number, not {value!r}")
+                raise QueryError(
+                    f"{f} is a time in seconds; compare it with a number, not {value!r}"
+                )
             col = self.attr(f.key)
         else:
             col, value = self.attr(f.key), _text(value)
-        return _OPS[op](col, value)  # type: ignore[no-any-return]
+        return _OPS[op](col, value)
 
     def order(self, sort: list[SortKey]) -> list[Any]:
         clauses: list[Any] = []
@@ -160,7 +165,9 @@ def _text(value: str | float) -> str:
     return str(int(value)) if value.is_integer() else repr(value)
 
 
-def _where(project_ids: list[int] | None, node: Node | None, comp: _Compiler) -> ColumnElement[bool]:
+def _where(
+    project_ids: list[int] | None, node: Node | None, comp: _Compiler
+) -> ColumnElement[bool]:
     conds: list[ColumnElement[bool]] = []
     if project_ids is not None:
         conds.append(runs.c.project_id.in_(project_ids) if project_ids else false())

@@ -157,15 +157,21 @@ class Store:
                 )
             )
             if journal_id is not None:
-                conn.execute(insert(journals).values(id=journal_id, run_id=run_id, offset=0, created_at=now))
+                conn.execute(
+                    insert(journals).values(id=journal_id, run_id=run_id, offset=0, created_at=now)
+                )
             if params_:
                 conn.execute(
                     insert(params),
-                    [{"run_id": run_id, "key": k, "value": v, "num": n} for k, (v, n) in params_.items()],
+                    [
+                        {"run_id": run_id, "key": k, "value": v, "num": n}
+                        for k, (v, n) in params_.items()
+                    ],
                 )
             if tags_:
                 conn.execute(
-                    insert(tags), [{"run_id": run_id, "key": k, "value": v} for k, v in tags_.items()]
+                    insert(tags),
+                    [{"run_id": run_id, "key": k, "value": v} for k, v in tags_.items()],
                 )
 
         try:
@@ -181,11 +187,15 @@ class Store:
 
             def write(conn: Connection) -> dict[str, int]:
                 for part in chunks(missing):
-                    conn.execute(upsert(conn, metric_keys, ["name"], None), [{"name": n} for n in part])
+                    conn.execute(
+                        upsert(conn, metric_keys, ["name"], None), [{"name": n} for n in part]
+                    )
                 found: dict[str, int] = {}
                 for part in chunks(missing):
                     for r in conn.execute(
-                        select(metric_keys.c.id, metric_keys.c.name).where(metric_keys.c.name.in_(part))
+                        select(metric_keys.c.id, metric_keys.c.name).where(
+                            metric_keys.c.name.in_(part)
+                        )
                     ):
                         found[r.name] = r.id
                 return found
@@ -195,7 +205,9 @@ class Store:
 
     def open_journal(self, journal_id: str, run_id: str) -> None:
         """Register a new journal for an existing run (offset 0)."""
-        stmt = insert(journals).values(id=journal_id, run_id=run_id, offset=0, created_at=time.time())
+        stmt = insert(journals).values(
+            id=journal_id, run_id=run_id, offset=0, created_at=time.time()
+        )
         run_write(self.engine, lambda conn: conn.execute(stmt))
 
     def ingest(
@@ -220,11 +232,18 @@ class Store:
     def journal_offset(self, journal_id: str) -> int | None:
         """How far a journal has been ingested (None once it is closed or its run deleted)."""
         with read(self.engine) as conn:
-            value = conn.execute(select(journals.c.offset).where(journals.c.id == journal_id)).scalar()
+            value = conn.execute(
+                select(journals.c.offset).where(journals.c.id == journal_id)
+            ).scalar()
         return None if value is None else int(value)
 
     def set_status(
-        self, run_id: str, status: str, *, error: str | None = None, only_if: Sequence[str] | None = None
+        self,
+        run_id: str,
+        status: str,
+        *,
+        error: str | None = None,
+        only_if: Sequence[str] | None = None,
     ) -> bool:
         """Set a run's status (and end time); with ``only_if``, only from one of those statuses."""
         values: dict[str, Any] = {"status": status}
@@ -275,7 +294,9 @@ class Store:
             if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first():
                 return run_id
             if len(run_id) < 4:
-                raise NotFoundError(f"no run with id {run_id!r}; give the full id or at least 4 characters")
+                raise NotFoundError(
+                    f"no run with id {run_id!r}; give the full id or at least 4 characters"
+                )
             escaped = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             found = [
                 r[0]
@@ -325,30 +346,30 @@ class Store:
                         int(r.last_step),
                         r.min if r.min is not None else float("nan"),
                         r.max if r.max is not None else float("nan"),
-                        int(r.count),
+                        int(r._mapping["count"]),  # Row.count is tuple.count
                     )
         out = []
         for i in ids:
-            r = rows.get(i)
-            if r is None:
+            row = rows.get(i)
+            if row is None:
                 continue
             out.append(
                 RunRecord(
-                    id=r.id,
-                    project=r.project,
-                    name=r.name,
-                    status=r.status,
-                    created_at=r.created_at,
-                    ended_at=r.ended_at,
-                    heartbeat_at=r.heartbeat_at,
-                    git_commit=r.git_commit,
-                    git_dirty=r.git_dirty,
-                    command=r.command,
-                    host=r.host,
-                    pid=r.pid,
-                    environment=json.loads(r.environment) if r.environment else {},
-                    error=r.error,
-                    sweep_id=r.sweep_id,
+                    id=row.id,
+                    project=row.project,
+                    name=row.name,
+                    status=row.status,
+                    created_at=row.created_at,
+                    ended_at=row.ended_at,
+                    heartbeat_at=row.heartbeat_at,
+                    git_commit=row.git_commit,
+                    git_dirty=row.git_dirty,
+                    command=row.command,
+                    host=row.host,
+                    pid=row.pid,
+                    environment=json.loads(row.environment) if row.environment else {},
+                    error=row.error,
+                    sweep_id=row.sweep_id,
                     params=dict(sorted(p[i].items())),
                     tags=dict(sorted(t[i].items())),
                     metrics=dict(sorted(m[i].items())),
@@ -357,7 +378,9 @@ class Store:
             )
         return out
 
-    def _project_filter(self, conn: Connection, project: str | Sequence[str] | None) -> list[int] | None:
+    def _project_filter(
+        self, conn: Connection, project: str | Sequence[str] | None
+    ) -> list[int] | None:
         if project is None:
             return None
         names = [project] if isinstance(project, str) else list(project)
@@ -378,12 +401,16 @@ class Store:
         if not isinstance(offset, int) or offset < 0:
             raise ValidationError(f"offset must be a non-negative integer, not {offset!r}")
         node = parse_filter(where) if isinstance(where, str) or where is None else where
-        sort: list[SortKey] = parse_order_by(order_by)
+        sort: list[SortKey] = parse_order_by(order_by if isinstance(order_by, str) or order_by is None else list(order_by))
         with read(self.engine) as conn:
-            ids = _search.search_ids(conn, self._project_filter(conn, project), node, sort, limit, offset)
+            ids = _search.search_ids(
+                conn, self._project_filter(conn, project), node, sort, limit, offset
+            )
         return self.get_runs(ids)
 
-    def count_runs(self, project: str | Sequence[str] | None = None, where: str | Node | None = None) -> int:
+    def count_runs(
+        self, project: str | Sequence[str] | None = None, where: str | Node | None = None
+    ) -> int:
         """How many runs match a filter."""
         node = parse_filter(where) if isinstance(where, str) or where is None else where
         with read(self.engine) as conn:
@@ -436,7 +463,9 @@ class Store:
             names += [key] * len(s)
         long = pd.DataFrame({"step": steps, "time": times, "key": names, "value": values})
         if long.empty:
-            frame = pd.DataFrame({"step": pd.Series(dtype="int64"), "time": pd.Series(dtype="float64")})
+            frame = pd.DataFrame(
+                {"step": pd.Series(dtype="int64"), "time": pd.Series(dtype="float64")}
+            )
             for key in wanted:
                 frame[key] = pd.Series(dtype="float64")
             return frame
@@ -463,7 +492,9 @@ class Store:
         return n
 
     # -- artifacts -----------------------------------------------------------------------------
-    def copy_artifacts(self, run_id: str, source: str | os.PathLike[str], name: str | None) -> list[dict[str, Any]]:
+    def copy_artifacts(
+        self, run_id: str, source: str | os.PathLike[str], name: str | None
+    ) -> list[dict[str, Any]]:
         """Copy a file or folder into the run's artifact folder (atomically per file)."""
         return save_artifacts(self.artifacts_dir, run_id, source, name)
 

@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from loopml._errors import LoopmlError
-from loopml.tracking._recovery import RecoveryReport, recover as _recover
+from loopml.tracking._recovery import RecoveryReport
+from loopml.tracking._recovery import recover as _recover
 from loopml.tracking._run import Run
 from loopml.tracking._session import default_session
 
@@ -69,7 +70,18 @@ def runs(
     import pandas as pd
 
     records = default_session().store.search_runs(project, where, order_by, limit)
-    columns = ["id", "project", "name", "status", "created_at", "ended_at", "duration", "git_commit", "host", "sweep_id"]
+    columns = [
+        "id",
+        "project",
+        "name",
+        "status",
+        "created_at",
+        "ended_at",
+        "duration",
+        "git_commit",
+        "host",
+        "sweep_id",
+    ]
     frame = pd.DataFrame.from_records([r.to_flat_dict() for r in records])
     if frame.empty:
         return pd.DataFrame(columns=columns)

@@ -44,7 +44,9 @@ def git_state(cwd: str) -> tuple[str | None, bool | None]:
             text=True,
             timeout=10,
         )
-        return commit.stdout.strip(), bool(status.stdout.strip()) if status.returncode == 0 else None
+        return commit.stdout.strip(), bool(
+            status.stdout.strip()
+        ) if status.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         return None, None
 
@@ -77,7 +79,9 @@ def run_attributes() -> dict[str, Any]:
     return {
         "git_commit": commit,
         "git_dirty": dirty,
-        "command": shlex.join([sys.executable, *sys.argv]) if sys.argv and sys.argv[0] else sys.executable,
+        "command": shlex.join([sys.executable, *sys.argv])
+        if sys.argv and sys.argv[0]
+        else sys.executable,
         "host": socket.gethostname(),
         "pid": os.getpid(),
         "environment": json.dumps(environment()),

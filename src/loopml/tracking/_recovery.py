@@ -47,7 +47,9 @@ def recover(store: Store) -> RecoveryReport:
     return report
 
 
-def _recover_one(store: Store, path: Path, run_id: str, journal_id: str, report: RecoveryReport) -> bool:
+def _recover_one(
+    store: Store, path: Path, run_id: str, journal_id: str, report: RecoveryReport
+) -> bool:
     offset = store.journal_offset(journal_id)
     if offset is None:  # already closed (the writer died between commit and unlink)
         path.unlink(missing_ok=True)
@@ -60,7 +62,9 @@ def _recover_one(store: Store, path: Path, run_id: str, journal_id: str, report:
     last = max((p[1] for p in segment.batch.points), default=time.time())
     final = {"status": "crashed", "ended_at": last}
     try:
-        store.ingest(journal_id, run_id, segment.batch, segment.start, segment.end, final=final, close=True)
+        store.ingest(
+            journal_id, run_id, segment.batch, segment.start, segment.end, final=final, close=True
+        )
     except OffsetMismatch:
         return False  # someone else is recovering it; they will finish
     report.points += len(segment.batch.points)

@@ -98,11 +98,10 @@ class Run:
             return
         with self._lock:
             if self._finished:
-                raise LoopmlError(f"run {self.id} has ended ({self.status}); start a new run to log more")
-            if step is None:
-                step = self._step
-            else:
-                step = check_step(step)
+                raise LoopmlError(
+                    f"run {self.id} has ended ({self.status}); start a new run to log more"
+                )
+            step = self._step if step is None else check_step(step)
             self._step = step + 1
             record = f"m{step}\t{_time_ns() // 1000}{body}\n".encode()
             file = self._file
@@ -141,12 +140,16 @@ class Run:
         self._check_open()
         with self._lock:
             self._params.update({k: t for k, (t, _) in encoded.items()})
-            self._append(b"p" + json.dumps({k: list(v) for k, v in encoded.items()}).encode() + b"\n")
+            self._append(
+                b"p" + json.dumps({k: list(v) for k, v in encoded.items()}).encode() + b"\n"
+            )
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Set tags (mutable labels such as ``team`` or ``stage``); a new value replaces the old."""
         if not isinstance(tags, Mapping):
-            raise ValidationError(f"set_tags() takes a dict of name -> text, not {type(tags).__name__}")
+            raise ValidationError(
+                f"set_tags() takes a dict of name -> text, not {type(tags).__name__}"
+            )
         encoded = {check_key(k, "tag"): encode_tag(k, v) for k, v in tags.items()}
         if not encoded:
             return
@@ -164,7 +167,9 @@ class Run:
 
     def _check_open(self) -> None:
         if self._finished:
-            raise LoopmlError(f"run {self.id} has ended ({self.status}); start a new run to log more")
+            raise LoopmlError(
+                f"run {self.id} has ended ({self.status}); start a new run to log more"
+            )
 
     # -- ending --------------------------------------------------------------------------------
     def flush(self) -> None:
@@ -174,7 +179,9 @@ class Run:
     def finish(self, status: str = "finished", error: str | None = None) -> None:
         """End the run: drain its journal into the store and set its final status."""
         if status not in FINAL_STATUSES:
-            raise ValidationError(f"status {status!r} is not a final status; use one of {', '.join(FINAL_STATUSES)}")
+            raise ValidationError(
+                f"status {status!r} is not a final status; use one of {', '.join(FINAL_STATUSES)}"
+            )
         if self._finished:
             return
         with self._lock:
@@ -195,7 +202,10 @@ class Run:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         if exc_type is None:
             self.finish("finished")
@@ -210,3 +220,28 @@ class Run:
         """The journal this handle appends to."""
         return self._journal
 
+    # -- sweeps (the sweep's executor sets ``_sweep_trial`` on a trial's run) ---------------------
+    def report(self, value: float, step: int) -> None:
+        """Report an intermediate objective value at ``step``, for the sweep's pruner.
+
+        The value is logged under the sweep's metric; outside a sweep (or in a command trial)
+        it is only logged, under ``LOOPML_SWEEP_METRIC`` or ``objective``.
+        """
+        channel = getattr(self, "_sweep_trial", None)
+        if channel is not None:
+            channel.report(self, value, step)
+        else:
+            import os
+
+            self.log({os.environ.get("LOOPML_SWEEP_METRIC") or "objective": value}, step=step)
+
+    def should_stop(self) -> bool:
+        """True when the sweep's pruner has decided, on the last report, that this trial should stop."""
+        channel = getattr(self, "_sweep_trial", None)
+        return bool(channel is not None and channel.stop)
+
+    def use_dataset(self, version: Any) -> Any:
+        """Record that this run reads a dataset version (``"digits@2"`` or a DatasetVersion); returns it."""
+        from loopml.datasets import use_dataset
+
+        return use_dataset(self, version)

@@ -19,17 +19,81 @@ from loopml.tracking._environment import run_attributes
 from loopml.tracking._journal import journal_name
 from loopml.tracking._recovery import RecoveryReport, recover
 from loopml.tracking._run import Run
-from loopml.tracking._validate import check_key, check_project, check_run_name, encode_param, encode_tag, flatten
+from loopml.tracking._validate import (
+    check_key,
+    check_project,
+    check_run_name,
+    encode_param,
+    encode_tag,
+    flatten,
+)
 from loopml.tracking._writer import BackgroundWriter, OpenJournal, flush
 
-_ADJECTIVES = (
-    "amber brisk calm clever dark eager fast gentle golden keen lively lucky mellow nimble "
-    "proud quiet rapid sharp silent steady swift tidy vivid warm wise bold bright cool deep fresh"
-).split()
-_NOUNS = (
-    "brook cedar cloud comet delta ember falcon fern field forest glade harbor heron lake lynx "
-    "maple meadow moon otter pine river rock sky spark stone storm sun tide wave willow wind"
-).split()
+_ADJECTIVES = [
+    "amber",
+    "brisk",
+    "calm",
+    "clever",
+    "dark",
+    "eager",
+    "fast",
+    "gentle",
+    "golden",
+    "keen",
+    "lively",
+    "lucky",
+    "mellow",
+    "nimble",
+    "proud",
+    "quiet",
+    "rapid",
+    "sharp",
+    "silent",
+    "steady",
+    "swift",
+    "tidy",
+    "vivid",
+    "warm",
+    "wise",
+    "bold",
+    "bright",
+    "cool",
+    "deep",
+    "fresh",
+]
+_NOUNS = [
+    "brook",
+    "cedar",
+    "cloud",
+    "comet",
+    "delta",
+    "ember",
+    "falcon",
+    "fern",
+    "field",
+    "forest",
+    "glade",
+    "harbor",
+    "heron",
+    "lake",
+    "lynx",
+    "maple",
+    "meadow",
+    "moon",
+    "otter",
+    "pine",
+    "river",
+    "rock",
+    "sky",
+    "spark",
+    "stone",
+    "storm",
+    "sun",
+    "tide",
+    "wave",
+    "willow",
+    "wind",
+]
 
 
 def new_id() -> str:
@@ -72,7 +136,9 @@ class Session:
     ) -> Run:
         """Create a run (or attach to an existing ``run_id``) and open its journal."""
         check_project(project)
-        params = {k: encode_param(check_key(k, "param"), v) for k, v in flatten(config or {}).items()}
+        params = {
+            k: encode_param(check_key(k, "param"), v) for k, v in flatten(config or {}).items()
+        }
         tag_values = {check_key(k, "tag"): encode_tag(k, v) for k, v in (tags or {}).items()}
         if name is not None:
             check_run_name(name)
@@ -86,11 +152,19 @@ class Session:
         attributes = run_attributes()
         if sweep_id is not None:
             attributes["sweep_id"] = sweep_id
-        self.store.create_run(run_id, project, name, attributes, params, tag_values, journal_id=journal_id)
-        return self._open(run_id, journal_id, project, name, {k: v[0] for k, v in params.items()}, 0)
+        self.store.create_run(
+            run_id, project, name, attributes, params, tag_values, journal_id=journal_id
+        )
+        return self._open(
+            run_id, journal_id, project, name, {k: v[0] for k, v in params.items()}, 0
+        )
 
     def _attach(
-        self, run_id: str, journal_id: str, params: dict[str, tuple[str, float | None]], tags: dict[str, str]
+        self,
+        run_id: str,
+        journal_id: str,
+        params: dict[str, tuple[str, float | None]],
+        tags: dict[str, str],
     ) -> Run:
         record = self.store.get_run(run_id)
         self.store.open_journal(journal_id, run_id)
@@ -107,7 +181,15 @@ class Session:
             raise
         return run
 
-    def _open(self, run_id: str, journal_id: str, project: str, name: str, params: dict[str, str], step: int) -> Run:
+    def _open(
+        self,
+        run_id: str,
+        journal_id: str,
+        project: str,
+        name: str,
+        params: dict[str, str],
+        step: int,
+    ) -> Run:
         path = self.store.journals_dir / journal_name(run_id, journal_id)
         journal = OpenJournal(run_id, journal_id, path)
         run = Run(self, run_id, project, name, journal, params, step)
@@ -135,7 +217,9 @@ class Session:
         journal.file.close(delete=True)
 
     # -- process exit ---------------------------------------------------------------------------
-    def note_failure(self, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    def note_failure(
+        self, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+    ) -> None:
         """Remember an uncaught exception so that exit marks the open runs failed."""
         self._failure = "".join(traceback.format_exception(exc_type, exc, tb))
         self._failure_kind = "killed" if issubclass(exc_type, KeyboardInterrupt) else "failed"
@@ -194,7 +278,9 @@ def _install_exit_hooks() -> None:
     _hook_installed = True
     previous = sys.excepthook
 
-    def excepthook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    def excepthook(
+        exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+    ) -> None:
         if _default is not None:
             _default.note_failure(exc_type, exc, tb)
         previous(exc_type, exc, tb)

@@ -15,9 +15,7 @@ MAX_KEY_LENGTH = 250
 MAX_VALUE_LENGTH = 16_384
 MAX_STEP = 2**63 - 1
 _KEY = re.compile(r"[\w\-./: ]{1,250}")
-_KEY_RULE = (
-    "keys are 1-250 characters: letters, digits, '_', '-', '.', '/', ':' and inner spaces"
-)
+_KEY_RULE = "keys are 1-250 characters: letters, digits, '_', '-', '.', '/', ':' and inner spaces"
 _PROJECT = re.compile(r"[\w\-. ]{1,200}")
 
 
@@ -44,7 +42,9 @@ def check_project(name: object) -> str:
 def check_run_name(name: object) -> str:
     """Return ``name`` if it is a valid run name (any printable text up to 250 characters)."""
     if not isinstance(name, str) or not name.strip() or len(name) > MAX_KEY_LENGTH:
-        raise ValidationError(f"run name {name!r} must be a non-empty string of at most 250 characters")
+        raise ValidationError(
+            f"run name {name!r} must be a non-empty string of at most 250 characters"
+        )
     if any(ord(c) < 32 for c in name):
         raise ValidationError(f"run name {name!r} contains control characters; remove them")
     return name
@@ -72,7 +72,11 @@ def to_float(key: str, value: object) -> float:
 
 def check_step(step: object) -> int:
     """Return ``step`` if it is a non-negative integer."""
-    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or not 0 <= int(step) <= MAX_STEP:
+    if (
+        isinstance(step, bool)
+        or not isinstance(step, numbers.Integral)
+        or not 0 <= int(step) <= MAX_STEP
+    ):
         raise ValidationError(f"step must be an integer from 0 to 2**63-1, not {step!r}")
     return int(step)
 

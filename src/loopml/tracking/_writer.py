@@ -32,7 +32,9 @@ class OpenJournal:
         self.ingest_lock = threading.Lock()  # one ingest of this journal at a time
 
 
-def flush(store: Store, journal: OpenJournal, final: dict[str, Any] | None = None, close: bool = False) -> None:
+def flush(
+    store: Store, journal: OpenJournal, final: dict[str, Any] | None = None, close: bool = False
+) -> None:
     """Ingest what the journal holds beyond ``journal.ingested`` (and, with ``final``, end the run)."""
     with journal.ingest_lock:
         for _ in range(3):
@@ -104,7 +106,9 @@ class BackgroundWriter:
             try:
                 flush(self.store, journal)
             except Exception as exc:  # the records stay in the journal; next pass retries
-                logger.warning("loopml: could not ingest run %s yet (%s); will retry", journal.run_id, exc)
+                logger.warning(
+                    "loopml: could not ingest run %s yet (%s); will retry", journal.run_id, exc
+                )
         now = time.time()
         if journals and now - self._last_heartbeat >= self.store.settings.heartbeat_interval:
             try:

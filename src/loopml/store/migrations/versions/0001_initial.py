@@ -24,7 +24,10 @@ def upgrade() -> None:
         "runs",
         sa.Column("id", sa.String(32), primary_key=True),
         sa.Column(
-            "project_id", sa.Integer, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False
+            "project_id",
+            sa.Integer,
+            sa.ForeignKey("projects.id", ondelete="CASCADE"),
+            nullable=False,
         ),
         sa.Column("name", sa.String(250), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
@@ -114,5 +117,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("artifacts", "metric_summary", "metrics", "metric_keys", "tags", "params", "journals", "runs", "projects"):
+    for table in (
+        "artifacts",
+        "metric_summary",
+        "metrics",
+        "metric_keys",
+        "tags",
+        "params",
+        "journals",
+        "runs",
+        "projects",
+    ):
         op.drop_table(table)
