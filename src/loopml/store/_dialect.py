@@ -7,18 +7,36 @@ from typing import Any
 from sqlalchemy import Connection, Table
 
 
+_UPSERTS: dict[tuple[Any, ...], Any] = {}
+
+
 def upsert(conn: Connection, table: Table, keys: list[str], update: list[str] | None) -> Any:
-    """An INSERT that, on a key conflict, updates ``update`` columns (or does nothing if None)."""
+    """An INSERT that, on a key conflict, updates ``update`` columns (or does nothing if None).
+
+    Statements are built once per dialect and shape: building one costs more than running it.
+    """
+    cache_key = (
+        conn.dialect.name,
+        table.name,
+        tuple(keys),
+        None if update is None else tuple(update),
+    )
+    cached = _UPSERTS.get(cache_key)
+    if cached is not None:
+        return cached
     if conn.dialect.name == "sqlite":
         from sqlalchemy.dialects.sqlite import insert
     else:
         from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
     stmt = insert(table)
     if update is None:
-        return stmt.on_conflict_do_nothing(index_elements=keys)
-    return stmt.on_conflict_do_update(
-        index_elements=keys, set_={c: getattr(stmt.excluded, c) for c in update}
-    )
+        stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+    else:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=keys, set_={c: getattr(stmt.excluded, c) for c in update}
+        )
+    _UPSERTS[cache_key] = stmt
+    return stmt
 
 
 def chunks(items: list[Any], size: int = 900) -> list[list[Any]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 
 from loopml.store._dialect import bulk_upsert, chunks, upsert
 from loopml.store._records import Batch
@@ -77,10 +77,9 @@ def ingest_batch(
     ``final`` sets the run's end status in the same transaction; ``close`` drops the journal's
     row, for a journal that is complete and about to be deleted.
     """
-    query = select(journals.c.offset).where(journals.c.id == journal_id)
-    if conn.dialect.name != "sqlite":
-        query = query.with_for_update()
-    stored = conn.execute(query).scalar()
+    stored = conn.execute(
+        _OFFSET if conn.dialect.name == "sqlite" else _OFFSET_FOR_UPDATE, {"jid": journal_id}
+    ).scalar()
     if stored is None:
         return False  # journal already closed, or its run deleted
     if stored > start:
@@ -110,25 +109,37 @@ def ingest_batch(
             [{"run_id": run_id, **a} for a in batch.artifacts],
         )
     if close:
-        conn.execute(delete(journals).where(journals.c.id == journal_id))
-    else:
-        conn.execute(update(journals).where(journals.c.id == journal_id).values(offset=end))
-    values: dict[str, Any] = {"heartbeat_at": now}
-    stmt = update(runs).where(runs.c.id == run_id)
-    if final is not None and close:
+        conn.execute(_CLOSE_JOURNAL, {"jid": journal_id})
         # Another process still writing to this run (its own journal) decides how it ends.
-        others = conn.execute(
-            select(journals.c.id).where(journals.c.run_id == run_id).limit(1)
-        ).first()
-        if others is not None:
+        if final is not None and conn.execute(_OTHER_JOURNAL, {"rid": run_id}).first() is not None:
             final = None
-    if final is not None:
+    else:
+        conn.execute(_ADVANCE_JOURNAL, {"jid": journal_id, "off": end})
+    if final is None:
+        conn.execute(_TOUCH_RUN, {"rid": run_id, "heartbeat_at": now})
+    else:
         # A final status never overwrites another final one (a sweep may have marked the run
         # killed); ``crashed`` may be corrected by a run that turns out to be alive.
-        stmt = stmt.where(runs.c.status.in_(("running", "crashed")))
-        values.update(final)
-    conn.execute(stmt.values(**values))
+        conn.execute(_END_RUN, {"rid": run_id, "heartbeat_at": now, **final})
     return True
+
+
+# Statements built once (building costs more than executing); parameters bound per call.
+_OFFSET = select(journals.c.offset).where(journals.c.id == bindparam("jid"))
+_OFFSET_FOR_UPDATE = _OFFSET.with_for_update()
+_CLOSE_JOURNAL = delete(journals).where(journals.c.id == bindparam("jid"))
+_ADVANCE_JOURNAL = (
+    update(journals).where(journals.c.id == bindparam("jid")).values(offset=bindparam("off"))
+)
+_OTHER_JOURNAL = select(journals.c.id).where(journals.c.run_id == bindparam("rid")).limit(1)
+_TOUCH_RUN = update(runs).where(runs.c.id == bindparam("rid"))
+_END_RUN = update(runs).where(
+    runs.c.id == bindparam("rid"), runs.c.status.in_(("running", "crashed"))
+)
+_SUMMARIES = select(metric_summary).where(
+    metric_summary.c.run_id == bindparam("rid"),
+    metric_summary.c.key_id.in_(bindparam("kids", expanding=True)),
+)
 
 
 def _write_points(
@@ -165,11 +176,7 @@ def _write_points(
     )
     existing: dict[int, Any] = {}
     for part in chunks(list(agg)):
-        for r in conn.execute(
-            select(metric_summary).where(
-                metric_summary.c.run_id == run_id, metric_summary.c.key_id.in_(part)
-            )
-        ):
+        for r in conn.execute(_SUMMARIES, {"rid": run_id, "kids": part}):
             existing[r.key_id] = r
     summary_rows = []
     for kid, (last_step, last, lo, hi, count) in agg.items():

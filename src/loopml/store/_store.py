@@ -146,23 +146,25 @@ class Store:
         def write(conn: Connection) -> None:
             pid = self.project_id(conn, project)
             conn.execute(
-                insert(runs).values(
-                    id=run_id,
-                    project_id=pid,
-                    name=name,
-                    status="running",
-                    created_at=attributes.pop("created_at", now),
-                    heartbeat_at=now,
+                runs.insert(),
+                {
+                    "id": run_id,
+                    "project_id": pid,
+                    "name": name,
+                    "status": "running",
+                    "created_at": attributes.pop("created_at", now),
+                    "heartbeat_at": now,
                     **attributes,
-                )
+                },
             )
             if journal_id is not None:
                 conn.execute(
-                    insert(journals).values(id=journal_id, run_id=run_id, offset=0, created_at=now)
+                    journals.insert(),
+                    {"id": journal_id, "run_id": run_id, "offset": 0, "created_at": now},
                 )
             if params_:
                 conn.execute(
-                    insert(params),
+                    params.insert(),
                     [
                         {"run_id": run_id, "key": k, "value": v, "num": n}
                         for k, (v, n) in params_.items()
@@ -170,7 +172,7 @@ class Store:
                 )
             if tags_:
                 conn.execute(
-                    insert(tags),
+                    tags.insert(),
                     [{"run_id": run_id, "key": k, "value": v} for k, v in tags_.items()],
                 )
 
@@ -401,7 +403,9 @@ class Store:
         if not isinstance(offset, int) or offset < 0:
             raise ValidationError(f"offset must be a non-negative integer, not {offset!r}")
         node = parse_filter(where) if isinstance(where, str) or where is None else where
-        sort: list[SortKey] = parse_order_by(order_by if isinstance(order_by, str) or order_by is None else list(order_by))
+        sort: list[SortKey] = parse_order_by(
+            order_by if isinstance(order_by, str) or order_by is None else list(order_by)
+        )
         with read(self.engine) as conn:
             ids = _search.search_ids(
                 conn, self._project_filter(conn, project), node, sort, limit, offset
