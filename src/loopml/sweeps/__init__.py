@@ -1,0 +1,46 @@
+"""Sweeps: search spaces, Optuna samplers and pruners through ask-and-tell, local and Ray executors.
+
+    import loopml
+
+    def objective(params, run):
+        ...
+        return {"val_acc": acc}
+
+    sweep = loopml.sweep(objective, {"lr": loopml.loguniform(1e-4, 1e-1)}, n_trials=32)
+    sweep.best_trial
+"""
+
+from typing import Any
+
+from loopml.sweeps._api import load_sweep, resume_sweep, sweep
+from loopml.sweeps._objective import CommandObjective
+from loopml.sweeps._space import Param, choice, intrange, loguniform, uniform
+from loopml.sweeps._sweep import BestTrial, Sweep
+from loopml.sweeps._trial import TrialPruned, TrialResult, TrialRun, TrialSpec
+
+
+def worker_data() -> Any:
+    """What the sweep's ``setup`` hook returned in this worker process (None without one)."""
+    from loopml.sweeps import _worker_state
+
+    return _worker_state.value
+
+
+__all__ = [
+    "BestTrial",
+    "CommandObjective",
+    "Param",
+    "Sweep",
+    "TrialPruned",
+    "TrialResult",
+    "TrialRun",
+    "TrialSpec",
+    "choice",
+    "intrange",
+    "load_sweep",
+    "loguniform",
+    "resume_sweep",
+    "sweep",
+    "uniform",
+    "worker_data",
+]

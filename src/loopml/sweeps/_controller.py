@@ -1,0 +1,322 @@
+"""The sweep controller: ask Optuna for trials, hand them to an executor, tell Optuna the results.
+
+One thread does it all, so the study needs no lock. Trial writes are batched: a batch is
+written when it is large, when it is older than ``_FLUSH_SECONDS``, or when the executor goes
+quiet; a trial is done once its result is in the store (a sweep killed before then runs that
+trial again on resume, under the same number and run).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from loopml.store._sweeps import SweepStore, TrialRow, TrialWrite
+from loopml.sweeps._executor import Executor, Lost, Report
+from loopml.sweeps._objective import cache_key
+from loopml.sweeps._space import SpaceSpec
+from loopml.sweeps._trial import TrialResult, TrialSpec
+from loopml.tracking._validate import encode_param, flatten
+
+if TYPE_CHECKING:
+    import optuna
+
+    from loopml.sweeps._progress import ProgressView
+
+__all__ = ["Controller", "Counts"]
+
+_FLUSH_SECONDS = 0.05
+_FLUSH_ROWS = 2000
+
+
+@dataclass
+class Counts:
+    """How many trials are in each state, for the progress bar and the summary."""
+
+    finished: int = 0
+    failed: int = 0
+    pruned: int = 0
+    killed: int = 0
+    cached: int = 0
+    running: int = 0
+    best: float | None = None
+
+    @property
+    def done(self) -> int:
+        """Trials that have ended."""
+        return self.finished + self.failed + self.pruned
+
+
+@dataclass
+class _Live:
+    trial: optuna.trial.Trial
+    spec: TrialSpec
+    write: TrialWrite
+
+
+class Controller:
+    """Drives one sweep to its budget (see the module docstring)."""
+
+    def __init__(
+        self,
+        sweeps: SweepStore,
+        sweep_id: str,
+        project: str,
+        name: str,
+        metric: str,
+        direction: str,
+        space: SpaceSpec,
+        study: optuna.Study,
+        executor: Executor,
+        n_trials: int,
+        retries: int,
+        objective_key: str,
+        cache: bool,
+        attributes: dict[str, Any],
+        stored: list[TrialRow],
+        runs_before_start: bool = False,
+    ) -> None:
+        self.sweeps = sweeps
+        self.sweep_id = sweep_id
+        self.project = project
+        self.name = name
+        self.metric = metric
+        self.maximize = direction == "max"
+        self.space = space
+        self.study = study
+        self.executor = executor
+        self.retries = retries
+        self.objective_key = objective_key
+        self.attributes = attributes
+        self.runs_before_start = runs_before_start
+        self.dists = space.distributions()
+        self.counts = Counts()
+        self.live: dict[int, _Live] = {}
+        self.pending: dict[int, TrialWrite] = {}
+        self.oldest_pending: float | None = None
+        self.retry: deque[TrialSpec] = deque()
+        self.cache: dict[str, tuple[float, str]] = sweeps.cached_results(objective_key) if cache else {}
+        self.use_cache = cache
+        self._resume(stored)
+        self.remaining = max(0, n_trials - self.counts.done - len(self.retry))
+        self.next_number = max((r.number for r in stored), default=-1) + 1
+
+    # -- resume --------------------------------------------------------------------------------
+    def _resume(self, stored: list[TrialRow]) -> None:
+        """Count ended trials; trials left running or killed run again, same number and run."""
+        for row in stored:
+            if row.state in ("finished", "pruned", "failed"):
+                setattr(self.counts, row.state, getattr(self.counts, row.state) + 1)
+                if row.cached_from:
+                    self.counts.cached += 1
+                if row.state == "finished" and row.value is not None:
+                    self._note_best(row.value)
+                continue
+            self.study.enqueue_trial({k: row.params[k] for k in row.distributions}, skip_if_exists=False)
+            trial, params = self._ask_params()
+            spec = TrialSpec(row.number, row.run_id, f"{self.name}-{row.number}", self.project, params, row.attempts + 1)
+            self._track(trial, spec, row.started_at)
+
+    # -- the loop ------------------------------------------------------------------------------
+    def run(self, progress: ProgressView | None = None) -> Counts:
+        """Run trials until the budget is spent; on any interruption, mark the unfinished ``killed``."""
+        try:
+            while True:
+                self._fill()
+                if not self.live and not self.retry and self.remaining == 0:
+                    break
+                events = self.executor.poll(_FLUSH_SECONDS if self.pending else 0.5)
+                for ev in events:
+                    self._handle(ev)
+                self.retry.extend(self.executor.take_requeued())
+                if self._should_flush(not events):
+                    self.flush()
+                if progress is not None:
+                    self.counts.running = len(self.live)
+                    progress.update(self.counts)
+        except BaseException as exc:
+            self.executor.shutdown(kill=True)
+            reason = "KeyboardInterrupt: the sweep was stopped" if isinstance(exc, KeyboardInterrupt) else f"the sweep stopped: {exc!r}"
+            for live in self.live.values():
+                live.write.state, live.write.error, live.write.ended_at = "killed", reason, time.time()
+                self.pending[live.spec.number] = live.write
+                self.counts.killed += 1
+            self.live.clear()
+            self.flush()
+            raise
+        self.flush()
+        self.executor.shutdown()
+        self.counts.running = 0
+        if progress is not None:
+            progress.update(self.counts, force=True)
+        return self.counts
+
+    def _fill(self) -> None:
+        want = self.executor.wanted()
+        specs: list[TrialSpec] = []
+        while want > 0 and self.retry:
+            specs.append(self.retry.popleft())
+            want -= 1
+        while want > 0 and self.remaining > 0:
+            spec = self._ask()
+            self.remaining -= 1
+            if spec is not None:
+                specs.append(spec)
+                want -= 1
+        if specs:
+            if self.runs_before_start:
+                self.flush()  # a command's process attaches to its run: it must exist first
+            self.executor.submit(specs)
+
+    def _ask_params(self) -> tuple[optuna.trial.Trial, dict[str, Any]]:
+        if self.space.function is not None:
+            trial = self.study.ask()
+            chosen = self.space.function(trial)
+            params = {**trial.params, **dict(chosen or {})}
+        else:
+            trial = self.study.ask(self.dists)
+            params = {**self.space.fixed, **trial.params}
+        return trial, params
+
+    def _ask(self) -> TrialSpec | None:
+        """A new trial, or None when its result came from the cache (then it is already told)."""
+        trial, params = self._ask_params()
+        number = self.next_number
+        self.next_number += 1
+        run_id = uuid.uuid4().hex[:16]
+        spec = TrialSpec(number, run_id, f"{self.name}-{number}", self.project, params)
+        live = self._track(trial, spec, time.time())
+        key = live.write.cache_key
+        hit = self.cache.get(key) if self.use_cache and key else None
+        if hit is None:
+            return spec
+        value, source = hit
+        self.study.tell(trial, value)
+        del self.live[number]
+        w = live.write
+        w.state, w.value, w.cached_from, w.ended_at = "finished", value, source, time.time()
+        w.points = [(0, w.ended_at, self.metric, value)]
+        w.tags = {"loopml.cached_from": source}
+        self._queue(w)
+        self.counts.finished += 1
+        self.counts.cached += 1
+        self._note_best(value)
+        return None
+
+    def _track(self, trial: optuna.trial.Trial, spec: TrialSpec, started: float) -> _Live:
+        from optuna.distributions import distribution_to_json
+
+        dists = trial.distributions
+        encoded = {k: encode_param(k, v) for k, v in flatten(spec.params).items()}
+        write = TrialWrite(
+            number=spec.number,
+            run_id=spec.run_id,
+            name=spec.name,
+            state="running",
+            params=spec.params,
+            encoded_params=encoded,
+            distributions={k: distribution_to_json(d) for k, d in dists.items()},
+            started_at=started,
+            attempts=spec.attempt,
+            objective_key=self.objective_key,
+            cache_key=cache_key(self.objective_key, spec.params),
+        )
+        live = self.live[spec.number] = _Live(trial, spec, write)
+        # Written as a running run in the next batch; a trial that ends before that batch is
+        # written once, ended (the same object is queued).
+        self._queue(write)
+        return live
+
+    # -- events --------------------------------------------------------------------------------
+    def _handle(self, ev: Any) -> None:
+        if isinstance(ev, TrialResult):
+            self._result(ev)
+        elif isinstance(ev, Report):
+            live = self.live.get(ev.number)
+            if live is None:
+                ev.answer(True)
+                return
+            live.trial.report(ev.value, ev.step)
+            ev.answer(live.trial.should_prune())
+        elif isinstance(ev, Lost):
+            self._lost(ev)
+
+    def _result(self, r: TrialResult) -> None:
+        from optuna.trial import TrialState
+
+        live = self.live.pop(r.number, None)
+        if live is None:
+            return  # a duplicate (e.g. a retried Ray task whose first copy also finished)
+        w = live.write
+        w.state, w.value, w.error, w.ended_at = r.state, r.value, r.error, time.time()
+        w.points, w.tags, w.intermediate, w.attempts = r.points, r.tags, r.intermediate, r.attempt
+        if r.params:
+            w.encoded_params = {**w.encoded_params, **r.params}
+        if r.state == "finished" and r.value is not None:
+            self.study.tell(live.trial, r.value)
+            self._note_best(r.value)
+            if w.cache_key:
+                self.cache[w.cache_key] = (r.value, w.run_id)
+        elif r.state == "pruned":
+            self.study.tell(live.trial, state=TrialState.PRUNED)
+        else:
+            self.study.tell(live.trial, state=TrialState.FAIL)
+        setattr(self.counts, r.state, getattr(self.counts, r.state) + 1)
+        self._queue(w)
+
+    def _lost(self, ev: Lost) -> None:
+        from optuna.trial import TrialState
+
+        live = self.live.get(ev.number)
+        if live is None:
+            return
+        if ev.reason == "died" and ev.attempt <= self.retries:
+            spec = TrialSpec(**{**live.spec.__dict__, "attempt": ev.attempt + 1})
+            live.spec = spec
+            live.write.attempts = spec.attempt
+            live.write.error = f"attempt {ev.attempt}: {ev.detail}"
+            self._queue(live.write)
+            self.retry.append(spec)
+            return
+        del self.live[ev.number]
+        w = live.write
+        tries = f" (after {ev.attempt} attempts)" if ev.attempt > 1 else ""
+        w.state, w.error, w.ended_at = "failed", f"{ev.detail}{tries}", time.time()
+        self.study.tell(live.trial, state=TrialState.FAIL)
+        self.counts.failed += 1
+        self._queue(w)
+
+    # -- writing -------------------------------------------------------------------------------
+    def _queue(self, write: TrialWrite) -> None:
+        self.pending[write.number] = write
+        if self.oldest_pending is None:
+            self.oldest_pending = time.monotonic()
+
+    def _should_flush(self, idle: bool) -> bool:
+        if not self.pending:
+            return False
+        return idle or len(self.pending) >= _FLUSH_ROWS or time.monotonic() - (self.oldest_pending or 0) > _FLUSH_SECONDS
+
+    def flush(self) -> None:
+        """Write every pending trial in one transaction."""
+        if not self.pending:
+            return
+        batch = list(self.pending.values())
+        self.sweeps.write_trials(self.project, self.sweep_id, self.attributes, batch)
+        self.pending.clear()
+        self.oldest_pending = None
+
+    def _note_best(self, value: float) -> None:
+        if math.isnan(value):
+            return
+        best = self.counts.best
+        if best is None or (value > best if self.maximize else value < best):
+            self.counts.best = value
+
+
+SetupFn = Callable[[], Any]

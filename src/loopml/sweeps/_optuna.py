@@ -1,0 +1,95 @@
+"""Optuna as a library: samplers, pruners, and a study rebuilt from the trials loopml stored.
+
+The study lives in Optuna's in-memory storage, a cache of what the store holds; loopml's store
+is the source of truth, and resuming a sweep replays its stored trials into a fresh study.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from loopml._errors import ValidationError
+from loopml.sweeps._space import SpaceSpec
+
+if TYPE_CHECKING:
+    import optuna
+
+    from loopml.store._sweeps import TrialRow
+
+__all__ = ["PRUNERS", "SAMPLERS", "build_study", "make_pruner", "make_sampler"]
+
+SAMPLERS = ("tpe", "random", "grid", "cmaes", "qmc")
+PRUNERS = ("median", "asha", "hyperband")
+
+
+def make_sampler(name: Any, space: SpaceSpec, seed: int | None) -> optuna.samplers.BaseSampler:
+    """An Optuna sampler by name (or an Optuna sampler instance, used as is)."""
+    import optuna
+
+    if isinstance(name, optuna.samplers.BaseSampler):
+        return name
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "grid":
+        return optuna.samplers.GridSampler(space.grid(), seed=seed)
+    if name == "cmaes":
+        try:
+            import cmaes  # noqa: F401
+        except ImportError:
+            from loopml._errors import MissingDependencyError
+
+            raise MissingDependencyError("sampler 'cmaes' needs the cmaes package: pip install cmaes") from None
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    if name == "qmc":
+        return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+    raise ValidationError(f"unknown sampler {name!r}; use one of {', '.join(SAMPLERS)} (or an Optuna sampler)")
+
+
+def make_pruner(name: Any) -> optuna.pruners.BasePruner:
+    """An Optuna pruner by name (None: never prune; or an Optuna pruner instance)."""
+    import optuna
+
+    if name is None:
+        return optuna.pruners.NopPruner()
+    if isinstance(name, optuna.pruners.BasePruner):
+        return name
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1)
+    if name == "asha":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, reduction_factor=3)
+    raise ValidationError(f"unknown pruner {name!r}; use one of {', '.join(PRUNERS)}, None, or an Optuna pruner")
+
+
+def build_study(
+    direction: str, sampler: optuna.samplers.BaseSampler, pruner: optuna.pruners.BasePruner, stored: list[TrialRow]
+) -> optuna.Study:
+    """A fresh in-memory study holding the ended trials in ``stored`` (finished, pruned, failed)."""
+    import optuna
+    from optuna.distributions import json_to_distribution
+    from optuna.trial import TrialState, create_trial
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize" if direction == "max" else "minimize", sampler=sampler, pruner=pruner)
+    states = {"finished": TrialState.COMPLETE, "pruned": TrialState.PRUNED, "failed": TrialState.FAIL}
+    frozen = []
+    for row in stored:
+        state = states.get(row.state)
+        if state is None:
+            continue
+        dists = {k: json_to_distribution(v) for k, v in row.distributions.items()}
+        frozen.append(
+            create_trial(
+                state=state,
+                value=row.value if state == TrialState.COMPLETE else None,
+                params={k: row.params[k] for k in dists},
+                distributions=dists,
+                intermediate_values=row.intermediate,
+            )
+        )
+    if frozen:
+        study.add_trials(frozen)
+    return study

@@ -1,0 +1,120 @@
+"""``Sweep``: a handle on a stored sweep (best trial, trials as a DataFrame, importances, resume)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from loopml._errors import NotFoundError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from loopml.store._sweeps import SweepRecord, SweepStore, TrialRow
+
+__all__ = ["BestTrial", "Sweep"]
+
+
+@dataclass(frozen=True)
+class BestTrial:
+    """The best finished trial: its number, run, value and params."""
+
+    number: int
+    run_id: str
+    value: float
+    params: dict[str, Any]
+
+
+class Sweep:
+    """A sweep as stored: read its trials, find the best, resume it."""
+
+    def __init__(self, sweeps: SweepStore, record: SweepRecord, objective: Callable[..., Any] | None = None) -> None:
+        self._sweeps = sweeps
+        self.record = record
+        self._objective = objective
+
+    def __repr__(self) -> str:
+        return f"Sweep(id={self.id!r}, name={self.record.name!r}, status={self.status!r})"
+
+    @property
+    def id(self) -> str:
+        """The sweep's id."""
+        return self.record.id
+
+    @property
+    def name(self) -> str:
+        """The sweep's name (its trials' runs are named ``<name>-<number>``)."""
+        return self.record.name
+
+    @property
+    def status(self) -> str:
+        """``running``, ``finished`` or ``stopped`` (as stored now)."""
+        return self._sweeps.get(self.id).status
+
+    def trial_rows(self) -> list[TrialRow]:
+        """The stored trials, by number."""
+        return self._sweeps.load_trials(self.id)
+
+    @property
+    def trials(self) -> pd.DataFrame:
+        """One row per trial: number, run_id, state, value, attempts, cached_from, duration, ``params.*``."""
+        import pandas as pd
+
+        rows = []
+        for t in self.trial_rows():
+            row: dict[str, Any] = {
+                "number": t.number,
+                "run_id": t.run_id,
+                "state": t.state,
+                "value": t.value,
+                "attempts": t.attempts,
+                "cached_from": t.cached_from,
+                "duration": None if t.ended_at is None else t.ended_at - t.started_at,
+            }
+            row.update({f"params.{k}": v for k, v in t.params.items()})
+            rows.append(row)
+        columns = ["number", "run_id", "state", "value", "attempts", "cached_from", "duration"]
+        return pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)
+
+    @property
+    def best_trial(self) -> BestTrial:
+        """The best finished trial (raises NotFoundError when none finished)."""
+        finished = [t for t in self.trial_rows() if t.state == "finished" and t.value is not None]
+        if not finished:
+            raise NotFoundError(f"sweep {self.id} has no finished trial yet; see sweep.trials for what happened")
+        pick = max if self.record.direction == "max" else min
+        best = pick(finished, key=lambda t: t.value)  # type: ignore[arg-type, return-value]
+        return BestTrial(best.number, best.run_id, float(best.value), best.params)  # type: ignore[arg-type]
+
+    @property
+    def best_value(self) -> float:
+        """The best trial's value."""
+        return self.best_trial.value
+
+    @property
+    def best_params(self) -> dict[str, Any]:
+        """The best trial's params."""
+        return self.best_trial.params
+
+    def importances(self) -> dict[str, float]:
+        """Parameter importances (Optuna's fANOVA evaluator) over the finished trials."""
+        import optuna
+
+        from loopml.sweeps._optuna import build_study
+
+        rows = self.trial_rows()
+        study = build_study(self.record.direction, optuna.samplers.RandomSampler(), optuna.pruners.NopPruner(), rows)
+        finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        if len(finished) < 2 or not study.best_trial.distributions:
+            return {}
+        try:
+            return dict(optuna.importance.get_param_importances(study))
+        except (RuntimeError, ValueError):
+            return {}
+
+    def resume(self, n_trials: int | None = None, **kwargs: Any) -> Sweep:
+        """Continue this sweep (see :func:`loopml.resume_sweep`)."""
+        from loopml.sweeps._api import resume_sweep
+
+        return resume_sweep(self.id, self._objective, n_trials=n_trials, **kwargs)
