@@ -41,6 +41,14 @@ _LAZY = {
     "RunRecord": "loopml.store",
     "Store": "loopml.store",
     "Settings": "loopml._config",
+    "sweep": "loopml.sweeps",
+    "resume_sweep": "loopml.sweeps",
+    "load_sweep": "loopml.sweeps",
+    "Sweep": "loopml.sweeps",
+    "uniform": "loopml.sweeps",
+    "loguniform": "loopml.sweeps",
+    "intrange": "loopml.sweeps",
+    "choice": "loopml.sweeps",
 }
 
 __all__ = [
@@ -56,25 +64,34 @@ __all__ = [
     "Settings",
     "Store",
     "StoreError",
+    "Sweep",
     "ValidationError",
     "__version__",
     "active_run",
+    "choice",
     "finish",
     "get_run",
     "init",
+    "intrange",
+    "load_sweep",
     "log",
+    "loguniform",
     "recover",
+    "resume_sweep",
     "runs",
+    "sweep",
+    "uniform",
 ]
 
 if TYPE_CHECKING:
     from loopml._config import Settings
     from loopml.store import RunRecord, Store
+    from loopml.sweeps import Sweep, choice, intrange, load_sweep, loguniform, resume_sweep, sweep, uniform
     from loopml.tracking import Run, active_run, finish, get_run, init, log, recover, runs
 
 
 # Subpackages reachable as attributes (``loopml.datasets.create(...)``), imported on first use.
-_SUBMODULES: set[str] = set()
+_SUBMODULES: set[str] = {"sweeps"}
 
 
 def __getattr__(name: str) -> Any:
