@@ -9,7 +9,7 @@ import typer
 
 from loopml import __version__
 from loopml._errors import LoopmlError
-from loopml.cli import _runs
+from loopml.cli import _runs, _ui
 from loopml.cli._common import console, err_console
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app = typer.Typer(
 )
 app.add_typer(_runs.app, name="runs")
 app.command("recover")(_runs.recover_command)
+app.command("ui")(_ui.ui_command)
 
 
 def _version(value: bool) -> None:

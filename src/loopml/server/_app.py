@@ -1,0 +1,110 @@
+"""The FastAPI application: JSON API under ``/api/v1/``, server-rendered pages, static files."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loopml._errors import LoopmlError, NotFoundError, ValidationError
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from loopml.store import Store
+
+__all__ = ["create_app"]
+
+_STATIC = Path(__file__).parent / "static"
+
+
+def plotly_js_path() -> Path:
+    """``plotly.min.js`` bundled with the installed ``plotly`` package (never fetched online)."""
+    import plotly
+
+    path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    if not path.is_file():
+        raise LoopmlError(
+            f"plotly.min.js is missing from the plotly package at {path}; reinstall it: "
+            "pip install --force-reinstall plotly"
+        )
+    return path
+
+
+def create_app(store: Store | None = None, allowed_hosts: Sequence[str] | None = None) -> FastAPI:
+    """Build the dashboard application on ``store`` (default: the store of ``LOOPML_*`` settings).
+
+    ``allowed_hosts`` turns on a Host header check (``serve`` passes the loopback names when it
+    binds to loopback, which blocks DNS-rebinding pages from reading the API).
+    """
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import FileResponse, JSONResponse
+    from fastapi.staticfiles import StaticFiles
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    from loopml import __version__
+    from loopml.server._registry import include_routers
+
+    if store is None:
+        from loopml.store import Store
+
+        store = Store()
+    app = FastAPI(
+        title="loopml",
+        version=__version__,
+        openapi_url="/api/v1/openapi.json",
+        # The interactive docs pages load their scripts from a CDN; the dashboard loads nothing
+        # from the internet, so they are off (the OpenAPI document stays).
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.store = store
+    if allowed_hosts is not None:
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+
+    @app.middleware("http")
+    async def _security_headers(request: Request, call_next: Any) -> Any:
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    def _error(request: Request, status: int, message: str) -> Any:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": message}, status_code=status)
+        from loopml.server._deps import render
+
+        return render(request, "error.html", {"status": status, "message": message}, status)
+
+    @app.exception_handler(NotFoundError)
+    def _not_found(request: Request, exc: NotFoundError) -> Any:
+        return _error(request, 404, str(exc))
+
+    @app.exception_handler(ValidationError)
+    def _invalid(request: Request, exc: ValidationError) -> Any:
+        return _error(request, 400, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    def _bad_request(request: Request, exc: RequestValidationError) -> Any:
+        parts = [f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        return _error(request, 400, "; ".join(parts) or "bad request")
+
+    @app.exception_handler(StarletteHTTPException)
+    def _http(request: Request, exc: StarletteHTTPException) -> Any:
+        return _error(request, exc.status_code, str(exc.detail))
+
+    @app.get("/static/plotly.min.js", include_in_schema=False)
+    async def _plotly() -> FileResponse:
+        return FileResponse(
+            plotly_js_path(),
+            media_type="text/javascript",
+            headers={"Cache-Control": "max-age=86400"},
+        )
+
+    app.mount("/static", StaticFiles(directory=_STATIC), name="static")
+    include_routers(app)
+    return app

@@ -1,0 +1,106 @@
+"""Template filters: times, durations, values (NaN and infinities spelled out), status badges."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+__all__ = [
+    "FILTERS",
+    "fmt_ago",
+    "fmt_bytes",
+    "fmt_duration",
+    "fmt_time",
+    "fmt_value",
+    "status_class",
+]
+
+
+def fmt_time(ts: float | None) -> str:
+    """A Unix time as local ``YYYY-mm-dd HH:MM:SS``."""
+    if ts is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def fmt_ago(ts: float | None) -> str:
+    """How long ago ``ts`` was, compactly (``5 s ago``, ``3 min ago``, ``2 d ago``)."""
+    if ts is None:
+        return "never"
+    s = max(0.0, time.time() - ts)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if s >= size:
+            return f"{int(s // size)} {unit} ago"
+    return f"{int(s)} s ago"
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """Seconds as ``1h02m``, ``3m04s`` or ``5.2s``."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, sec = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{sec:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def fmt_value(value: Any) -> str:
+    """A metric or param value, compact; NaN and infinities shown as ``NaN``, ``inf``, ``-inf``."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return f"{value:.6g}"
+    return str(value)
+
+
+def fmt_bytes(n: int | None) -> str:
+    """A size in B, KB, MB or GB."""
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def status_class(status: str) -> str:
+    """The CSS class of a status badge."""
+    known = ("running", "finished", "failed", "crashed", "killed", "pruned")
+    return f"badge badge-{status}" if status in known else "badge"
+
+
+def query(params: dict[str, Any], **changes: Any) -> str:
+    """``?a=1&b=2`` from ``params`` with ``changes`` applied (None removes a key)."""
+    merged = {**params, **changes}
+    items = [(k, v) for k, v in merged.items() if v not in (None, "", [])]
+    flat: list[tuple[str, Any]] = []
+    for k, v in items:
+        if isinstance(v, (list, tuple)):
+            flat.extend((k, x) for x in v)
+        else:
+            flat.append((k, v))
+    return "?" + urlencode(flat) if flat else "?"
+
+
+FILTERS = {
+    "time": fmt_time,
+    "ago": fmt_ago,
+    "duration": fmt_duration,
+    "value": fmt_value,
+    "bytes": fmt_bytes,
+    "status_class": status_class,
+}

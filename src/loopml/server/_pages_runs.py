@@ -1,0 +1,163 @@
+"""Pages: projects, the runs table, one run.
+
+The runs table keeps its whole state in the URL (``project``, ``q``, ``order``, ``cols``,
+``page``, ``per``), so a link shows exactly what its sender saw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+
+from loopml._errors import ValidationError
+from loopml.server import _format
+from loopml.server._deps import get_store, render, script_json
+from loopml.server._previews import preview
+from loopml.store import RunRecord, Store
+from loopml.store import _views as views
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+StoreDep = Annotated[Store, Depends(get_store)]
+
+PER_PAGE = (25, 50, 100, 200)
+_ATTR_COLUMNS = (
+    ("name", "name"),
+    ("status", "status"),
+    ("created_at", "created"),
+    ("duration", "duration"),
+)
+_DEFAULT_SHOWN = 5  # default metrics and params shown when the URL names no columns
+
+
+@router.get("/", response_class=HTMLResponse)
+def projects_page(request: Request, store: StoreDep) -> HTMLResponse:
+    """Every project: run counts, running now, last activity."""
+    projects = store.list_projects()
+    sweeps = views.list_sweeps(store)
+    return render(
+        request,
+        "projects.html",
+        {"nav": "projects", "projects": projects, "sweep_count": len(sweeps), "title": "Projects"},
+    )
+
+
+@dataclass
+class Column:
+    """A runs-table column: its id (``metrics.acc``), heading, and kind."""
+
+    id: str
+    label: str
+    kind: str
+
+
+def cell(run: RunRecord, col: str) -> Any:
+    """The value a runs-table column shows for ``run``."""
+    kind, _, key = col.partition(".")
+    if kind == "params":
+        return run.params.get(key)
+    if kind == "metrics":
+        s = run.metrics.get(key)
+        return None if s is None else s.last
+    if kind == "tags":
+        return run.tags.get(key)
+    return getattr(run, col, None)
+
+
+def _check_columns(cols: list[str]) -> tuple[list[str], str | None]:
+    good = [c for c in cols if c.split(".", 1)[0] in ("params", "metrics", "tags") and "." in c]
+    bad = [c for c in cols if c not in good]
+    if bad:
+        return good, (
+            f"unknown column {bad[0]!r}: columns are params.<key>, metrics.<key> or tags.<key>"
+        )
+    return good, None
+
+
+@router.get("/runs", response_class=HTMLResponse)
+def runs_page(
+    request: Request,
+    store: StoreDep,
+    project: str | None = None,
+    q: str | None = None,
+    order: str | None = None,
+    cols: Annotated[list[str] | None, Query()] = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    per: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> HTMLResponse:
+    """The runs table: filter, sort, paging, column choice, select to compare."""
+    project = project or None
+    choices = views.column_choices(store, project)
+    if cols:
+        shown, error = _check_columns(cols)
+    else:
+        shown = [f"metrics.{k}" for k in choices.metrics[:_DEFAULT_SHOWN]]
+        shown += [f"params.{k}" for k in choices.params[:_DEFAULT_SHOWN]]
+        error = None
+    result: views.RunsPage | None = None
+    try:
+        result = views.runs_page(store, project, q or None, order or None, per, (page - 1) * per)
+    except ValidationError as exc:
+        # A bad filter or sort is the user's typo, not a server fault: say what is wrong.
+        error = str(exc)
+    state = {"project": project, "q": q, "order": order, "cols": cols or None, "per": per}
+    columns = [Column(a, label, "attr") for a, label in _ATTR_COLUMNS]
+    columns += [Column(c, c.split(".", 1)[1], c.split(".", 1)[0]) for c in shown]
+    rows = []
+    for r in result.runs if result else []:
+        rows.append({"run": r, "cells": [cell(r, c.id) for c in columns[len(_ATTR_COLUMNS) :]]})
+    total = result.total if result else 0
+    pages = max(1, -(-total // per))
+    return render(
+        request,
+        "runs.html",
+        {
+            "nav": "runs",
+            "title": "Runs",
+            "state": state,
+            "query": _format.query,
+            "columns": columns,
+            "extra_columns": columns[len(_ATTR_COLUMNS) :],
+            "choices": choices,
+            "shown": set(shown),
+            "rows": rows,
+            "total": total,
+            "page": page,
+            "pages": pages,
+            "per_options": PER_PAGE,
+            "error": error,
+            "sort_key": (order or "").lstrip("-"),
+            "sort_desc": (order or "").startswith("-"),
+            "first_index": (page - 1) * per + 1,
+        },
+    )
+
+
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+def run_page(request: Request, store: StoreDep, run_id: str) -> HTMLResponse:
+    """One run: charts, params, tags, summary, system info, artifacts with previews."""
+    run = store.get_run(run_id)
+    artifacts = store.list_artifacts(run.id)
+    previews = {a.name: preview(store, run.id, a) for a in artifacts[:12]}
+    data = {
+        "runs": [{"id": run.id, "name": run.name}],
+        "keys": list(run.metrics),
+        "status": run.status,
+    }
+    return render(
+        request,
+        "run.html",
+        {
+            "nav": "runs",
+            "title": run.name,
+            "run": run,
+            "project": run.project,
+            "artifacts": artifacts,
+            "previews": previews,
+            "page_data": script_json(data),
+        },
+    )

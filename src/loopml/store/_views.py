@@ -1,0 +1,340 @@
+"""Read queries for the dashboard: pages of runs, column choices, downsampled series, sweeps.
+
+Every function takes a :class:`Store` and issues a fixed number of queries whatever the number
+of runs it shows (records are loaded in bulk by ``Store.get_runs``). A long metric series is
+downsampled inside the database, so a million points never cross into Python.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, func, select, text
+
+from loopml._errors import ValidationError
+from loopml.store._engine import read
+from loopml.store._ingest import decode_value
+from loopml.store._query import Compare, Field
+from loopml.store._records import RunRecord
+from loopml.store._schema import metric_keys, metric_summary, metrics, params, projects, runs, tags
+from loopml.store._store import Store
+
+__all__ = [
+    "MAX_SERIES_POINTS",
+    "ColumnChoices",
+    "RunsPage",
+    "Series",
+    "SweepInfo",
+    "SweepSummary",
+    "column_choices",
+    "list_sweeps",
+    "metric_series",
+    "runs_page",
+    "sweep_record",
+    "sweep_runs",
+]
+
+# The most points a chart is sent per series; longer series are downsampled to this.
+MAX_SERIES_POINTS = 5000
+
+
+@dataclass(frozen=True)
+class RunsPage:
+    """One page of a runs query: the records, and how many runs match in all."""
+
+    runs: list[RunRecord]
+    total: int
+    offset: int
+    limit: int
+
+
+def runs_page(
+    store: Store,
+    project: str | Sequence[str] | None = None,
+    where: str | None = None,
+    order_by: str | Sequence[str] | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> RunsPage:
+    """A page of runs and the total count (three queries for ids and count, then a bulk load)."""
+    total = store.count_runs(project, where)
+    records = store.search_runs(project, where, order_by, limit, offset)
+    return RunsPage(records, total, offset, limit)
+
+
+@dataclass(frozen=True)
+class ColumnChoices:
+    """The param, metric and tag keys a runs table can show as columns."""
+
+    params: list[str] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+
+
+def column_choices(store: Store, project: str | None = None, sample: int = 2000) -> ColumnChoices:
+    """Keys used by the ``sample`` most recent runs (of ``project``): three indexed queries.
+
+    Sampling the recent runs keeps this fast with 100,000 runs; keys only older runs used can
+    still be typed into a filter or an explicit column list.
+    """
+    recent = select(runs.c.id).order_by(runs.c.created_at.desc()).limit(sample)
+    with read(store.engine) as conn:
+        if project is not None:
+            pid = conn.execute(select(projects.c.id).where(projects.c.name == project)).scalar()
+            if pid is None:
+                return ColumnChoices()
+            recent = recent.where(runs.c.project_id == pid)
+        ids_sub = select(recent.subquery().c.id)
+        p = [
+            r[0]
+            for r in conn.execute(
+                select(params.c.key).distinct().where(params.c.run_id.in_(ids_sub))
+            )
+        ]
+        t = [
+            r[0]
+            for r in conn.execute(select(tags.c.key).distinct().where(tags.c.run_id.in_(ids_sub)))
+        ]
+        mk = select(metric_keys.c.name).where(
+            metric_keys.c.id.in_(
+                select(metric_summary.c.key_id).where(metric_summary.c.run_id.in_(ids_sub))
+            )
+        )
+        m = [r[0] for r in conn.execute(mk)]
+    return ColumnChoices(sorted(p), sorted(m), sorted(t))
+
+
+@dataclass(frozen=True)
+class Series:
+    """One run's metric series as sent to a chart (NaN for points that were NaN)."""
+
+    run_id: str
+    key: str
+    steps: list[int]
+    times: list[float]
+    values: list[float]
+    total: int
+    downsampled: bool
+
+
+def metric_series(
+    store: Store, run_ids: Sequence[str], key: str, max_points: int = MAX_SERIES_POINTS
+) -> dict[str, Series]:
+    """Series ``key`` of each run, at most ``max_points`` points each.
+
+    Short series (the usual case) come back whole in one query for all runs. A longer one is
+    reduced in the database to the minimum and the maximum of each of ``max_points // 2`` step
+    buckets, so spikes survive (one query per long series; NaN points are dropped there).
+    """
+    if not isinstance(max_points, int) or isinstance(max_points, bool) or max_points < 4:
+        raise ValidationError(f"max_points must be an integer of at least 4, not {max_points!r}")
+    run_ids = list(dict.fromkeys(run_ids))
+    out: dict[str, Series] = {}
+    if not run_ids:
+        return out
+    with read(store.engine) as conn:
+        key_id = conn.execute(select(metric_keys.c.id).where(metric_keys.c.name == key)).scalar()
+        if key_id is None:
+            return {r: Series(r, key, [], [], [], 0, False) for r in run_ids}
+        counts = {
+            run_id: int(n)
+            for run_id, n in conn.execute(
+                select(metric_summary.c.run_id, metric_summary.c.count).where(
+                    metric_summary.c.run_id.in_(run_ids), metric_summary.c.key_id == key_id
+                )
+            )
+        }
+        small = [r for r in run_ids if counts.get(r, 0) <= max_points]
+        if small:
+            rows: dict[str, tuple[list[int], list[float], list[float]]] = {
+                r: ([], [], []) for r in small
+            }
+            q = (
+                select(
+                    metrics.c.run_id, metrics.c.step, metrics.c.ts, metrics.c.value, metrics.c.flag
+                )
+                .where(metrics.c.run_id.in_(small), metrics.c.key_id == key_id)
+                .order_by(metrics.c.run_id, metrics.c.step)
+            )
+            for run_id, step, ts, value, flag in conn.execute(q):
+                s, t, v = rows[run_id]
+                s.append(int(step))
+                t.append(float(ts))
+                v.append(decode_value(value, flag))
+            for r, (s, t, v) in rows.items():
+                out[r] = Series(r, key, s, t, v, len(s), False)
+        for r in run_ids:
+            if r not in out:
+                out[r] = _downsampled(conn, r, key, int(key_id), counts[r], max_points)
+    return {r: out[r] for r in run_ids}
+
+
+_SQLITE_BUCKETS = text(
+    """
+WITH RECURSIVE b(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM b WHERE i < :n - 1)
+SELECT i,
+  (SELECT iif(min(value) IS NULL, NULL, printf('%!.17g %d %!.17g', min(value), step, ts))
+     FROM metrics WHERE run_id = :run AND key_id = :key
+      AND step >= :lo + i * :w AND step < :lo + (i + 1) * :w),
+  (SELECT iif(max(value) IS NULL, NULL, printf('%!.17g %d %!.17g', max(value), step, ts))
+     FROM metrics WHERE run_id = :run AND key_id = :key
+      AND step >= :lo + i * :w AND step < :lo + (i + 1) * :w)
+FROM b
+"""
+)
+
+_POSTGRES_BUCKETS = text(
+    """
+SELECT i, lo.value, lo.step, lo.ts, hi.value, hi.step, hi.ts
+FROM generate_series(0, CAST(:n AS bigint) - 1) AS i
+LEFT JOIN LATERAL (
+  SELECT value, step, ts FROM metrics WHERE run_id = :run AND key_id = :key
+    AND step >= :lo + i * :w AND step < :lo + (i + 1) * :w AND value IS NOT NULL
+  ORDER BY value ASC LIMIT 1) lo ON true
+LEFT JOIN LATERAL (
+  SELECT value, step, ts FROM metrics WHERE run_id = :run AND key_id = :key
+    AND step >= :lo + i * :w AND step < :lo + (i + 1) * :w AND value IS NOT NULL
+  ORDER BY value DESC LIMIT 1) hi ON true
+ORDER BY i
+"""
+)
+
+
+def _downsampled(
+    conn: Connection, run_id: str, key: str, key_id: int, total: int, max_points: int
+) -> Series:
+    # Buckets split the step range evenly; each walks its slice of the primary-key index, so
+    # no sort of the whole series is needed (a GROUP BY on an expression would sort it).
+    lo, hi = conn.execute(
+        select(func.min(metrics.c.step), func.max(metrics.c.step)).where(
+            metrics.c.run_id == run_id, metrics.c.key_id == key_id
+        )
+    ).one()
+    n = max(1, max_points // 2)
+    width = max(1, math.ceil((int(hi) - int(lo) + 1) / n))
+    n = math.ceil((int(hi) - int(lo) + 1) / width)
+    bind = {"n": n, "run": run_id, "key": key_id, "lo": int(lo), "w": width}
+    points: list[tuple[int, float, float]] = []
+    if conn.dialect.name == "sqlite":
+        for _i, low, high in conn.execute(_SQLITE_BUCKETS, bind):
+            pair: list[tuple[int, float, float]] = []
+            for packed in (low, high):
+                if packed is not None:
+                    v, s, t = packed.split(" ")
+                    pair.append((int(s), float(t), float(v)))
+            points.extend(sorted(set(pair)))
+    else:
+        for _i, lv, ls, lt, hv, hs, ht in conn.execute(_POSTGRES_BUCKETS, bind):
+            found = {
+                (int(s), float(t), float(v))
+                for v, s, t in ((lv, ls, lt), (hv, hs, ht))
+                if v is not None
+            }
+            points.extend(sorted(found))
+    return Series(
+        run_id,
+        key,
+        [p[0] for p in points],
+        [p[1] for p in points],
+        [p[2] for p in points],
+        total,
+        True,
+    )
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """A sweep as seen from its trials (runs sharing a ``sweep_id``)."""
+
+    sweep_id: str
+    project: str
+    trials: int
+    by_status: dict[str, int]
+    started_at: float
+    last_activity: float | None
+
+
+def list_sweeps(store: Store, project: str | None = None) -> list[SweepSummary]:
+    """Every sweep id found on runs, newest first, with trial counts by status (one query)."""
+    activity = func.max(func.coalesce(runs.c.heartbeat_at, runs.c.ended_at, runs.c.created_at))
+    q = (
+        select(
+            runs.c.sweep_id,
+            projects.c.name,
+            runs.c.status,
+            func.count().label("n"),
+            func.min(runs.c.created_at).label("first"),
+            activity.label("last"),
+        )
+        .select_from(runs.join(projects, projects.c.id == runs.c.project_id))
+        .where(runs.c.sweep_id.is_not(None))
+        .group_by(runs.c.sweep_id, projects.c.name, runs.c.status)
+    )
+    if project is not None:
+        q = q.where(projects.c.name == project)
+    found: dict[str, SweepSummary] = {}
+    with read(store.engine) as conn:
+        for r in conn.execute(q):
+            s = found.get(r.sweep_id)
+            if s is None:
+                s = found[r.sweep_id] = SweepSummary(r.sweep_id, r.name, 0, {}, r.first, r.last)
+            s.by_status[r.status] = int(r.n)
+            last: float | None = s.last_activity
+            if r.last is not None and (last is None or r.last > last):
+                last = float(r.last)
+            found[r.sweep_id] = SweepSummary(
+                s.sweep_id,
+                s.project,
+                s.trials + int(r.n),
+                s.by_status,
+                min(s.started_at, r.first),
+                last,
+            )
+    out = list(found.values())
+    out.sort(key=lambda s: s.started_at, reverse=True)
+    return out
+
+
+def sweep_runs(store: Store, sweep_id: str, limit: int | None = 10_000) -> list[RunRecord]:
+    """The trials of a sweep (its runs), oldest first, loaded in bulk."""
+    node = Compare(Field("attr", "sweep_id"), "=", sweep_id)
+    return store.search_runs(None, node, "created_at", limit)
+
+
+@dataclass(frozen=True)
+class SweepInfo:
+    """What a sweep's own record says about its objective and budget (when one was stored)."""
+
+    metric: str | None
+    direction: str | None
+    budget: int | None
+    status: str | None
+
+
+def sweep_record(store: Store, sweep_id: str) -> SweepInfo | None:
+    """The sweep's stored objective and budget, or None (no record, or sweeps not installed)."""
+    import json
+
+    from loopml.store import _schema_sweeps
+
+    table = getattr(_schema_sweeps, "sweeps", None)
+    if table is None:
+        return None
+    try:
+        with read(store.engine) as conn:
+            row = conn.execute(select(table).where(table.c.id == sweep_id)).mappings().first()
+    except Exception:  # an older store without the sweeps tables: fall back to the trials alone
+        return None
+    if row is None:
+        return None
+    budget = None
+    try:
+        config = json.loads(row.get("config") or "{}")
+        raw = config.get("budget", config)
+        raw = raw.get("n_trials", raw.get("trials")) if isinstance(raw, dict) else raw
+        budget = int(raw) if isinstance(raw, (int, float)) and not isinstance(raw, bool) else None
+    except (ValueError, TypeError, AttributeError):
+        budget = None
+    return SweepInfo(row.get("metric"), row.get("direction"), budget, row.get("status"))
