@@ -1,9 +1,9 @@
 """Datasets: immutable, content-addressed versions of items (Parquet files), with splits and lineage.
 
-    import loopml
-    v1 = loopml.datasets.create("digits", frame, split={"train": 0.8, "test": 0.2})
-    with loopml.init(project="digits") as run:
-        train = run.use_dataset("digits@1").to_pandas(split="train")
+import loopml
+v1 = loopml.datasets.create("digits", frame, split={"train": 0.8, "test": 0.2})
+with loopml.init(project="digits") as run:
+    train = run.use_dataset("digits@1").to_pandas(split="train")
 """
 
 from loopml.datasets._api import (

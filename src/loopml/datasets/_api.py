@@ -19,8 +19,20 @@ if TYPE_CHECKING:
     from loopml.store import Store
     from loopml.tracking import Run
 
-__all__ = ["create", "create_from_table", "diff", "get", "inputs_of", "list_datasets", "use_dataset", "used_by", "versions"]
+__all__ = [
+    "create",
+    "create_from_table",
+    "diff",
+    "get",
+    "inputs_of",
+    "list_datasets",
+    "use_dataset",
+    "used_by",
+    "versions",
+]
 
+# Small row groups let one item be read without scanning the file (the annotator queue).
+_ROW_GROUP = 4096
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
 
@@ -97,7 +109,7 @@ def create_from_table(
         # Write beside the target then rename: a reader never sees a half-written version.
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{digest}.{uuid.uuid4().hex}.tmp")
-        pq.write_table(table, tmp, compression="zstd")
+        pq.write_table(table, tmp, compression="zstd", row_group_size=_ROW_GROUP)
         os.chmod(tmp, 0o444)
         os.replace(tmp, path)
     splits = dict(sorted(Counter(table["split"].to_pylist()).items()))
@@ -133,12 +145,16 @@ def versions(name: str, *, store: Store | None = None) -> list[DatasetVersion]:
     return [_version(store, r) for r in list_versions(store, name)]
 
 
-def diff(a: str | DatasetVersion, b: str | DatasetVersion, *, store: Store | None = None) -> DatasetDiff:
+def diff(
+    a: str | DatasetVersion, b: str | DatasetVersion, *, store: Store | None = None
+) -> DatasetDiff:
     """Items added, removed and changed from version ``a`` to version ``b``."""
     return diff_versions(get(a, store=store), get(b, store=store))
 
 
-def use_dataset(run: Run | str, version: str | DatasetVersion, *, store: Store | None = None) -> DatasetVersion:
+def use_dataset(
+    run: Run | str, version: str | DatasetVersion, *, store: Store | None = None
+) -> DatasetVersion:
     """Record that ``run`` (a Run or run id) reads ``version``; returns the version."""
     from loopml.store._datasets import record_usage
 

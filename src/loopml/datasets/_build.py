@@ -35,7 +35,9 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
             try:
                 value = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ValidationError(f"{path} line {n} is not valid JSON ({exc.msg}); write one JSON value per line") from None
+                raise ValidationError(
+                    f"{path} line {n} is not valid JSON ({exc.msg}); write one JSON value per line"
+                ) from None
             # A bare string is a text item; an object is a row.
             rows.append(value if isinstance(value, dict) else {"text": value})
     return pd.DataFrame(rows)
@@ -45,7 +47,9 @@ def _read_images(folder: Path) -> pd.DataFrame:
     """One row per image file; a file under a subfolder takes the subfolder's name as its label."""
     import pandas as pd
 
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(
+        p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    )
     if not files:
         raise ValidationError(
             f"folder {folder} has no image files ({', '.join(IMAGE_SUFFIXES)}); "
@@ -78,7 +82,9 @@ def _to_frame(data: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
             return pd.read_parquet(path), source
         if suffix in (".jsonl", ".ndjson", ".json"):
             return _read_jsonl(path), source
-        raise ValidationError(f"cannot read {path.name!r}: unknown file type {suffix!r}; give {_SOURCES}")
+        raise ValidationError(
+            f"cannot read {path.name!r}: unknown file type {suffix!r}; give {_SOURCES}"
+        )
     if isinstance(data, Sequence) and data and all(isinstance(r, Mapping) for r in data):
         return pd.DataFrame(list(data)), {"kind": "records"}
     raise ValidationError(f"cannot make a dataset from {type(data).__name__}; give {_SOURCES}")
@@ -91,9 +97,19 @@ def _assign_splits(ids: pd.Series, fractions: Mapping[str, float]) -> list[str]:
     names = list(fractions)
     weights = np.array([float(fractions[n]) for n in names])
     if not names or (weights <= 0).any() or not np.isfinite(weights).all():
-        raise ValidationError(f"split fractions {dict(fractions)!r} must be positive numbers, e.g. {{'train': 0.8, 'test': 0.2}}")
+        raise ValidationError(
+            f"split fractions {dict(fractions)!r} must be positive numbers, e.g. {{'train': 0.8, 'test': 0.2}}"
+        )
     edges = np.cumsum(weights / weights.sum())
-    u = np.array([int.from_bytes(hashlib.blake2b(i.encode(), digest_size=8).digest(), "big") for i in ids]) / 2.0**64
+    u = (
+        np.array(
+            [
+                int.from_bytes(hashlib.blake2b(i.encode(), digest_size=8).digest(), "big")
+                for i in ids
+            ]
+        )
+        / 2.0**64
+    )
     pick = np.minimum(np.searchsorted(edges, u, side="right"), len(names) - 1)
     return [names[k] for k in pick]
 
@@ -116,7 +132,9 @@ def build_table(
     if id_column in frame.columns:
         ids = frame.pop(id_column)
         if ids.isna().any():
-            raise ValidationError(f"column {id_column!r} has {int(ids.isna().sum())} empty ids; every item needs an id")
+            raise ValidationError(
+                f"column {id_column!r} has {int(ids.isna().sum())} empty ids; every item needs an id"
+            )
         ids = ids.astype(str)
     else:
         ids = frame.index.astype(str).to_series(index=frame.index)  # row numbers
@@ -128,7 +146,9 @@ def build_table(
         )
     if isinstance(split, str):
         if split not in frame.columns:
-            raise ValidationError(f"split column {split!r} is not in the data (columns: {list(frame.columns)})")
+            raise ValidationError(
+                f"split column {split!r} is not in the data (columns: {list(frame.columns)})"
+            )
         splits = frame.pop(split).astype(str).tolist()
     elif split is not None:
         splits = _assign_splits(ids, split)
@@ -140,7 +160,9 @@ def build_table(
     label = label_column if label_column and label_column in frame.columns else None
     missing = [m for m in metadata if m not in frame.columns]
     if missing:
-        raise ValidationError(f"metadata columns {missing} are not in the data (columns: {list(frame.columns)})")
+        raise ValidationError(
+            f"metadata columns {missing} are not in the data (columns: {list(frame.columns)})"
+        )
     rest = [c for c in frame.columns if c != label]
     ordered = {"id": ids.tolist(), "split": splits}
     if label is not None:
@@ -152,7 +174,9 @@ def build_table(
     try:
         table = pa.table(ordered)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise ValidationError(f"the data cannot be stored as Parquet: {exc}; give each column one type") from None
+        raise ValidationError(
+            f"the data cannot be stored as Parquet: {exc}; give each column one type"
+        ) from None
     table = table.replace_schema_metadata(None)
     roles = {
         "id": "id",

@@ -39,7 +39,7 @@ def _differs(a: pd.Series, b: pd.Series) -> pd.Series:
         if not isinstance(equal, np.ndarray) or equal.shape != both_na.shape:
             raise TypeError
     except (TypeError, ValueError):  # arrays or mixed objects: compare one by one
-        equal = np.array([_same(x, y) for x, y in zip(a, b)]) | both_na
+        equal = np.array([_same(x, y) for x, y in zip(a, b, strict=False)]) | both_na
     return pd.Series(~equal, index=a.index)
 
 
@@ -69,5 +69,9 @@ def diff_versions(a: DatasetVersion, b: DatasetVersion) -> DatasetDiff:
         for i in common[mask.to_numpy()]:
             changed.setdefault(str(i), []).append(col)
     return DatasetDiff(
-        a.ref, b.ref, [str(i) for i in added], [str(i) for i in removed], dict(sorted(changed.items()))
+        a.ref,
+        b.ref,
+        [str(i) for i in added],
+        [str(i) for i in removed],
+        dict(sorted(changed.items())),
     )

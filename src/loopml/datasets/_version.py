@@ -68,7 +68,9 @@ class DatasetVersion:
 
     def _check_split(self, split: str | None) -> None:
         if split is not None and split not in self.splits:
-            raise ValidationError(f"{self.ref} has no split {split!r}; its splits are {sorted(self.splits)}")
+            raise ValidationError(
+                f"{self.ref} has no split {split!r}; its splits are {sorted(self.splits)}"
+            )
 
     def to_arrow(self, split: str | None = None, columns: list[str] | None = None) -> pa.Table:
         """The items as an Arrow table (one split, some columns, or all)."""

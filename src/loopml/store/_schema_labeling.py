@@ -76,7 +76,9 @@ label_projects = Table(
 label_items = Table(
     "label_items",
     metadata,
-    Column("project_id", Integer, ForeignKey("label_projects.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "project_id", Integer, ForeignKey("label_projects.id", ondelete="CASCADE"), primary_key=True
+    ),
     Column("idx", Integer, primary_key=True),
     Column("item_id", String(500), nullable=False),
     Index("ix_label_items_item", "project_id", "item_id", unique=True),
@@ -85,7 +87,9 @@ label_items = Table(
 guidelines = Table(
     "guidelines",
     metadata,
-    Column("project_id", Integer, ForeignKey("label_projects.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "project_id", Integer, ForeignKey("label_projects.id", ondelete="CASCADE"), primary_key=True
+    ),
     Column("version", Integer, primary_key=True),
     Column("text", Text, nullable=False),
     Column("note", Text, nullable=False),
@@ -98,7 +102,9 @@ annotators = Table(
     "annotators",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("project_id", Integer, ForeignKey("label_projects.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "project_id", Integer, ForeignKey("label_projects.id", ondelete="CASCADE"), nullable=False
+    ),
     Column("name", String(200), nullable=False),
     Column("role", String(16), nullable=False),
     Column("created_at", Float, nullable=False),
@@ -112,14 +118,19 @@ assignments = Table(
     "assignments",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("project_id", Integer, ForeignKey("label_projects.id", ondelete="CASCADE"), nullable=False),
-    Column("annotator_id", Integer, ForeignKey("annotators.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "project_id", Integer, ForeignKey("label_projects.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column(
+        "annotator_id", Integer, ForeignKey("annotators.id", ondelete="CASCADE"), nullable=False
+    ),
     Column("item_idx", Integer, nullable=False),
     Column("round", Integer, nullable=False),
     Column("batch", Integer, nullable=False),
     Column("reason", String(16), nullable=False),
     Column("status", SmallInteger, nullable=False),
     Column("created_at", Float, nullable=False),
+    Column("updated_at", Float),  # when it was last done or skipped (for undo)
     Index("ix_assignments_queue", "project_id", "annotator_id", "status", "id"),
     Index("ix_assignments_unique", "project_id", "annotator_id", "item_idx", "round", unique=True),
 )
@@ -130,9 +141,13 @@ annotations = Table(
     "annotations",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("project_id", Integer, ForeignKey("label_projects.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "project_id", Integer, ForeignKey("label_projects.id", ondelete="CASCADE"), nullable=False
+    ),
     Column("item_idx", Integer, nullable=False),
-    Column("annotator_id", Integer, ForeignKey("annotators.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "annotator_id", Integer, ForeignKey("annotators.id", ondelete="CASCADE"), nullable=False
+    ),
     Column("label", BigInteger),
     Column("guideline_version", Integer, nullable=False),
     Column("kind", SmallInteger, nullable=False),
@@ -142,9 +157,25 @@ annotations = Table(
     Column("assignment_id", Integer),
     Column("created_at", Float, nullable=False),
     # Covering index for the agreement statistics (one range scan per guideline version).
-    Index("ix_annotations_stats", "project_id", "kind", "guideline_version", "item_idx", "annotator_id", "label"),
+    Index(
+        "ix_annotations_stats",
+        "project_id",
+        "kind",
+        "guideline_version",
+        "item_idx",
+        "annotator_id",
+        "label",
+    ),
     # The database itself refuses a second label by one annotator for one item under one version.
-    Index("ix_annotations_unique", "project_id", "item_idx", "annotator_id", "guideline_version", "kind", unique=True),
+    Index(
+        "ix_annotations_unique",
+        "project_id",
+        "item_idx",
+        "annotator_id",
+        "guideline_version",
+        "kind",
+        unique=True,
+    ),
     Index("ix_annotations_annotator", "project_id", "annotator_id", "id"),
 )
 
@@ -154,7 +185,9 @@ reviews = Table(
     "reviews",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("project_id", Integer, ForeignKey("label_projects.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "project_id", Integer, ForeignKey("label_projects.id", ondelete="CASCADE"), nullable=False
+    ),
     Column("item_idx", Integer, nullable=False),
     Column("kind", String(16), nullable=False),
     Column("score", Float, nullable=False),

@@ -15,7 +15,10 @@ depends_on = None
 
 def _project_fk() -> sa.Column:
     return sa.Column(
-        "project_id", sa.Integer, sa.ForeignKey("label_projects.id", ondelete="CASCADE"), nullable=False
+        "project_id",
+        sa.Integer,
+        sa.ForeignKey("label_projects.id", ondelete="CASCADE"),
+        nullable=False,
     )
 
 
@@ -30,7 +33,10 @@ def upgrade() -> None:
         "dataset_versions",
         sa.Column("digest", sa.String(64), primary_key=True),
         sa.Column(
-            "dataset_id", sa.Integer, sa.ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False
+            "dataset_id",
+            sa.Integer,
+            sa.ForeignKey("datasets.id", ondelete="CASCADE"),
+            nullable=False,
         ),
         sa.Column("number", sa.Integer, nullable=False),
         sa.Column("n_items", sa.BigInteger, nullable=False),
@@ -41,7 +47,9 @@ def upgrade() -> None:
         sa.Column("source", sa.Text),
         sa.Column("created_at", sa.Float, nullable=False),
     )
-    op.create_index("ix_dataset_versions_number", "dataset_versions", ["dataset_id", "number"], unique=True)
+    op.create_index(
+        "ix_dataset_versions_number", "dataset_versions", ["dataset_id", "number"], unique=True
+    )
     op.create_table(
         "dataset_usage",
         sa.Column(
@@ -119,6 +127,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(16), nullable=False),
         sa.Column("status", sa.SmallInteger, nullable=False),
         sa.Column("created_at", sa.Float, nullable=False),
+        sa.Column("updated_at", sa.Float),
     )
     op.create_index(
         "ix_assignments_queue", "assignments", ["project_id", "annotator_id", "status", "id"]
