@@ -73,7 +73,9 @@ def register_version(
     """
 
     def write(conn: Connection) -> tuple[dict[str, Any], bool]:
-        existing = conn.execute(_versions_query().where(dataset_versions.c.digest == digest)).first()
+        existing = conn.execute(
+            _versions_query().where(dataset_versions.c.digest == digest)
+        ).first()
         if existing is not None:
             if existing.name != name:
                 raise ConflictError(
@@ -82,7 +84,9 @@ def register_version(
                     f"(loopml.datasets.get('{existing.name}@{existing.number}')) or change the data"
                 )
             return _row(existing), False
-        conn.execute(upsert(conn, datasets, ["name"], None), [{"name": name, "created_at": time.time()}])
+        conn.execute(
+            upsert(conn, datasets, ["name"], None), [{"name": name, "created_at": time.time()}]
+        )
         dataset_id = conn.execute(select(datasets.c.id).where(datasets.c.name == name)).scalar_one()
         latest = conn.execute(
             select(dataset_versions.c.number, dataset_versions.c.digest)
@@ -185,7 +189,13 @@ def record_usage(store: Store, run_id: str, digest: str) -> None:
 def version_users(store: Store, digest: str) -> list[dict[str, Any]]:
     """The runs that used version ``digest``: id, project, name, status, when."""
     q = (
-        select(runs.c.id, runs.c.name, runs.c.status, projects.c.name.label("project"), dataset_usage.c.created_at)
+        select(
+            runs.c.id,
+            runs.c.name,
+            runs.c.status,
+            projects.c.name.label("project"),
+            dataset_usage.c.created_at,
+        )
         .join(dataset_usage, dataset_usage.c.run_id == runs.c.id)
         .join(projects, projects.c.id == runs.c.project_id)
         .where(dataset_usage.c.digest == digest)
