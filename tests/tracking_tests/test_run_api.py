@@ -208,3 +208,14 @@ def test_git_commit_and_dirty_flag(tmp_path: object, monkeypatch: pytest.MonkeyP
     assert git_state(str(repo)) == (commit, True)
     git_state.cache_clear()
     assert git_state(str(tmp_path)) == (None, None)
+
+
+def test_a_started_run_is_visible_to_queries_at_once(session: object) -> None:
+    """init() writes the run to its journal only; queries from this process ingest it first."""
+    run = loopml.init(project="lazy", config={"a": 1}, tags={"t": "x"})
+    run.log({"m": 0.5})
+    frame = loopml.runs("lazy")
+    assert list(frame["id"]) == [run.id] and frame["status"].iloc[0] == "running"
+    assert loopml.get_run(run.id).params == {"a": 1}
+    run.finish()
+    assert loopml.get_run(run.id).status == "finished"

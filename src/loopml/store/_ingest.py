@@ -71,17 +71,33 @@ def ingest_batch(
     now: float,
     final: dict[str, Any] | None = None,
     close: bool = False,
+    project_id: int | None = None,
 ) -> bool:
     """Ingest journal bytes ``start:end``; False if they were ingested already.
 
     ``final`` sets the run's end status in the same transaction; ``close`` drops the journal's
-    row, for a journal that is complete and about to be deleted.
+    row, for a journal that is complete and about to be deleted. A batch that ``create``s its
+    run (the journal's first segment) inserts the run and the journal's row first.
     """
     stored = conn.execute(
         _OFFSET if conn.dialect.name == "sqlite" else _OFFSET_FOR_UPDATE, {"jid": journal_id}
     ).scalar()
+    fresh = False
     if stored is None:
-        return False  # journal already closed, or its run deleted
+        if batch.create is None or start != 0 or project_id is None:
+            return False  # journal already closed, or its run deleted
+        if conn.execute(_RUN_EXISTS, {"rid": run_id}).first() is not None:
+            return False  # created and closed before; only the file was left behind
+        # A run created and ended in one go (a short run) needs no journal row: nothing else
+        # can know of the run before this transaction commits.
+        one_shot = close and final is not None
+        insert_run(conn, run_id, project_id, batch.create, now, final if one_shot else None)
+        if not one_shot:
+            conn.execute(
+                journals.insert(),
+                {"id": journal_id, "run_id": run_id, "offset": 0, "created_at": now},
+            )
+        stored, fresh = 0, True
     if stored > start:
         if stored >= end:
             return False
@@ -89,7 +105,7 @@ def ingest_batch(
     if stored != start:
         raise OffsetMismatch(int(stored))
     if batch.points:
-        _write_points(conn, run_id, batch.points, key_ids)
+        _write_points(conn, run_id, batch.points, key_ids, fresh)
     if batch.params:
         conn.execute(
             upsert(conn, params, ["run_id", "key"], None),
@@ -108,6 +124,8 @@ def ingest_batch(
             upsert(conn, artifacts, ["run_id", "name"], ["size", "sha256", "created_at"]),
             [{"run_id": run_id, **a} for a in batch.artifacts],
         )
+    if fresh and close and final is not None:
+        return True  # one shot: the row was inserted with its final status
     if close:
         conn.execute(_CLOSE_JOURNAL, {"jid": journal_id})
         # Another process still writing to this run (its own journal) decides how it ends.
@@ -132,6 +150,7 @@ _ADVANCE_JOURNAL = (
     update(journals).where(journals.c.id == bindparam("jid")).values(offset=bindparam("off"))
 )
 _OTHER_JOURNAL = select(journals.c.id).where(journals.c.run_id == bindparam("rid")).limit(1)
+_RUN_EXISTS = select(runs.c.id).where(runs.c.id == bindparam("rid"))
 _TOUCH_RUN = update(runs).where(runs.c.id == bindparam("rid"))
 _END_RUN = update(runs).where(
     runs.c.id == bindparam("rid"), runs.c.status.in_(("running", "crashed"))
@@ -142,11 +161,49 @@ _SUMMARIES = select(metric_summary).where(
 )
 
 
+def insert_run(
+    conn: Connection,
+    run_id: str,
+    project_id: int,
+    spec: dict[str, Any],
+    now: float,
+    final: dict[str, Any] | None = None,
+) -> None:
+    """Insert a run row with its first params and tags: ``running``, or ``final`` if given."""
+    conn.execute(
+        runs.insert(),
+        {
+            "id": run_id,
+            "project_id": project_id,
+            "name": spec["name"],
+            "status": "running",
+            "created_at": spec.get("created_at", now),
+            "heartbeat_at": now,
+            **spec["attributes"],
+            **(final or {}),
+        },
+    )
+    if spec["params"]:
+        conn.execute(
+            params.insert(),
+            [
+                {"run_id": run_id, "key": k, "value": v, "num": n}
+                for k, (v, n) in spec["params"].items()
+            ],
+        )
+    if spec["tags"]:
+        conn.execute(
+            tags.insert(),
+            [{"run_id": run_id, "key": k, "value": v} for k, v in spec["tags"].items()],
+        )
+
+
 def _write_points(
     conn: Connection,
     run_id: str,
     points: list[tuple[int, float, str, float]],
     key_ids: dict[str, int],
+    fresh: bool,
 ) -> None:
     rows = []
     # key_id -> [last_step, last_value, min, max, count]
@@ -175,7 +232,7 @@ def _write_points(
         rows,
     )
     existing: dict[int, Any] = {}
-    for part in chunks(list(agg)):
+    for part in [] if fresh else chunks(list(agg)):  # a run created just now has no summaries
         for r in conn.execute(_SUMMARIES, {"rid": run_id, "kids": part}):
             existing[r.key_id] = r
     summary_rows = []

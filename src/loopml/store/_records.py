@@ -37,9 +37,12 @@ class Batch:
     params: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     artifacts: list[dict[str, Any]] = field(default_factory=list)
+    # A run created lazily: its row is written with the journal's first segment. Keys:
+    # project, name, created_at, attributes, params {key: (text, num)}, tags.
+    create: dict[str, Any] | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.points or self.params or self.tags or self.artifacts)
+        return bool(self.points or self.params or self.tags or self.artifacts or self.create)
 
 
 @dataclass(frozen=True)

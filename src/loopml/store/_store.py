@@ -19,7 +19,7 @@ from loopml.store import _search
 from loopml.store._artifacts import artifact_path, save_artifacts
 from loopml.store._dialect import chunks, upsert
 from loopml.store._engine import make_engine, read, run_write
-from loopml.store._ingest import OffsetMismatch, decode_value, ingest_batch
+from loopml.store._ingest import OffsetMismatch, decode_value, ingest_batch, insert_run
 from loopml.store._migrate import ensure_schema
 from loopml.store._query import Node, SortKey, parse_filter, parse_order_by
 from loopml.store._records import (
@@ -94,7 +94,7 @@ class Store:
 
     # -- projects ------------------------------------------------------------------------------
     def project_id(self, conn: Connection, name: str, create: bool = True) -> int | None:
-        """The id of project ``name`` (created when missing and ``create``)."""
+        """The id of project ``name`` (created when missing and ``create``, within a write)."""
         cached = self._project_ids.get(name)
         if cached is not None:
             return cached
@@ -104,9 +104,19 @@ class Store:
                 upsert(conn, projects, ["name"], None), [{"name": name, "created_at": time.time()}]
             )
             pid = conn.execute(select(projects.c.id).where(projects.c.name == name)).scalar()
-        if pid is not None:
-            self._project_ids[name] = int(pid)
         return None if pid is None else int(pid)
+
+    def ensure_project(self, name: str) -> int:
+        """The id of project ``name``, creating it in a transaction of its own when missing.
+
+        Ids are cached only once committed, so a rolled-back write never leaves a stale id.
+        """
+        cached = self._project_ids.get(name)
+        if cached is None:
+            cached = run_write(self.engine, lambda conn: self.project_id(conn, name, create=True))
+            assert cached is not None
+            self._project_ids[name] = cached
+        return cached
 
     def list_projects(self) -> list[ProjectInfo]:
         """Every project with its run counts and last activity."""
@@ -141,46 +151,19 @@ class Store:
         journal_id: str | None = None,
     ) -> None:
         """Insert a new ``running`` run with its first params and tags (and journal), at once."""
-        now = time.time()
+        pid = self.ensure_project(project)
+        spec = {"name": name, "attributes": attributes, "params": params_, "tags": tags_}
 
         def write(conn: Connection) -> None:
-            pid = self.project_id(conn, project)
-            conn.execute(
-                runs.insert(),
-                {
-                    "id": run_id,
-                    "project_id": pid,
-                    "name": name,
-                    "status": "running",
-                    "created_at": attributes.pop("created_at", now),
-                    "heartbeat_at": now,
-                    **attributes,
-                },
-            )
+            now = time.time()
+            insert_run(conn, run_id, pid, spec, now)
             if journal_id is not None:
                 conn.execute(
                     journals.insert(),
                     {"id": journal_id, "run_id": run_id, "offset": 0, "created_at": now},
                 )
-            if params_:
-                conn.execute(
-                    params.insert(),
-                    [
-                        {"run_id": run_id, "key": k, "value": v, "num": n}
-                        for k, (v, n) in params_.items()
-                    ],
-                )
-            if tags_:
-                conn.execute(
-                    tags.insert(),
-                    [{"run_id": run_id, "key": k, "value": v} for k, v in tags_.items()],
-                )
 
-        try:
-            run_write(self.engine, write)
-        except Exception:
-            self._project_ids.pop(project, None)  # the project row may have been rolled back
-            raise
+        run_write(self.engine, write)
 
     def intern_keys(self, names: Iterable[str]) -> dict[str, int]:
         """Ids for metric key names, creating the missing ones (ids never change)."""
@@ -224,10 +207,11 @@ class Store:
     ) -> bool:
         """Write journal bytes ``start:end`` once; raises OffsetMismatch when out of step."""
         key_ids = self.intern_keys(p[2] for p in batch.points) if batch.points else self._key_ids
+        pid = self.ensure_project(batch.create["project"]) if batch.create else None
         return run_write(
             self.engine,
             lambda conn: ingest_batch(
-                conn, journal_id, run_id, batch, key_ids, start, end, time.time(), final, close
+                conn, journal_id, run_id, batch, key_ids, start, end, time.time(), final, close, pid
             ),
         )
 

@@ -34,7 +34,7 @@ def init(
     """
     run_id = id if id is not None else (os.environ.get("LOOPML_RUN_ID") or None)
     return default_session().start_run(
-        project, name, dict(config or {}), dict(tags or {}), run_id=run_id
+        project, name, dict(config or {}), dict(tags or {}), run_id=run_id, lazy=True
     )
 
 
@@ -69,7 +69,9 @@ def runs(
     """
     import pandas as pd
 
-    records = default_session().store.search_runs(project, where, order_by, limit)
+    session = default_session()
+    session.sync()  # read your own writes: this process's runs are in the store first
+    records = session.store.search_runs(project, where, order_by, limit)
     columns = [
         "id",
         "project",
@@ -93,7 +95,9 @@ def runs(
 
 def get_run(run_id: str) -> RunRecord:
     """A stored run's snapshot, by id or unique id prefix; ``.history(keys)`` gives its series."""
-    return default_session().store.get_run(run_id)
+    session = default_session()
+    session.sync()
+    return session.store.get_run(run_id)
 
 
 def recover() -> RecoveryReport:

@@ -11,7 +11,8 @@ The writing process holds an exclusive ``flock`` on the file for its whole life;
 lock can be taken belongs to a dead process and is recovered.
 
 Record kinds (first byte): ``m`` metrics ``m<step>\\t<unix time in µs>\\t<key>\\t<value>...``;
-``p`` params, ``t`` tags, ``a`` artifacts, each followed by JSON.
+``p`` params, ``t`` tags, ``a`` artifacts, and ``r``, the run itself (project, name, attributes,
+first params and tags) for a run whose row is written with its first ingest; each is JSON.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from pathlib import Path
 
 from loopml.store import Batch
 
-_INITIAL_SIZE = 1 << 20
+# Small to start: the first touch of a mapped page costs more the larger the file (fault-around).
+_INITIAL_SIZE = 1 << 16
 _MAX_GROWTH = 64 << 20
 
 
@@ -67,6 +69,14 @@ class JournalWriter:
             self.reserve(end)
         self.map[self.position : end] = record
         self.position = end
+
+    def write_first(self, record: bytes) -> None:
+        """Write the journal's first record with ``pwrite``: cheaper than faulting in a page."""
+        if self.position != 0 or len(record) > self.size:
+            self.append(record)
+            return
+        os.pwrite(self._fd, record, 0)  # the page cache is shared with the map
+        self.position = len(record)
 
     def reserve(self, needed: int) -> None:
         """Grow the file and its map to hold at least ``needed`` bytes."""
@@ -144,6 +154,10 @@ def parse_records(data: bytes) -> Batch:
             batch.params.update({k: (v[0], v[1]) for k, v in json.loads(line[1:]).items()})
         elif kind == "t":
             batch.tags.update(json.loads(line[1:]))
+        elif kind == "r":
+            spec = json.loads(line[1:])
+            spec["params"] = {k: (v[0], v[1]) for k, v in spec["params"].items()}
+            batch.create = spec
         elif kind == "a":
             batch.artifacts.extend(json.loads(line[1:]))
         else:

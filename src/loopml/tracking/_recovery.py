@@ -51,10 +51,11 @@ def _recover_one(
     store: Store, path: Path, run_id: str, journal_id: str, report: RecoveryReport
 ) -> bool:
     offset = store.journal_offset(journal_id)
-    if offset is None:  # already closed (the writer died between commit and unlink)
+    segment = read_segment(path, offset or 0)
+    if offset is None and (segment.batch.create is None or store.run_status(run_id) is not None):
+        # Closed already: the writer died between its last commit and deleting the file.
         path.unlink(missing_ok=True)
         return False
-    segment = read_segment(path, offset)
     if segment.truncated:
         with open(path.with_name(path.name + ".partial"), "ab") as f:
             f.write(segment.truncated + b"\n")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import random
 import sys
 import threading
+import time
 import traceback
 import uuid
 from types import TracebackType
@@ -120,6 +122,11 @@ class Session:
             self._writer = BackgroundWriter(self.store)
         return self._writer
 
+    def sync(self) -> None:
+        """Ingest what this process's open runs have logged, so that queries see it."""
+        for run in self.active_runs:
+            run.flush()
+
     @property
     def active_runs(self) -> list[Run]:
         """Runs started in this process and not yet finished, oldest first."""
@@ -133,8 +140,14 @@ class Session:
         tags: dict[str, Any] | None = None,
         run_id: str | None = None,
         sweep_id: str | None = None,
+        lazy: bool = False,
     ) -> Run:
-        """Create a run (or attach to an existing ``run_id``) and open its journal."""
+        """Create a run (or attach to an existing ``run_id``) and open its journal.
+
+        ``lazy`` writes the new run into its journal instead of the store: its row appears with
+        the first background ingest (or any query from this process), so starting a run costs
+        no database round trip. Without it the row exists when this returns.
+        """
         check_project(project)
         params = {
             k: encode_param(check_key(k, "param"), v) for k, v in flatten(config or {}).items()
@@ -152,11 +165,23 @@ class Session:
         attributes = run_attributes()
         if sweep_id is not None:
             attributes["sweep_id"] = sweep_id
-        self.store.create_run(
-            run_id, project, name, attributes, params, tag_values, journal_id=journal_id
-        )
+        header = None
+        if lazy:
+            spec = {
+                "project": project,
+                "name": name,
+                "created_at": time.time(),
+                "attributes": attributes,
+                "params": params,
+                "tags": tag_values,
+            }
+            header = b"r" + json.dumps(spec).encode() + b"\n"
+        else:
+            self.store.create_run(
+                run_id, project, name, attributes, params, tag_values, journal_id=journal_id
+            )
         return self._open(
-            run_id, journal_id, project, name, {k: v[0] for k, v in params.items()}, 0
+            run_id, journal_id, project, name, {k: v[0] for k, v in params.items()}, 0, header
         )
 
     def _attach(
@@ -189,9 +214,12 @@ class Session:
         name: str,
         params: dict[str, str],
         step: int,
+        header: bytes | None = None,
     ) -> Run:
         path = self.store.journals_dir / journal_name(run_id, journal_id)
         journal = OpenJournal(run_id, journal_id, path)
+        if header is not None:
+            journal.file.write_first(header)
         run = Run(self, run_id, project, name, journal, params, step)
         self.writer.add(journal)
         with self._lock:
