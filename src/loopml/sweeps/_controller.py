@@ -121,6 +121,7 @@ class Controller:
             trial, params = self._ask_params()
             spec = TrialSpec(row.number, row.run_id, f"{self.name}-{row.number}", self.project, params, row.attempts + 1)
             self._track(trial, spec, row.started_at)
+            self.retry.append(spec)
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self, progress: ProgressView | None = None) -> Counts:

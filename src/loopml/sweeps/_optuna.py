@@ -33,7 +33,7 @@ def make_sampler(name: Any, space: SpaceSpec, seed: int | None) -> optuna.sample
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "grid":
-        return optuna.samplers.GridSampler(space.grid(), seed=seed)
+        return _grid_sampler(space.grid(), seed)
     if name == "cmaes":
         try:
             import cmaes  # noqa: F401
@@ -43,8 +43,27 @@ def make_sampler(name: Any, space: SpaceSpec, seed: int | None) -> optuna.sample
             raise MissingDependencyError("sampler 'cmaes' needs the cmaes package: pip install cmaes") from None
         return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
     if name == "qmc":
-        return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
     raise ValidationError(f"unknown sampler {name!r}; use one of {', '.join(SAMPLERS)} (or an Optuna sampler)")
+
+
+def _grid_sampler(grid: dict[str, list[Any]], seed: int | None) -> optuna.samplers.BaseSampler:
+    import optuna
+
+    class GridSampler(optuna.samplers.GridSampler):
+        # Optuna's grid sampler stops ``study.optimize`` when the grid is used up, which is an
+        # error outside ``optimize``; loopml caps the budget at the grid's size instead.
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            try:
+                super().after_trial(study, trial, state, values)
+            except RuntimeError:
+                pass
+
+    return GridSampler(grid, seed=seed)
 
 
 def make_pruner(name: Any) -> optuna.pruners.BasePruner:

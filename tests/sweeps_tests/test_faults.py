@@ -1,0 +1,142 @@
+"""Faults: each bad objective gives a clear message and a failed trial, and the sweep goes on.
+
+Also: Ctrl-C marks unfinished trials killed; a sweep killed with SIGKILL resumes with no trial
+lost or run twice.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import loopml
+from loopml.store._sweeps import SweepStore
+from loopml.tracking import default_session
+from tests.sweeps_tests._objectives import by_mode
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _errors(sweep: loopml.Sweep) -> dict[str, str]:
+    out = {}
+    for _, row in sweep.trials.iterrows():
+        record = loopml.get_run(row["run_id"])
+        out[row["params.mode"]] = (row["state"], record.status, record.error or "")
+    return out  # type: ignore[return-value]
+
+
+def test_each_fault_fails_its_trial_and_the_sweep_goes_on(session: Any) -> None:
+    modes = ["ok", "raise", "nan", "missing", "hang", "die"]
+    sweep = loopml.sweep(
+        by_mode,
+        {"mode": loopml.choice(modes)},
+        n_trials=len(modes),
+        sampler="grid",
+        parallel=2,
+        timeout_per_trial=1.5,
+        retries=1,
+        progress=False,
+    )
+    seen = _errors(sweep)
+    assert set(seen) == set(modes)
+    assert seen["ok"][:2] == ("finished", "finished")
+    for mode in modes[1:]:
+        assert seen[mode][:2] == ("failed", "failed"), mode
+    assert "boom from the objective" in seen["raise"][2]
+    assert "returned NaN for 'val_acc'" in seen["nan"][2]
+    assert "without the sweep's metric 'val_acc'" in seen["missing"][2]
+    assert "ran past its timeout of 1.5 s" in seen["hang"][2]
+    assert "died (exit code -9)" in seen["die"][2] and "after 2 attempts" in seen["die"][2]
+    attempts = dict(zip(sweep.trials["params.mode"], sweep.trials["attempts"], strict=True))
+    assert attempts["die"] == 2 and attempts["raise"] == 1  # only a dead worker is retried
+    assert sweep.best_value == 0.5
+
+
+def test_a_dead_worker_is_retried_and_can_succeed(tmp_path: Path) -> None:
+    marker = tmp_path / "died-once"
+
+    def flaky(params: dict[str, Any], run: Any) -> float:
+        if not marker.exists():
+            marker.touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return 1.0
+
+    sweep = loopml.sweep(flaky, {"x": loopml.uniform(0, 1)}, n_trials=1, parallel=1, retries=1, progress=False)
+    row = sweep.trials.iloc[0]
+    assert row["state"] == "finished" and row["attempts"] == 2
+
+
+_CHILD = """
+import os, sys
+import loopml
+from tests.sweeps_tests._objectives import slow_logged
+sweep_id = sys.argv[1] if len(sys.argv) > 1 else None
+if sweep_id:
+    loopml.resume_sweep(sweep_id, progress=False)
+else:
+    loopml.sweep(slow_logged, {"x": loopml.uniform(0, 1)}, n_trials=int(os.environ["N"]), parallel=2,
+                 sampler="random", project="crash", progress=False)
+"""
+
+
+def _child(tmp_path: Path, *args: str, n: int = 8) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "LOOPML_TEST_LOG": str(tmp_path / "calls.log"), "LOOPML_TEST_SLEEP": "0.4", "N": str(n)}
+    env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}"
+    return subprocess.Popen([sys.executable, "-c", _CHILD, *args], env=env, cwd=tmp_path, start_new_session=True)
+
+
+def _wait_for(predicate: Any, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
+
+
+def _states(sweeps: SweepStore) -> dict[int, str]:
+    found = sweeps.list(project="crash")
+    return {t.number: t.state for t in sweeps.load_trials(found[0].id)} if found else {}
+
+
+def test_sigkill_then_resume_loses_no_trial_and_runs_none_twice(tmp_path: Path) -> None:
+    sweeps = SweepStore(default_session().store)
+    child = _child(tmp_path)
+    _wait_for(lambda: list(_states(sweeps).values()).count("finished") >= 2)
+    os.killpg(child.pid, signal.SIGKILL)  # the sweep and its workers, at once
+    child.wait()
+    states = _states(sweeps)
+    assert "running" in states.values()  # trials were in flight
+    sweep_id = sweeps.list(project="crash")[0].id
+    resumed = _child(tmp_path, sweep_id)
+    assert resumed.wait(timeout=120) == 0
+    trials = sweeps.load_trials(sweep_id)
+    assert [t.number for t in trials] == list(range(8))
+    assert all(t.state == "finished" for t in trials)
+    ends = (tmp_path / "calls.log").read_text().split()
+    ended = [int(n) for kind, n in zip(ends[::2], ends[1::2], strict=True) if kind == "end"]
+    assert sorted(ended) == list(range(8))  # each trial completed exactly once
+    runs = loopml.runs("crash", limit=None)
+    assert len(runs) == 8 and set(runs["status"]) == {"finished"}
+
+
+def test_ctrl_c_marks_unfinished_trials_killed(tmp_path: Path) -> None:
+    sweeps = SweepStore(default_session().store)
+    child = _child(tmp_path, n=6)
+    _wait_for(lambda: "running" in _states(sweeps).values())
+    os.killpg(child.pid, signal.SIGINT)  # what the terminal sends on Ctrl-C
+    assert child.wait(timeout=30) != 0
+    states = _states(sweeps)
+    assert "killed" in states.values() and "running" not in states.values()
+    record = sweeps.list(project="crash")[0]
+    assert record.status == "stopped"
+    killed = [t for t in sweeps.load_trials(record.id) if t.state == "killed"]
+    assert loopml.get_run(killed[0].run_id).status == "killed"
+    resumed = _child(tmp_path, record.id, n=6)
+    assert resumed.wait(timeout=120) == 0
+    assert {t.state for t in sweeps.load_trials(record.id)} == {"finished"}

@@ -1,0 +1,107 @@
+"""Sweeps on the local process pool, on each store backend: trials are runs, search and pruning work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import loopml
+from loopml.sweeps import worker_data
+from tests.sweeps_tests._objectives import epochs, quadratic
+
+
+def test_sweep_trials_are_runs(session: Any) -> None:
+    sweep = loopml.sweep(
+        quadratic, {"x": loopml.uniform(0, 1), "k": 3}, n_trials=12, parallel=2, seed=0, project="p", progress=False
+    )
+    assert sweep.status == "finished"
+    trials = sweep.trials
+    assert sorted(trials["number"]) == list(range(12))
+    assert set(trials["state"]) == {"finished"}
+    best = sweep.best_trial
+    assert best.value == trials["value"].max() and best.params["k"] == 3
+    runs = loopml.runs("p", limit=None)
+    runs = runs[runs["sweep_id"] == sweep.id]
+    assert len(runs) == 12 and set(runs["status"]) == {"finished"}
+    record = loopml.get_run(best.run_id)
+    assert record.params["x"] == best.params["x"]
+    assert record.metrics["val_acc"].last == best.value
+    assert record.metrics["loss"].count == 3
+    assert record.name == f"{sweep.name}-{best.number}"
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random", "cmaes", "qmc"])
+def test_samplers(sampler: str) -> None:
+    sweep = loopml.sweep(quadratic, {"x": loopml.uniform(0, 1)}, n_trials=8, sampler=sampler, seed=1, progress=False)
+    assert len(sweep.trials) == 8
+
+
+def test_grid_sampler_caps_the_budget_at_the_grid() -> None:
+    sweep = loopml.sweep(
+        quadratic, {"x": loopml.choice([0.1, 0.3, 0.5])}, n_trials=50, sampler="grid", progress=False, cache=False
+    )
+    assert sorted(sweep.trials["params.x"]) == [0.1, 0.3, 0.5]
+    assert sweep.best_params == {"x": 0.3}
+
+
+def test_define_by_run_space() -> None:
+    def space(trial: Any) -> dict[str, Any]:
+        model = trial.suggest_categorical("model", ["a", "b"])
+        if model == "a":
+            trial.suggest_float("x", 0.0, 1.0)
+            return {}
+        return {"x": 0.3}  # a fixed value for model b
+
+    sweep = loopml.sweep(quadratic, space, n_trials=10, seed=3, progress=False)
+    trials = sweep.trials
+    assert set(trials["state"]) == {"finished"}
+    assert (trials[trials["params.model"] == "b"]["params.x"] == 0.3).all()
+
+
+@pytest.mark.parametrize("pruner", ["median", "asha", "hyperband"])
+def test_pruners_stop_bad_trials(pruner: str) -> None:
+    sweep = loopml.sweep(
+        epochs, {"q": loopml.uniform(0, 1)}, metric="acc", n_trials=16, parallel=2, pruner=pruner, seed=2, progress=False
+    )
+    trials = sweep.trials
+    assert "pruned" in set(trials["state"])
+    assert trials["state"].isin(["finished", "pruned"]).all()
+    pruned = trials[trials["state"] == "pruned"].iloc[0]
+    series = loopml.get_run(pruned["run_id"]).metrics["acc"]
+    assert series.count < 12  # it stopped early, and its reports were logged
+
+
+def test_identical_trials_reuse_the_stored_result() -> None:
+    space = {"x": loopml.choice([0.1, 0.3])}
+    first = loopml.sweep(quadratic, space, n_trials=2, sampler="grid", progress=False)
+    assert first.trials["cached_from"].isna().all()  # both configurations ran
+    again = loopml.sweep(quadratic, space, n_trials=3, sampler="random", seed=5, progress=False)
+    assert again.trials["cached_from"].notna().all()
+    cached = again.trials.iloc[0]
+    record = loopml.get_run(cached["run_id"])
+    assert record.status == "finished" and record.tags["loopml.cached_from"] == cached["cached_from"]
+    fresh = loopml.sweep(quadratic, space, n_trials=3, sampler="random", seed=5, progress=False, cache=False)
+    assert fresh.trials["cached_from"].isna().all()
+
+
+def test_setup_runs_once_per_warm_worker() -> None:
+    import os
+
+    def setup() -> dict[str, int]:
+        return {"pid": os.getpid()}
+
+    def objective(params: dict[str, Any], run: Any) -> float:
+        data = worker_data()
+        assert data["pid"] == os.getpid()
+        return float(data["pid"])
+
+    sweep = loopml.sweep(objective, {"x": loopml.uniform(0, 1)}, n_trials=10, parallel=2, setup=setup, progress=False)
+    assert sweep.trials["value"].nunique() <= 2  # every trial ran in one of the two warm workers
+
+
+def test_importances_and_load() -> None:
+    space = {"x": loopml.uniform(0, 1), "y": loopml.uniform(0, 1)}
+    sweep = loopml.sweep(quadratic, space, n_trials=12, sampler="random", seed=0, progress=False)
+    importances = loopml.load_sweep(sweep.id[:6]).importances()
+    assert set(importances) == {"x", "y"} and importances["x"] > importances["y"]
