@@ -22,10 +22,12 @@ StoreDep = Annotated[Store, Depends(get_store)]
 @router.get("/sweeps", response_class=HTMLResponse)
 def sweeps_page(request: Request, store: StoreDep, project: str | None = None) -> HTMLResponse:
     """Every sweep (of a project), newest first."""
+    sweeps = views.list_sweeps(store, project or None)
+    records = views.sweep_records(store, [s.sweep_id for s in sweeps]) if sweeps else {}
     return render(
         request,
         "sweeps.html",
-        {"nav": "sweeps", "title": "Sweeps", "sweeps": views.list_sweeps(store, project or None)},
+        {"nav": "sweeps", "title": "Sweeps", "sweeps": sweeps, "records": records},
     )
 
 

@@ -35,6 +35,8 @@ class SweepView:
     importances: dict[str, float] = field(default_factory=dict)
     importance_note: str = ""
     metric_keys: list[str] = field(default_factory=list)
+    name: str | None = None
+    status: str | None = None
 
 
 def _guess_metric(trials: list[RunRecord]) -> str | None:
@@ -89,6 +91,8 @@ def build_sweep_view(
         by_status,
         budget=record.budget if record else None,
         metric_keys=keys,
+        name=record.name if record else None,
+        status=record.status if record else None,
     )
     sign = -1.0 if goal == "minimize" else 1.0
     best_value: float | None = None
@@ -97,7 +101,8 @@ def build_sweep_view(
         if v is not None and (best_value is None or sign * v > sign * best_value):
             best_value, view.best = v, t
         view.curve.append({"n": n, "id": t.id, "name": t.name, "value": v, "best": best_value})
-    view.importances, view.importance_note = param_importances(trials, metric, goal)
+    stored = views.sweep_distributions(store, sweep_id) if record else {}
+    view.importances, view.importance_note = param_importances(trials, metric, goal, stored)
     return view
 
 
@@ -118,39 +123,61 @@ def _distribution(values: list[Any]) -> Any:
     return CategoricalDistribution(choices) if len(choices) > 1 else None
 
 
+def _stored_distributions(
+    done: list[RunRecord], stored: dict[str, dict[str, str]]
+) -> dict[str, Any]:
+    from optuna.distributions import json_to_distribution
+
+    per_trial = [stored.get(t.id) or {} for t in done]
+    keys = set.intersection(*(set(d) for d in per_trial)) if per_trial else set()
+    return {k: json_to_distribution(per_trial[0][k]) for k in sorted(keys)}
+
+
 def param_importances(
-    trials: list[RunRecord], metric: str | None, direction: str
+    trials: list[RunRecord],
+    metric: str | None,
+    direction: str,
+    stored: dict[str, dict[str, str]] | None = None,
 ) -> tuple[dict[str, float], str]:
-    """Optuna's fANOVA importances on a study rebuilt from the trials; ({}, why) when it can't."""
+    """Optuna's fANOVA importances on a study rebuilt from the trials; ({}, why) when it can't.
+
+    ``stored`` holds the distributions the sweep sampled from (per run id); without them they
+    are inferred from the values (ints, floats on a log scale when they span 100x, categories).
+    """
     done = [t for t in trials if _value(t, metric) is not None]
     if len(done) < 3:
         return (
             {},
             f"parameter importances need at least 3 trials with a finite {metric or 'objective'}",
         )
-    keys = sorted(set.intersection(*(set(t.params) for t in done)))
-    dists = {}
-    for k in keys:
-        d = _distribution([t.params[k] for t in done])
-        if d is not None:
-            dists[k] = d
-    if not dists:
-        return {}, "no parameter varies across the trials"
     import optuna
     from optuna.distributions import CategoricalDistribution
     from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 
+    dists = _stored_distributions(done, stored) if stored else {}
+    if not dists:
+        keys = sorted(set.intersection(*(set(t.params) for t in done)))
+        for k in keys:
+            d = _distribution([t.params[k] for t in done])
+            if d is not None:
+                dists[k] = d
+    if not dists:
+        return {}, "no parameter varies across the trials"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="minimize" if direction == "minimize" else "maximize")
-    for t in done:
-        ps = {
-            k: (str(t.params[k]) if isinstance(d, CategoricalDistribution) else t.params[k])
-            for k, d in dists.items()
-        }
-        study.add_trial(
-            optuna.trial.create_trial(params=ps, distributions=dists, value=_value(t, metric))
-        )
     try:
+        study = optuna.create_study(direction="minimize" if direction == "minimize" else "maximize")
+        for t in done:
+            ps = {
+                k: (
+                    str(t.params[k])
+                    if isinstance(d, CategoricalDistribution) and not stored
+                    else t.params[k]
+                )
+                for k, d in dists.items()
+            }
+            study.add_trial(
+                optuna.trial.create_trial(params=ps, distributions=dists, value=_value(t, metric))
+            )
         found = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0))
     except Exception as exc:  # importances are a hint; a numerical failure must not break the page
         return {}, f"could not compute importances: {exc}"

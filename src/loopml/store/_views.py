@@ -32,7 +32,9 @@ __all__ = [
     "list_sweeps",
     "metric_series",
     "runs_page",
+    "sweep_distributions",
     "sweep_record",
+    "sweep_records",
     "sweep_runs",
 ]
 
@@ -305,36 +307,41 @@ def sweep_runs(store: Store, sweep_id: str, limit: int | None = 10_000) -> list[
 
 @dataclass(frozen=True)
 class SweepInfo:
-    """What a sweep's own record says about its objective and budget (when one was stored)."""
+    """What a sweep's own record says (when the sweeps capability stored one)."""
 
-    metric: str | None
-    direction: str | None
+    name: str
+    metric: str
+    direction: str
     budget: int | None
-    status: str | None
+    status: str
+
+
+def sweep_records(store: Store, sweep_ids: Sequence[str]) -> dict[str, SweepInfo]:
+    """The stored records of these sweeps (one query); ids without a record are left out."""
+    from loopml.store._sweeps import SweepStore
+
+    out = {}
+    for rec in SweepStore(store).list(ids=list(sweep_ids), limit=max(1, len(sweep_ids))):
+        budget = rec.config.get("n_trials")
+        # The sweeps capability stores ``max`` / ``min``; pages and Optuna speak ``maximize``.
+        direction = {"max": "maximize", "min": "minimize"}.get(rec.direction, rec.direction)
+        out[rec.id] = SweepInfo(
+            rec.name,
+            rec.metric,
+            direction,
+            budget if isinstance(budget, int) and not isinstance(budget, bool) else None,
+            rec.status,
+        )
+    return out
 
 
 def sweep_record(store: Store, sweep_id: str) -> SweepInfo | None:
-    """The sweep's stored objective and budget, or None (no record, or sweeps not installed)."""
-    import json
+    """The stored record of one sweep, or None when its trials were logged without one."""
+    return sweep_records(store, [sweep_id]).get(sweep_id)
 
-    from loopml.store import _schema_sweeps
 
-    table = getattr(_schema_sweeps, "sweeps", None)
-    if table is None:
-        return None
-    try:
-        with read(store.engine) as conn:
-            row = conn.execute(select(table).where(table.c.id == sweep_id)).mappings().first()
-    except Exception:  # an older store without the sweeps tables: fall back to the trials alone
-        return None
-    if row is None:
-        return None
-    budget = None
-    try:
-        config = json.loads(row.get("config") or "{}")
-        raw = config.get("budget", config)
-        raw = raw.get("n_trials", raw.get("trials")) if isinstance(raw, dict) else raw
-        budget = int(raw) if isinstance(raw, (int, float)) and not isinstance(raw, bool) else None
-    except (ValueError, TypeError, AttributeError):
-        budget = None
-    return SweepInfo(row.get("metric"), row.get("direction"), budget, row.get("status"))
+def sweep_distributions(store: Store, sweep_id: str) -> dict[str, dict[str, str]]:
+    """Per trial run id, the Optuna distributions (as JSON) its sampled params came from."""
+    from loopml.store._sweeps import SweepStore
+
+    return {t.run_id: t.distributions for t in SweepStore(store).load_trials(sweep_id)}
