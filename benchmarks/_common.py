@@ -64,13 +64,13 @@ def machine_info() -> dict[str, str]:
     }
 
 
-def print_machine(title: str = "machine") -> None:
-    """Print :func:`machine_info` as a small table."""
+def print_machine(title: str = "machine", extra: dict[str, str] | None = None) -> None:
+    """Print :func:`machine_info` (and ``extra`` lines, e.g. versions) as a small table."""
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title, show_header=False)
-    for k, v in machine_info().items():
+    for k, v in {**machine_info(), **(extra or {})}.items():
         table.add_row(k, v)
     Console().print(table)
 
