@@ -82,7 +82,7 @@ def test_downsampling_keeps_extremes_and_bounds_points(store: Store) -> None:
     assert s.steps == sorted(s.steps) and len(set(s.steps)) == len(s.steps)
     assert s.steps[0] == 0 and s.steps[-1] == 19_999
     # Each kept point is a real point of the series, at its own step and time.
-    for step, t, v in zip(s.steps, s.times, s.values):
+    for step, t, v in zip(s.steps, s.times, s.values, strict=True):
         assert values[step] == v and t == 1000.0 + step
 
 

@@ -101,8 +101,8 @@ def build_sweep_view(
         if v is not None and (best_value is None or sign * v > sign * best_value):
             best_value, view.best = v, t
         view.curve.append({"n": n, "id": t.id, "name": t.name, "value": v, "best": best_value})
-    stored = views.sweep_distributions(store, sweep_id) if record else {}
-    view.importances, view.importance_note = param_importances(trials, metric, goal, stored)
+    trial_dists = views.sweep_distributions(store, sweep_id) if record else {}
+    view.importances, view.importance_note = param_importances(trials, metric, goal, trial_dists)
     return view
 
 

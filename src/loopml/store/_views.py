@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection, func, select, text
 
@@ -344,4 +345,6 @@ def sweep_distributions(store: Store, sweep_id: str) -> dict[str, dict[str, str]
     """Per trial run id, the Optuna distributions (as JSON) its sampled params came from."""
     from loopml.store._sweeps import SweepStore
 
-    return {t.run_id: t.distributions for t in SweepStore(store).load_trials(sweep_id)}
+    # ``Any``: SweepStore has a method named ``list``, which mypy confuses with the builtin.
+    rows: Any = SweepStore(store).load_trials(sweep_id)
+    return {t.run_id: t.distributions for t in rows}
