@@ -44,6 +44,7 @@ def sweep(
     inputs: Mapping[str, Any] | Sequence[str] | None = None,
     progress: bool | None = None,
     ray_address: str | None = None,
+    workdir: str | None = None,
 ) -> Sweep:
     """Search ``space`` for the params that make ``objective`` best; every trial is a run.
 
@@ -54,8 +55,10 @@ def sweep(
     "local"``) or on a Ray cluster (``executor="ray"``, ``ray_address=...``). A trial identical
     to a finished one (same objective code, params and ``inputs``) reuses its stored result
     unless ``cache=False``. ``setup()`` runs once per worker; its value is
-    ``loopml.sweeps.worker_data()``.
+    ``loopml.sweeps.worker_data()``. ``workdir`` is where a command runs and where
+    ``module:function`` objectives are imported from (a sweep file's folder).
     """
+    _use_workdir(workdir)
     if isinstance(objective, str):
         objective = load_ref(objective)
     if not callable(objective):
@@ -97,6 +100,7 @@ def sweep(
         "cache": cache,
         "objective_key": okey,
         "ray_address": ray_address,
+        "workdir": workdir,
     }
     sweeps = _sweep_store()
     sweeps.create_sweep(sweep_id, project, name, metric, direction, objective_identity(objective), config)
@@ -121,6 +125,7 @@ def resume_sweep(
     """
     sweeps = _sweep_store()
     record = sweeps.get(sweep_id)
+    _use_workdir(record.config.get("workdir"))
     if objective is None:
         objective = _stored_objective(record)
     elif isinstance(objective, str):
@@ -144,7 +149,7 @@ def load_sweep(sweep_id: str) -> Sweep:
 
 def _stored_objective(record: SweepRecord) -> Objective:
     if record.objective.startswith("command:"):
-        return CommandObjective(record.objective[len("command:") :], record.metric)
+        return CommandObjective(record.objective[len("command:") :], record.metric, cwd=record.config.get("workdir"))
     if not record.objective:
         raise ValidationError(
             f"sweep {record.id}'s objective was a lambda or nested function, which cannot be imported "
@@ -173,8 +178,9 @@ def _execute(
         seed = seed + len(stored)  # a resumed seeded sampler must not replay the first draws
     study = build_study(record.direction, make_sampler(sampler_name, spec, seed), make_pruner(pruner_name), stored)
     is_command = isinstance(objective, CommandObjective)
-    if is_command:
-        objective.settings = sweeps.store.settings  # type: ignore[union-attr]
+    if isinstance(objective, CommandObjective):
+        objective.settings = sweeps.store.settings
+        objective.cwd = objective.cwd or config.get("workdir")
     executor = _make_executor(config)
     controller = Controller(
         sweeps,
@@ -204,11 +210,18 @@ def _execute(
                 controller.run(view)
         else:
             controller.run()
-    except BaseException:
+    except BaseException as exc:
         sweeps.set_status(record.id, "stopped")
+        exc.loopml_sweep_id = record.id  # type: ignore[attr-defined]  # for the CLI's message
         raise
     sweeps.set_status(record.id, "finished")
     return Sweep(sweeps, sweeps.get(record.id), objective)
+
+
+def _use_workdir(workdir: str | None) -> None:
+    # ``module:function`` objectives next to the sweep file import as they would from there.
+    if workdir and workdir not in sys.path:
+        sys.path.insert(0, workdir)
 
 
 def _make_executor(config: dict[str, Any]) -> Executor:

@@ -39,12 +39,17 @@ class CommandObjective:
     value is the last value the process logged for the sweep's metric.
     """
 
-    def __init__(self, template: str, metric: str, env: Mapping[str, str] | None = None) -> None:
+    logs_to_run = True  # the process logs its metrics to the trial's run through its journal
+
+    def __init__(
+        self, template: str, metric: str, env: Mapping[str, str] | None = None, cwd: str | None = None
+    ) -> None:
         if not isinstance(template, str) or not template.strip():
             raise ValidationError("a command objective needs a command line, e.g. 'python train.py --lr {lr}'")
         self.template = template
         self.metric = metric
-        self.env = dict(env or {})
+        self.env = {str(k): str(v) for k, v in (env or {}).items()}
+        self.cwd = cwd
         self.threads: int | None = None
         self.settings: Settings | None = None  # the sweep's store, set before workers start
         self._store: Store | None = None
@@ -77,7 +82,7 @@ class CommandObjective:
             for var in _THREAD_VARS:
                 env[var] = str(self.threads)
         proc = subprocess.run(
-            self.argv(params), env=env, capture_output=True, text=True, preexec_fn=_die_with_parent, check=False
+            self.argv(params), env=env, cwd=self.cwd, capture_output=True, text=True, preexec_fn=_die_with_parent, check=False
         )
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout or "").strip()[-2000:]

@@ -183,7 +183,9 @@ def execute_trial(
             value = run.last(metric)
         else:
             state, error = "failed", "".join(traceback.format_exception(exc))
-    if state == "finished" and value is not None and metric not in run._keys:
+    # A command's process logs to the run itself; a function's returned value is logged here.
+    logs_itself = getattr(objective, "logs_to_run", False)
+    if state == "finished" and value is not None and metric not in run._keys and not logs_itself:
         run.points.append((run._step, time.time(), metric, value))
     return TrialResult(
         spec.number,

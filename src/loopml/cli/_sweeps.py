@@ -1,0 +1,153 @@
+"""``loopml sweep ...``: run a sweep file, resume a sweep, show one, list them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+
+from loopml.cli._common import console, err_console, fmt_time, fmt_value, status_text
+
+app = typer.Typer(help="Run hyperparameter sweeps (trials are runs) and inspect them.", no_args_is_help=True)
+
+
+def _sweeps():  # type: ignore[no-untyped-def]
+    from loopml.store._sweeps import SweepStore
+    from loopml.tracking import default_session
+
+    return SweepStore(default_session().store)
+
+
+def _interrupted(exc: BaseException) -> None:
+    sweep_id = getattr(exc, "loopml_sweep_id", None)
+    hint = f"; resume it with `loopml sweep resume {sweep_id}`" if sweep_id else ""
+    err_console.print(f"[yellow]sweep stopped: unfinished trials were marked killed{hint}[/]")
+    raise typer.Exit(130)
+
+
+@app.command("run")
+def run(
+    file: Annotated[Path, typer.Argument(help="A sweep file (YAML): objective or command, space, metric, budget.")],
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Run every trial, even one identical to a stored one.")] = False,
+    n_trials: Annotated[Optional[int], typer.Option("--n-trials", "-n", min=1, help="Override the file's budget.")] = None,
+    parallel: Annotated[Optional[int], typer.Option("--parallel", "-j", min=1, help="Override the number of workers.")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the progress bar.")] = True,
+) -> None:
+    """Run the sweep described by FILE, then print its best trials."""
+    import loopml
+    from loopml.sweeps._file import read_sweep_file
+
+    kwargs: dict[str, Any] = read_sweep_file(file)
+    if no_cache:
+        kwargs["cache"] = False
+    if n_trials is not None:
+        kwargs["n_trials"] = n_trials
+    if parallel is not None:
+        kwargs["parallel"] = parallel
+    try:
+        sweep = loopml.sweep(progress=progress, **kwargs)
+    except KeyboardInterrupt as exc:
+        _interrupted(exc)
+    _show(sweep.id, top=5, importances=False)
+
+
+@app.command("resume")
+def resume(
+    sweep_id: Annotated[str, typer.Argument(help="Sweep id (or a unique prefix of 4+ characters).")],
+    n_trials: Annotated[Optional[int], typer.Option("--n-trials", "-n", min=1, help="A new total budget.")] = None,
+    parallel: Annotated[Optional[int], typer.Option("--parallel", "-j", min=1, help="Number of workers.")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the progress bar.")] = True,
+) -> None:
+    """Continue a stopped or crashed sweep from its stored trials."""
+    import loopml
+
+    try:
+        sweep = loopml.resume_sweep(sweep_id, n_trials=n_trials, parallel=parallel, progress=progress)
+    except KeyboardInterrupt as exc:
+        _interrupted(exc)
+    _show(sweep.id, top=5, importances=False)
+
+
+@app.command("show")
+def show(
+    sweep_id: Annotated[str, typer.Argument(help="Sweep id (or a unique prefix of 4+ characters).")],
+    top: Annotated[int, typer.Option("--top", "-n", min=1, help="How many best trials to list.")] = 10,
+) -> None:
+    """Print a sweep's settings, its best trials and its parameter importances."""
+    _show(sweep_id, top, importances=True)
+
+
+def _show(sweep_id: str, top: int, importances: bool) -> None:
+    from loopml.sweeps import load_sweep
+
+    sweep = load_sweep(sweep_id)
+    r = sweep.record
+    rows = sweep.trial_rows()
+    counts: dict[str, int] = {}
+    for t in rows:
+        counts[t.state] = counts.get(t.state, 0) + 1
+    cached = sum(1 for t in rows if t.cached_from)
+    c = r.config
+    console.print(
+        f"[bold]sweep {r.id}[/] {r.name} in project {r.project}: {status_text(r.status)}, "
+        f"{r.direction} {r.metric}, sampler {c['sampler']}, pruner {c['pruner'] or '-'}, "
+        f"executor {c['executor']} x{c['parallel']}, started {fmt_time(r.created_at)}"
+    )
+    console.print(
+        "trials: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + f" ({cached} from cache) of {c['n_trials']}"
+    )
+    finished = [t for t in rows if t.state == "finished" and t.value is not None]
+    finished.sort(key=lambda t: t.value, reverse=r.direction == "max")  # type: ignore[arg-type, return-value]
+    names = sorted({k for t in finished[:top] for k in t.params})
+    table = Table(title=f"best {min(top, len(finished))} trials", header_style="bold")
+    for col in ("#", "run", r.metric, *names):
+        table.add_column(col, justify="right" if col != "run" else "left")
+    for t in finished[:top]:
+        table.add_row(str(t.number), t.run_id[:8], fmt_value(t.value), *(fmt_value(t.params.get(k)) for k in names))
+    console.print(table)
+    if importances:
+        values = sweep.importances()
+        if not values:
+            console.print("[dim]parameter importances need at least two finished trials with sampled params[/]")
+            return
+        imp = Table(title="parameter importances (fANOVA)", header_style="bold")
+        imp.add_column("param")
+        imp.add_column("importance", justify="right")
+        imp.add_column("")
+        for k, v in values.items():
+            imp.add_row(k, f"{v:.3f}", "█" * round(v * 30))
+        console.print(imp)
+
+
+@app.command("list")
+def list_sweeps(
+    project: Annotated[Optional[str], typer.Option("--project", "-p", help="Only sweeps of this project.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many sweeps.")] = 20,
+) -> None:
+    """List sweeps, newest first, with their trial counts and best value."""
+    sweeps = _sweeps()
+    records = sweeps.list(project=project, limit=limit)
+    counts = sweeps.trial_counts([r.id for r in records])
+    table = Table(title=f"sweeps ({len(records)})", header_style="bold")
+    for col in ("id", "name", "project", "status", "started", "metric", "trials", "failed", "best"):
+        table.add_column(col, justify="right" if col in ("trials", "failed", "best") else "left", no_wrap=col == "id")
+    for r in records:
+        n = counts[r.id]
+        best = None
+        values = [t.value for t in sweeps.load_trials(r.id) if t.state == "finished" and t.value is not None]
+        if values:
+            best = max(values) if r.direction == "max" else min(values)
+        table.add_row(
+            r.id,
+            r.name,
+            r.project,
+            status_text(r.status),
+            fmt_time(r.created_at),
+            f"{r.direction} {r.metric}",
+            f"{sum(n.values())}/{r.config['n_trials']}",
+            str(n.get("failed", 0)),
+            fmt_value(best),
+        )
+    console.print(table)
