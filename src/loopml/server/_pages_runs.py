@@ -128,7 +128,7 @@ def runs_page(
             "total": total,
             "page": page,
             "pages": pages,
-            "per_options": PER_PAGE,
+            "per_options": sorted({*PER_PAGE, per}),
             "error": error,
             "sort_key": (order or "").lstrip("-"),
             "sort_desc": (order or "").startswith("-"),

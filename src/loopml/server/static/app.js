@@ -22,7 +22,7 @@
     var base = {
       font: FONT, margin: { l: 56, r: 16, t: 36, b: 40 }, paper_bgcolor: "rgba(0,0,0,0)",
       plot_bgcolor: "rgba(0,0,0,0)", hovermode: "closest", showlegend: true,
-      legend: { orientation: "h", y: -0.2 },
+      legend: { orientation: "h", x: 1, xanchor: "right", y: 1.02, yanchor: "bottom" },
       xaxis: { gridcolor: "#e2e8f0", zeroline: false }, yaxis: { gridcolor: "#e2e8f0", zeroline: false }
     };
     for (var k in extra) { base[k] = extra[k]; }
@@ -174,7 +174,7 @@
     dims.push({ label: t.metric, values: metric });
     Plotly.react(pc, [{ type: "parcoords", dimensions: dims,
       line: { color: metric, colorscale: "Viridis", showscale: true } }],
-      layout({ title: { text: "parallel coordinates", font: { size: 13 }, x: 0.02 }, margin: { l: 60, r: 60, t: 60, b: 30 } }), CONFIG);
+      layout({ margin: { l: 60, r: 60, t: 48, b: 24 } }), CONFIG);
     var sc = document.getElementById("scatter");
     if (sc) {
       var traces = t.params.map(function (p, i) {
