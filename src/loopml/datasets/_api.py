@@ -161,6 +161,7 @@ def use_dataset(
     if not isinstance(run, str):
         store = store or run.store
         run_id = run.id
+        run.flush()  # a lazily started run has its row written by the first ingest
     else:
         run_id = run
     store = _store(store)

@@ -297,8 +297,10 @@ def _queue_relabel(
         "status",
         "created_at",
     ]
-    result = conn.execute(insert(assignments).from_select(cols, source))
-    return int(result.rowcount or 0)
+    before = _count_assignments(conn, project_id)
+    conn.execute(insert(assignments).from_select(cols, source))
+    # Counted, not rowcount: psycopg reports -1 for INSERT ... SELECT.
+    return _count_assignments(conn, project_id) - before
 
 
 def list_guidelines(store: Store, project_id: int) -> list[dict[str, Any]]:
