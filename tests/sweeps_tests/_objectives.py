@@ -56,3 +56,14 @@ def slow_logged(params: dict[str, Any], run: Run) -> float:
     with log.open("a") as f:
         f.write(f"end {number}\n")
     return params["x"]
+
+
+def on_node(params: dict[str, Any], run: Run) -> float:
+    """Tags the Ray node it ran on, then works for ``LOOPML_TEST_SLEEP`` seconds."""
+    import ray
+
+    run.set_tags({"node": ray.get_runtime_context().get_node_id()})
+    time.sleep(float(os.environ.get("LOOPML_TEST_SLEEP", "0.5")))
+    for step in range(3):
+        run.report(params["x"] * (step + 1) / 3, step)
+    return params["x"]
