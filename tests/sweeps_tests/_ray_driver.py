@@ -7,9 +7,10 @@ processes in our namespace except us" stops exactly our Ray processes (never ``r
 
 from __future__ import annotations
 
+import contextlib
 import json
-import secrets
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -58,10 +59,8 @@ def _kill_node2() -> bool:
         if "/raylet " in cmd and f"--node_manager_port={NODE2_PORT} " in cmd:
             print(f"killing node 2: raylet {p}: {cmd[:200]}", file=sys.stderr)
             for q in [p, *_children(p)]:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(q, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             return True
     return False
 
@@ -69,19 +68,29 @@ def _kill_node2() -> bool:
 def _ray_start(*args: str) -> None:
     done = subprocess.run([RAY, "start", *args], capture_output=True, text=True)
     if done.returncode != 0:
-        raise RuntimeError(f"ray start {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+        raise RuntimeError(
+            f"ray start {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+        )
 
 
 def main() -> int:
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     # Token auth, with a token made for this cluster only (nodes and the driver share it).
-    os.environ.update(RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
+    os.environ.update(
+        RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32)
+    )
     # Notice a dead node within a couple of seconds rather than the default tens of seconds.
     os.environ.update(RAY_health_check_period_ms="1000", RAY_health_check_failure_threshold="5")
     result: dict[str, object] = {}
     try:
         common = ["--num-cpus=1", "--disable-usage-stats"]
-        _ray_start("--head", "--node-ip-address=127.0.0.1", f"--port={PORT}", "--include-dashboard=false", *common)
+        _ray_start(
+            "--head",
+            "--node-ip-address=127.0.0.1",
+            f"--port={PORT}",
+            "--include-dashboard=false",
+            *common,
+        )
         _ray_start(f"--address=127.0.0.1:{PORT}", f"--node-manager-port={NODE2_PORT}", *common)
         import ray
 
@@ -96,7 +105,7 @@ def main() -> int:
         def killer() -> None:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
-                found = sweeps.list(project="ray")
+                found = sweeps.list_sweeps(project="ray")
                 trials = sweeps.load_trials(found[0].id) if found else []
                 if sum(t.state == "finished" for t in trials) >= 4:
                     result["killed_node2"] = _kill_node2()
@@ -123,17 +132,20 @@ def main() -> int:
         store = default_session().store
         rows = sweep.trial_rows()
         result["trials"] = [
-            {"number": t.number, "state": t.state, "attempts": t.attempts, "node": store.get_run(t.run_id).tags.get("node")}
+            {
+                "number": t.number,
+                "state": t.state,
+                "attempts": t.attempts,
+                "node": store.get_run(t.run_id).tags.get("node"),
+            }
             for t in rows
         ]
         result["runs"] = len(loopml.runs("ray", limit=None))
         ray.shutdown()
     finally:
         for p in _our_pids():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(p, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     print("RESULT " + json.dumps(result))
     return 0
 

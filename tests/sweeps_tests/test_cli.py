@@ -15,12 +15,12 @@ from loopml.tracking import default_session
 
 runner = CliRunner()
 
-OBJECTIVE = '''
+OBJECTIVE = """
 def objective(params, run):
     return {"val_acc": 1 - (params["x"] - 0.3) ** 2}
-'''
+"""
 
-TRAIN = '''
+TRAIN = """
 import argparse, loopml
 p = argparse.ArgumentParser()
 p.add_argument("--lr", type=float)
@@ -29,7 +29,7 @@ a = p.parse_args()
 with loopml.init(project="cmd") as run:
     for epoch in range(3):
         run.log({"val_acc": 1 - abs(a.lr - 0.01) - a.depth * 0.01 - 0.1 / (epoch + 1)})
-'''
+"""
 
 
 def _write(tmp_path: Path, name: str, text: str) -> Path:
@@ -65,7 +65,7 @@ def test_run_show_list_resume_a_function_sweep(tmp_path: Path) -> None:
     out = _invoke("sweep", "run", str(spec), "--no-progress")
     assert "best 5 trials" in out and "6 finished" in out
     sweeps = SweepStore(default_session().store)
-    record = sweeps.list(project="cli")[0]
+    record = sweeps.list_sweeps(project="cli")[0]
     out = _invoke("sweep", "show", record.id[:6])
     assert "parameter importances" in out and "quad" in out
     assert record.id in _invoke("sweep", "list", "--project", "cli")
@@ -91,9 +91,12 @@ def test_run_a_command_sweep(tmp_path: Path) -> None:
     out = _invoke("sweep", "run", str(spec), "--no-progress", "--no-cache")
     assert "3 finished" in out
     sweeps = SweepStore(default_session().store)
-    trials = sweeps.load_trials(sweeps.list(project="cmd")[0].id)
+    trials = sweeps.load_trials(sweeps.list_sweeps(project="cmd")[0].id)
     record = default_session().store.get_run(trials[0].run_id)
-    assert record.metrics["val_acc"].count == 3 and record.sweep_id == sweeps.list(project="cmd")[0].id
+    assert (
+        record.metrics["val_acc"].count == 3
+        and record.sweep_id == sweeps.list_sweeps(project="cmd")[0].id
+    )
     assert trials[0].value == record.metrics["val_acc"].last
 
 
@@ -104,7 +107,10 @@ def test_run_a_command_sweep(tmp_path: Path) -> None:
         ("objective: a:b\ncommand: echo\nspace: {x: 1}\n", "exactly one of"),
         ("objective: a:b\n", "'space' must be a non-empty mapping"),
         ("objective: a:b\nspace: {x: {normal: [0, 1]}}\n", "is not one of"),
-        ("objective: nosuchmodule:f\nspace: {x: {uniform: [0, 1]}}\n", "cannot import module 'nosuchmodule'"),
+        (
+            "objective: nosuchmodule:f\nspace: {x: {uniform: [0, 1]}}\n",
+            "cannot import module 'nosuchmodule'",
+        ),
         ("[1, 2", "not valid YAML"),
     ],
 )

@@ -14,8 +14,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import loopml
 from loopml.store._sweeps import SweepStore
 from loopml.tracking import default_session
@@ -68,7 +66,9 @@ def test_a_dead_worker_is_retried_and_can_succeed(tmp_path: Path) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
         return 1.0
 
-    sweep = loopml.sweep(flaky, {"x": loopml.uniform(0, 1)}, n_trials=1, parallel=1, retries=1, progress=False)
+    sweep = loopml.sweep(
+        flaky, {"x": loopml.uniform(0, 1)}, n_trials=1, parallel=1, retries=1, progress=False
+    )
     row = sweep.trials.iloc[0]
     assert row["state"] == "finished" and row["attempts"] == 2
 
@@ -87,9 +87,16 @@ else:
 
 
 def _child(tmp_path: Path, *args: str, n: int = 8) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "LOOPML_TEST_LOG": str(tmp_path / "calls.log"), "LOOPML_TEST_SLEEP": "0.4", "N": str(n)}
+    env = {
+        **os.environ,
+        "LOOPML_TEST_LOG": str(tmp_path / "calls.log"),
+        "LOOPML_TEST_SLEEP": "0.4",
+        "N": str(n),
+    }
     env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}"
-    return subprocess.Popen([sys.executable, "-c", _CHILD, *args], env=env, cwd=tmp_path, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", _CHILD, *args], env=env, cwd=tmp_path, start_new_session=True
+    )
 
 
 def _wait_for(predicate: Any, timeout: float = 60) -> None:
@@ -100,7 +107,7 @@ def _wait_for(predicate: Any, timeout: float = 60) -> None:
 
 
 def _states(sweeps: SweepStore) -> dict[int, str]:
-    found = sweeps.list(project="crash")
+    found = sweeps.list_sweeps(project="crash")
     return {t.number: t.state for t in sweeps.load_trials(found[0].id)} if found else {}
 
 
@@ -112,7 +119,7 @@ def test_sigkill_then_resume_loses_no_trial_and_runs_none_twice(tmp_path: Path) 
     child.wait()
     states = _states(sweeps)
     assert "running" in states.values()  # trials were in flight
-    sweep_id = sweeps.list(project="crash")[0].id
+    sweep_id = sweeps.list_sweeps(project="crash")[0].id
     resumed = _child(tmp_path, sweep_id)
     assert resumed.wait(timeout=120) == 0
     trials = sweeps.load_trials(sweep_id)
@@ -133,7 +140,7 @@ def test_ctrl_c_marks_unfinished_trials_killed(tmp_path: Path) -> None:
     assert child.wait(timeout=30) != 0
     states = _states(sweeps)
     assert "killed" in states.values() and "running" not in states.values()
-    record = sweeps.list(project="crash")[0]
+    record = sweeps.list_sweeps(project="crash")[0]
     assert record.status == "stopped"
     killed = [t for t in sweeps.load_trials(record.id) if t.state == "killed"]
     assert loopml.get_run(killed[0].run_id).status == "killed"

@@ -13,7 +13,13 @@ from tests.sweeps_tests._objectives import epochs, quadratic
 
 def test_sweep_trials_are_runs(session: Any) -> None:
     sweep = loopml.sweep(
-        quadratic, {"x": loopml.uniform(0, 1), "k": 3}, n_trials=12, parallel=2, seed=0, project="p", progress=False
+        quadratic,
+        {"x": loopml.uniform(0, 1), "k": 3},
+        n_trials=12,
+        parallel=2,
+        seed=0,
+        project="p",
+        progress=False,
     )
     assert sweep.status == "finished"
     trials = sweep.trials
@@ -33,13 +39,20 @@ def test_sweep_trials_are_runs(session: Any) -> None:
 
 @pytest.mark.parametrize("sampler", ["tpe", "random", "cmaes", "qmc"])
 def test_samplers(sampler: str) -> None:
-    sweep = loopml.sweep(quadratic, {"x": loopml.uniform(0, 1)}, n_trials=8, sampler=sampler, seed=1, progress=False)
+    sweep = loopml.sweep(
+        quadratic, {"x": loopml.uniform(0, 1)}, n_trials=8, sampler=sampler, seed=1, progress=False
+    )
     assert len(sweep.trials) == 8
 
 
 def test_grid_sampler_caps_the_budget_at_the_grid() -> None:
     sweep = loopml.sweep(
-        quadratic, {"x": loopml.choice([0.1, 0.3, 0.5])}, n_trials=50, sampler="grid", progress=False, cache=False
+        quadratic,
+        {"x": loopml.choice([0.1, 0.3, 0.5])},
+        n_trials=50,
+        sampler="grid",
+        progress=False,
+        cache=False,
     )
     assert sorted(sweep.trials["params.x"]) == [0.1, 0.3, 0.5]
     assert sweep.best_params == {"x": 0.3}
@@ -62,7 +75,14 @@ def test_define_by_run_space() -> None:
 @pytest.mark.parametrize("pruner", ["median", "asha", "hyperband"])
 def test_pruners_stop_bad_trials(pruner: str) -> None:
     sweep = loopml.sweep(
-        epochs, {"q": loopml.uniform(0, 1)}, metric="acc", n_trials=16, parallel=2, pruner=pruner, seed=2, progress=False
+        epochs,
+        {"q": loopml.uniform(0, 1)},
+        metric="acc",
+        n_trials=16,
+        parallel=2,
+        pruner=pruner,
+        seed=2,
+        progress=False,
     )
     trials = sweep.trials
     assert "pruned" in set(trials["state"])
@@ -80,8 +100,12 @@ def test_identical_trials_reuse_the_stored_result() -> None:
     assert again.trials["cached_from"].notna().all()
     cached = again.trials.iloc[0]
     record = loopml.get_run(cached["run_id"])
-    assert record.status == "finished" and record.tags["loopml.cached_from"] == cached["cached_from"]
-    fresh = loopml.sweep(quadratic, space, n_trials=3, sampler="random", seed=5, progress=False, cache=False)
+    assert (
+        record.status == "finished" and record.tags["loopml.cached_from"] == cached["cached_from"]
+    )
+    fresh = loopml.sweep(
+        quadratic, space, n_trials=3, sampler="random", seed=5, progress=False, cache=False
+    )
     assert fresh.trials["cached_from"].isna().all()
 
 
@@ -96,7 +120,9 @@ def test_setup_runs_once_per_warm_worker() -> None:
         assert data["pid"] == os.getpid()
         return float(data["pid"])
 
-    sweep = loopml.sweep(objective, {"x": loopml.uniform(0, 1)}, n_trials=10, parallel=2, setup=setup, progress=False)
+    sweep = loopml.sweep(
+        objective, {"x": loopml.uniform(0, 1)}, n_trials=10, parallel=2, setup=setup, progress=False
+    )
     assert sweep.trials["value"].nunique() <= 2  # every trial ran in one of the two warm workers
 
 

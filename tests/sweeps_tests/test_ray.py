@@ -35,7 +35,11 @@ def test_two_node_cluster_loses_a_node_and_the_sweep_completes(tmp_path: Path) -
     if reason is not None:
         print(f"SKIPPED Ray cluster test: {reason}")
         pytest.skip(reason)
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "LOOPML_TEST_SLEEP": "0.6"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "LOOPML_TEST_SLEEP": "0.6",
+    }
     env["HOME"] = str(tmp_path)  # Ray's auth token and caches stay in this test's folder
     done = subprocess.run(
         ["unshare", "-n", sys.executable, str(Path(__file__).with_name("_ray_driver.py"))],

@@ -45,7 +45,9 @@ def test_bad_spaces(space, needle: str) -> None:
 def test_grid_needs_finite_values() -> None:
     with pytest.raises(ValidationError, match="finitely many values"):
         SpaceSpec({"x": loopml.uniform(0, 1)}).grid()
-    grid = SpaceSpec({"x": loopml.uniform(0, 1, step=0.5), "n": loopml.intrange(1, 3), "c": loopml.choice(["a"])}).grid()
+    grid = SpaceSpec(
+        {"x": loopml.uniform(0, 1, step=0.5), "n": loopml.intrange(1, 3), "c": loopml.choice(["a"])}
+    ).grid()
     assert grid == {"x": [0.0, 0.5, 1.0], "n": [1, 2, 3], "c": ["a"]}
 
 
@@ -69,6 +71,11 @@ def test_bad_arguments(kwargs, needle: str) -> None:
 
 
 def test_space_round_trips_through_json() -> None:
-    space = {"x": loopml.loguniform(1e-3, 1.0), "n": loopml.intrange(2, 8, step=2), "c": loopml.choice(["a", None]), "k": 3}
+    space = {
+        "x": loopml.loguniform(1e-3, 1.0),
+        "n": loopml.intrange(2, 8, step=2),
+        "c": loopml.choice(["a", None]),
+        "k": 3,
+    }
     spec = SpaceSpec.from_json(SpaceSpec(space).to_json())  # type: ignore[arg-type]
     assert spec.sampled == SpaceSpec(space).sampled and spec.fixed == {"k": 3}

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from loopml.cli._common import console, err_console, fmt_time, fmt_value, status_text
 
-app = typer.Typer(help="Run hyperparameter sweeps (trials are runs) and inspect them.", no_args_is_help=True)
+app = typer.Typer(
+    help="Run hyperparameter sweeps (trials are runs) and inspect them.", no_args_is_help=True
+)
 
 
 def _sweeps():  # type: ignore[no-untyped-def]
@@ -29,11 +31,24 @@ def _interrupted(exc: BaseException) -> None:
 
 @app.command("run")
 def run(
-    file: Annotated[Path, typer.Argument(help="A sweep file (YAML): objective or command, space, metric, budget.")],
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Run every trial, even one identical to a stored one.")] = False,
-    n_trials: Annotated[Optional[int], typer.Option("--n-trials", "-n", min=1, help="Override the file's budget.")] = None,
-    parallel: Annotated[Optional[int], typer.Option("--parallel", "-j", min=1, help="Override the number of workers.")] = None,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the progress bar.")] = True,
+    file: Annotated[
+        Path,
+        typer.Argument(help="A sweep file (YAML): objective or command, space, metric, budget."),
+    ],
+    no_cache: Annotated[
+        bool,
+        typer.Option("--no-cache", help="Run every trial, even one identical to a stored one."),
+    ] = False,
+    n_trials: Annotated[
+        int | None, typer.Option("--n-trials", "-n", min=1, help="Override the file's budget.")
+    ] = None,
+    parallel: Annotated[
+        int | None,
+        typer.Option("--parallel", "-j", min=1, help="Override the number of workers."),
+    ] = None,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="Show the progress bar.")
+    ] = True,
 ) -> None:
     """Run the sweep described by FILE, then print its best trials."""
     import loopml
@@ -55,16 +70,26 @@ def run(
 
 @app.command("resume")
 def resume(
-    sweep_id: Annotated[str, typer.Argument(help="Sweep id (or a unique prefix of 4+ characters).")],
-    n_trials: Annotated[Optional[int], typer.Option("--n-trials", "-n", min=1, help="A new total budget.")] = None,
-    parallel: Annotated[Optional[int], typer.Option("--parallel", "-j", min=1, help="Number of workers.")] = None,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the progress bar.")] = True,
+    sweep_id: Annotated[
+        str, typer.Argument(help="Sweep id (or a unique prefix of 4+ characters).")
+    ],
+    n_trials: Annotated[
+        int | None, typer.Option("--n-trials", "-n", min=1, help="A new total budget.")
+    ] = None,
+    parallel: Annotated[
+        int | None, typer.Option("--parallel", "-j", min=1, help="Number of workers.")
+    ] = None,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="Show the progress bar.")
+    ] = True,
 ) -> None:
     """Continue a stopped or crashed sweep from its stored trials."""
     import loopml
 
     try:
-        sweep = loopml.resume_sweep(sweep_id, n_trials=n_trials, parallel=parallel, progress=progress)
+        sweep = loopml.resume_sweep(
+            sweep_id, n_trials=n_trials, parallel=parallel, progress=progress
+        )
     except KeyboardInterrupt as exc:
         _interrupted(exc)
     _show(sweep.id, top=5, importances=False)
@@ -72,8 +97,12 @@ def resume(
 
 @app.command("show")
 def show(
-    sweep_id: Annotated[str, typer.Argument(help="Sweep id (or a unique prefix of 4+ characters).")],
-    top: Annotated[int, typer.Option("--top", "-n", min=1, help="How many best trials to list.")] = 10,
+    sweep_id: Annotated[
+        str, typer.Argument(help="Sweep id (or a unique prefix of 4+ characters).")
+    ],
+    top: Annotated[
+        int, typer.Option("--top", "-n", min=1, help="How many best trials to list.")
+    ] = 10,
 ) -> None:
     """Print a sweep's settings, its best trials and its parameter importances."""
     _show(sweep_id, top, importances=True)
@@ -96,7 +125,9 @@ def _show(sweep_id: str, top: int, importances: bool) -> None:
         f"executor {c['executor']} x{c['parallel']}, started {fmt_time(r.created_at)}"
     )
     console.print(
-        "trials: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + f" ({cached} from cache) of {c['n_trials']}"
+        "trials: "
+        + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        + f" ({cached} from cache) of {c['n_trials']}"
     )
     finished = [t for t in rows if t.state == "finished" and t.value is not None]
     finished.sort(key=lambda t: t.value, reverse=r.direction == "max")  # type: ignore[arg-type, return-value]
@@ -105,12 +136,19 @@ def _show(sweep_id: str, top: int, importances: bool) -> None:
     for col in ("#", "run", r.metric, *names):
         table.add_column(col, justify="right" if col != "run" else "left")
     for t in finished[:top]:
-        table.add_row(str(t.number), t.run_id[:8], fmt_value(t.value), *(fmt_value(t.params.get(k)) for k in names))
+        table.add_row(
+            str(t.number),
+            t.run_id[:8],
+            fmt_value(t.value),
+            *(fmt_value(t.params.get(k)) for k in names),
+        )
     console.print(table)
     if importances:
         values = sweep.importances()
         if not values:
-            console.print("[dim]parameter importances need at least two finished trials with sampled params[/]")
+            console.print(
+                "[dim]parameter importances need at least two finished trials with sampled params[/]"
+            )
             return
         imp = Table(title="parameter importances (fANOVA)", header_style="bold")
         imp.add_column("param")
@@ -123,20 +161,32 @@ def _show(sweep_id: str, top: int, importances: bool) -> None:
 
 @app.command("list")
 def list_sweeps(
-    project: Annotated[Optional[str], typer.Option("--project", "-p", help="Only sweeps of this project.")] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many sweeps.")] = 20,
+    project: Annotated[
+        str | None, typer.Option("--project", "-p", help="Only sweeps of this project.")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, help="At most this many sweeps.")
+    ] = 20,
 ) -> None:
     """List sweeps, newest first, with their trial counts and best value."""
     sweeps = _sweeps()
-    records = sweeps.list(project=project, limit=limit)
+    records = sweeps.list_sweeps(project=project, limit=limit)
     counts = sweeps.trial_counts([r.id for r in records])
     table = Table(title=f"sweeps ({len(records)})", header_style="bold")
     for col in ("id", "name", "project", "status", "started", "metric", "trials", "failed", "best"):
-        table.add_column(col, justify="right" if col in ("trials", "failed", "best") else "left", no_wrap=col == "id")
+        table.add_column(
+            col,
+            justify="right" if col in ("trials", "failed", "best") else "left",
+            no_wrap=col == "id",
+        )
     for r in records:
         n = counts[r.id]
         best = None
-        values = [t.value for t in sweeps.load_trials(r.id) if t.state == "finished" and t.value is not None]
+        values = [
+            t.value
+            for t in sweeps.load_trials(r.id)
+            if t.state == "finished" and t.value is not None
+        ]
         if values:
             best = max(values) if r.direction == "max" else min(values)
         table.add_row(

@@ -20,7 +20,9 @@ sweeps = Table(
     Column("status", String(16), nullable=False),  # running, finished, stopped
     Column("metric", String(250), nullable=False),
     Column("direction", String(8), nullable=False),
-    Column("objective", Text, nullable=False),  # how to find the objective again (module:function, command)
+    Column(
+        "objective", Text, nullable=False
+    ),  # how to find the objective again (module:function, command)
     Column("config", Text, nullable=False),  # JSON: space, sampler, pruner, budget, executor
     Column("created_at", Float, nullable=False),
     Column("ended_at", Float),

@@ -24,7 +24,7 @@ from loopml.store._schema import metric_summary, metrics, params, projects, runs
 from loopml.store._schema_sweeps import sweep_trials, sweeps
 from loopml.store._store import Store
 
-__all__ = ["SweepRecord", "TrialRow", "TrialWrite", "SweepStore"]
+__all__ = ["SweepRecord", "SweepStore", "TrialRow", "TrialWrite"]
 
 _RUN_COLUMNS = (
     "id",
@@ -120,7 +120,13 @@ class TrialWrite:
 
 
 # Trial states map to run statuses one to one, except that a trial still to run is a running run.
-_RUN_STATUS = {"running": "running", "finished": "finished", "failed": "failed", "pruned": "pruned", "killed": "killed"}
+_RUN_STATUS = {
+    "running": "running",
+    "finished": "finished",
+    "failed": "failed",
+    "pruned": "pruned",
+    "killed": "killed",
+}
 
 
 class SweepStore:
@@ -163,7 +169,10 @@ class SweepStore:
 
     def set_status(self, sweep_id: str, status: str) -> None:
         """Set a sweep's status (``running``, ``finished``, ``stopped``)."""
-        values: dict[str, Any] = {"status": status, "ended_at": None if status == "running" else time.time()}
+        values: dict[str, Any] = {
+            "status": status,
+            "ended_at": None if status == "running" else time.time(),
+        }
         stmt = update(sweeps).where(sweeps.c.id == sweep_id).values(**values)
         run_write(self.engine, lambda conn: conn.execute(stmt))
 
@@ -177,20 +186,28 @@ class SweepStore:
             found = []
             if len(sweep_id) >= 4:
                 escaped = sweep_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                query = select(sweeps.c.id).where(sweeps.c.id.like(escaped + "%", escape="\\")).limit(2)
+                query = (
+                    select(sweeps.c.id).where(sweeps.c.id.like(escaped + "%", escape="\\")).limit(2)
+                )
                 found = [r[0] for r in conn.execute(query)]
         if not found:
-            raise NotFoundError(f"no sweep with id {sweep_id!r}; list sweeps with `loopml sweep list`")
+            raise NotFoundError(
+                f"no sweep with id {sweep_id!r}; list sweeps with `loopml sweep list`"
+            )
         if len(found) > 1:
-            raise ValidationError(f"sweep id prefix {sweep_id!r} is ambiguous; give more characters")
+            raise ValidationError(
+                f"sweep id prefix {sweep_id!r} is ambiguous; give more characters"
+            )
         return str(found[0])
 
     def get(self, sweep_id: str) -> SweepRecord:
         """One sweep, by id or unique id prefix."""
         sweep_id = self.resolve_id(sweep_id)
-        return self.list(ids=[sweep_id])[0]
+        return self.list_sweeps(ids=[sweep_id])[0]
 
-    def list(self, project: str | None = None, ids: Sequence[str] | None = None, limit: int = 100) -> list[SweepRecord]:
+    def list_sweeps(
+        self, project: str | None = None, ids: Sequence[str] | None = None, limit: int = 100
+    ) -> list[SweepRecord]:
         """Sweeps, newest first."""
         query = (
             select(sweeps, projects.c.name.label("project"))
@@ -237,7 +254,11 @@ class SweepStore:
     # -- trials --------------------------------------------------------------------------------
     def load_trials(self, sweep_id: str) -> list[TrialRow]:
         """Every stored trial of a sweep, by number."""
-        query = select(sweep_trials).where(sweep_trials.c.sweep_id == sweep_id).order_by(sweep_trials.c.number)
+        query = (
+            select(sweep_trials)
+            .where(sweep_trials.c.sweep_id == sweep_id)
+            .order_by(sweep_trials.c.number)
+        )
         with read(self.engine) as conn:
             return [
                 TrialRow(
@@ -263,7 +284,11 @@ class SweepStore:
             sweep_trials.c.objective_key == objective_key, sweep_trials.c.state == "finished"
         )
         with read(self.engine) as conn:
-            return {r.cache_key: (float(r.value), r.run_id) for r in conn.execute(query) if r.value is not None}
+            return {
+                r.cache_key: (float(r.value), r.run_id)
+                for r in conn.execute(query)
+                if r.value is not None
+            }
 
     def write_trials(
         self, project: str, sweep_id: str, attributes: dict[str, Any], trials: Sequence[TrialWrite]
@@ -277,7 +302,12 @@ class SweepStore:
 
         def write(conn: Connection) -> None:
             pid = self.store.project_id(conn, project)
-            run_rows, trial_rows, param_rows, tag_rows, point_rows, summary_rows = [], [], [], [], [], []
+            run_rows: list[tuple[Any, ...]] = []
+            trial_rows: list[tuple[Any, ...]] = []
+            param_rows: list[tuple[Any, ...]] = []
+            tag_rows: list[tuple[Any, ...]] = []
+            point_rows: list[tuple[Any, ...]] = []
+            summary_rows: list[tuple[Any, ...]] = []
             for t in trials:
                 run_rows.append(
                     (
@@ -320,9 +350,20 @@ class SweepStore:
                 tag_rows += [(t.run_id, k, v) for k, v in t.tags.items()]
                 if t.points:
                     _points(t.run_id, t.points, key_ids, point_rows, summary_rows)
-            bulk_upsert(conn, runs, ["id"], ["status", "ended_at", "heartbeat_at", "error"], _RUN_COLUMNS, run_rows)
-            bulk_upsert(conn, params, ["run_id", "key"], None, ("run_id", "key", "value", "num"), param_rows)
-            bulk_upsert(conn, tags, ["run_id", "key"], ["value"], ("run_id", "key", "value"), tag_rows)
+            bulk_upsert(
+                conn,
+                runs,
+                ["id"],
+                ["status", "ended_at", "heartbeat_at", "error"],
+                _RUN_COLUMNS,
+                run_rows,
+            )
+            bulk_upsert(
+                conn, params, ["run_id", "key"], None, ("run_id", "key", "value", "num"), param_rows
+            )
+            bulk_upsert(
+                conn, tags, ["run_id", "key"], ["value"], ("run_id", "key", "value"), tag_rows
+            )
             bulk_upsert(
                 conn,
                 metrics,

@@ -1,13 +1,13 @@
 """Sweeps: search spaces, Optuna samplers and pruners through ask-and-tell, local and Ray executors.
 
-    import loopml
+import loopml
 
-    def objective(params, run):
-        ...
-        return {"val_acc": acc}
+def objective(params, run):
+    ...
+    return {"val_acc": acc}
 
-    sweep = loopml.sweep(objective, {"lr": loopml.loguniform(1e-4, 1e-1)}, n_trials=32)
-    sweep.best_trial
+sweep = loopml.sweep(objective, {"lr": loopml.loguniform(1e-4, 1e-1)}, n_trials=32)
+sweep.best_trial
 """
 
 from typing import Any

@@ -62,7 +62,9 @@ def sweep(
     if isinstance(objective, str):
         objective = load_ref(objective)
     if not callable(objective):
-        raise ValidationError(f"objective must be a function objective(params, run), not {type(objective).__name__}")
+        raise ValidationError(
+            f"objective must be a function objective(params, run), not {type(objective).__name__}"
+        )
     spec = SpaceSpec(space)
     metric, direction = _check_metric(metric, direction)
     n_trials = _positive_int("n_trials", n_trials)
@@ -74,9 +76,13 @@ def sweep(
         or not isinstance(timeout_per_trial, (int, float))
         or not (timeout_per_trial > 0 and math.isfinite(timeout_per_trial))
     ):
-        raise ValidationError(f"timeout_per_trial must be a positive number of seconds or None, not {timeout_per_trial!r}")
+        raise ValidationError(
+            f"timeout_per_trial must be a positive number of seconds or None, not {timeout_per_trial!r}"
+        )
     if executor not in ("local", "ray"):
-        raise ValidationError(f"executor {executor!r} is unknown; use 'local' (a process pool) or 'ray'")
+        raise ValidationError(
+            f"executor {executor!r} is unknown; use 'local' (a process pool) or 'ray'"
+        )
     check_project(project)
     if name is not None:
         check_run_name(name)
@@ -103,7 +109,9 @@ def sweep(
         "workdir": workdir,
     }
     sweeps = _sweep_store()
-    sweeps.create_sweep(sweep_id, project, name, metric, direction, objective_identity(objective), config)
+    sweeps.create_sweep(
+        sweep_id, project, name, metric, direction, objective_identity(objective), config
+    )
     record = sweeps.get(sweep_id)
     return _execute(sweeps, record, objective, spec, sampler, pruner, setup, progress)
 
@@ -138,7 +146,9 @@ def resume_sweep(
     record = SweepRecord(**{**record.__dict__, "config": config})
     spec = SpaceSpec.from_json(config["space"])
     sweeps.set_status(record.id, "running")
-    return _execute(sweeps, record, objective, spec, config["sampler"], config["pruner"], setup, progress)
+    return _execute(
+        sweeps, record, objective, spec, config["sampler"], config["pruner"], setup, progress
+    )
 
 
 def load_sweep(sweep_id: str) -> Sweep:
@@ -149,7 +159,9 @@ def load_sweep(sweep_id: str) -> Sweep:
 
 def _stored_objective(record: SweepRecord) -> Objective:
     if record.objective.startswith("command:"):
-        return CommandObjective(record.objective[len("command:") :], record.metric, cwd=record.config.get("workdir"))
+        return CommandObjective(
+            record.objective[len("command:") :], record.metric, cwd=record.config.get("workdir")
+        )
     if not record.objective:
         raise ValidationError(
             f"sweep {record.id}'s objective was a lambda or nested function, which cannot be imported "
@@ -176,7 +188,9 @@ def _execute(
     seed = config.get("seed")
     if seed is not None and stored:
         seed = seed + len(stored)  # a resumed seeded sampler must not replay the first draws
-    study = build_study(record.direction, make_sampler(sampler_name, spec, seed), make_pruner(pruner_name), stored)
+    study = build_study(
+        record.direction, make_sampler(sampler_name, spec, seed), make_pruner(pruner_name), stored
+    )
     is_command = isinstance(objective, CommandObjective)
     if isinstance(objective, CommandObjective):
         objective.settings = sweeps.store.settings
@@ -228,7 +242,9 @@ def _make_executor(config: dict[str, Any]) -> Executor:
     if config["executor"] == "ray":
         from loopml.sweeps._ray import RayExecutor
 
-        return RayExecutor(config["parallel"], config["timeout_per_trial"], config.get("ray_address"))
+        return RayExecutor(
+            config["parallel"], config["timeout_per_trial"], config.get("ray_address")
+        )
     from loopml.sweeps._local import LocalExecutor
 
     return LocalExecutor(config["parallel"], config["timeout_per_trial"])
@@ -242,7 +258,9 @@ def _sweep_store() -> SweepStore:
 
 def _check_metric(metric: Any, direction: Any) -> tuple[str, str]:
     if not isinstance(metric, str) or not metric:
-        raise ValidationError(f"metric must be the name of a metric, e.g. 'val_acc', not {metric!r}")
+        raise ValidationError(
+            f"metric must be the name of a metric, e.g. 'val_acc', not {metric!r}"
+        )
     check_key(metric)
     aliases = {"max": "max", "maximize": "max", "min": "min", "minimize": "min"}
     if direction not in aliases:

@@ -100,7 +100,9 @@ class Controller:
         self.pending: dict[int, TrialWrite] = {}
         self.oldest_pending: float | None = None
         self.retry: deque[TrialSpec] = deque()
-        self.cache: dict[str, tuple[float, str]] = sweeps.cached_results(objective_key) if cache else {}
+        self.cache: dict[str, tuple[float, str]] = (
+            sweeps.cached_results(objective_key) if cache else {}
+        )
         self.use_cache = cache
         self._resume(stored)
         self.remaining = max(0, n_trials - self.counts.done - len(self.retry))
@@ -117,9 +119,18 @@ class Controller:
                 if row.state == "finished" and row.value is not None:
                     self._note_best(row.value)
                 continue
-            self.study.enqueue_trial({k: row.params[k] for k in row.distributions}, skip_if_exists=False)
+            self.study.enqueue_trial(
+                {k: row.params[k] for k in row.distributions}, skip_if_exists=False
+            )
             trial, params = self._ask_params()
-            spec = TrialSpec(row.number, row.run_id, f"{self.name}-{row.number}", self.project, params, row.attempts + 1)
+            spec = TrialSpec(
+                row.number,
+                row.run_id,
+                f"{self.name}-{row.number}",
+                self.project,
+                params,
+                row.attempts + 1,
+            )
             self._track(trial, spec, row.started_at)
             self.retry.append(spec)
 
@@ -142,9 +153,17 @@ class Controller:
                     progress.update(self.counts)
         except BaseException as exc:
             self.executor.shutdown(kill=True)
-            reason = "KeyboardInterrupt: the sweep was stopped" if isinstance(exc, KeyboardInterrupt) else f"the sweep stopped: {exc!r}"
+            reason = (
+                "KeyboardInterrupt: the sweep was stopped"
+                if isinstance(exc, KeyboardInterrupt)
+                else f"the sweep stopped: {exc!r}"
+            )
             for live in self.live.values():
-                live.write.state, live.write.error, live.write.ended_at = "killed", reason, time.time()
+                live.write.state, live.write.error, live.write.ended_at = (
+                    "killed",
+                    reason,
+                    time.time(),
+                )
                 self.pending[live.spec.number] = live.write
                 self.counts.killed += 1
             self.live.clear()
@@ -301,7 +320,11 @@ class Controller:
     def _should_flush(self, idle: bool) -> bool:
         if not self.pending:
             return False
-        return idle or len(self.pending) >= _FLUSH_ROWS or time.monotonic() - (self.oldest_pending or 0) > _FLUSH_SECONDS
+        return (
+            idle
+            or len(self.pending) >= _FLUSH_ROWS
+            or time.monotonic() - (self.oldest_pending or 0) > _FLUSH_SECONDS
+        )
 
     def flush(self) -> None:
         """Write every pending trial in one transaction."""

@@ -43,7 +43,9 @@ Event = TrialResult | Report | Lost
 class Executor(Protocol):
     """Runs trial specs somewhere and reports what happened to them."""
 
-    def start(self, objective: Callable[..., Any], metric: str, setup: Callable[[], Any] | None) -> None:
+    def start(
+        self, objective: Callable[..., Any], metric: str, setup: Callable[[], Any] | None
+    ) -> None:
         """Start the workers (warm: they run ``setup`` once and are reused across trials)."""
 
     def wanted(self) -> int:

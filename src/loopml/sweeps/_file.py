@@ -15,6 +15,7 @@ the metric, the budget and the executor, for ``loopml sweep run sweep.yaml``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,12 @@ from loopml.sweeps._space import Param, choice, intrange, loguniform, uniform
 
 __all__ = ["read_sweep_file"]
 
-_HELPERS = {"uniform": uniform, "loguniform": loguniform, "intrange": intrange, "choice": choice}
+_HELPERS: dict[str, Callable[..., Param]] = {
+    "uniform": uniform,
+    "loguniform": loguniform,
+    "intrange": intrange,
+    "choice": choice,
+}
 _KEYS = {
     "project", "name", "objective", "command", "metric", "direction", "n_trials", "parallel", "sampler",
     "pruner", "executor", "timeout_per_trial", "retries", "seed", "inputs", "space", "ray_address", "cache", "env",
@@ -42,10 +48,14 @@ def read_sweep_file(path: str | Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         raise ValidationError(f"sweep file {str(path)!r} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
-        raise ValidationError(f"sweep file {str(path)!r} must be a mapping with 'objective' or 'command', and 'space'")
+        raise ValidationError(
+            f"sweep file {str(path)!r} must be a mapping with 'objective' or 'command', and 'space'"
+        )
     unknown = sorted(set(map(str, data)) - _KEYS)
     if unknown:
-        raise ValidationError(f"sweep file {str(path)!r} has unknown keys {unknown}; allowed: {', '.join(sorted(_KEYS))}")
+        raise ValidationError(
+            f"sweep file {str(path)!r} has unknown keys {unknown}; allowed: {', '.join(sorted(_KEYS))}"
+        )
     if ("objective" in data) == ("command" in data):
         raise ValidationError(
             f"sweep file {str(path)!r} needs exactly one of 'objective: module:function' or "
@@ -56,7 +66,9 @@ def read_sweep_file(path: str | Path) -> dict[str, Any]:
     if "command" in data:
         from loopml.sweeps._objective import CommandObjective
 
-        kwargs["objective"] = CommandObjective(str(data["command"]), str(data.get("metric", "val_acc")), data.get("env"))
+        kwargs["objective"] = CommandObjective(
+            str(data["command"]), str(data.get("metric", "val_acc")), data.get("env")
+        )
     kwargs["space"] = _space(data.get("space"), path)
     return kwargs
 
@@ -84,12 +96,16 @@ def _space(raw: Any, path: Path) -> dict[str, Any]:
 def _call(helper: str, args: Any, name: str) -> Param:
     fn = _HELPERS[helper]
     if helper == "choice":
-        return fn(args)  # type: ignore[no-any-return]
+        return fn(args)
     if isinstance(args, dict):
-        return fn(**args)  # type: ignore[no-any-return]
+        return fn(**args)
     if not isinstance(args, list):
-        raise ValidationError(f"space param {name!r}: {helper} takes a list [low, high], not {args!r}")
+        raise ValidationError(
+            f"space param {name!r}: {helper} takes a list [low, high], not {args!r}"
+        )
     try:
-        return fn(*args)  # type: ignore[no-any-return]
+        return fn(*args)
     except TypeError as exc:
-        raise ValidationError(f"space param {name!r}: {helper}{tuple(args)} is not valid ({exc})") from None
+        raise ValidationError(
+            f"space param {name!r}: {helper}{tuple(args)} is not valid ({exc})"
+        ) from None

@@ -10,6 +10,7 @@ or runs a trial past its timeout (it is killed), is replaced, and its trial repo
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import signal
@@ -24,13 +25,23 @@ from loopml.sweeps._trial import TrialResult, TrialSpec, execute_trial
 
 __all__ = ["LocalExecutor"]
 
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+_THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
 _MAX_CHUNK = 256
 _CHUNK_SECONDS = 0.02  # a chunk holds about this much work
 
 
 def _worker_main(
-    conn: Connection, objective: Callable[..., Any], metric: str, setup: Callable[[], Any] | None, threads: int
+    conn: Connection,
+    objective: Callable[..., Any],
+    metric: str,
+    setup: Callable[[], Any] | None,
+    threads: int,
 ) -> None:
     # The terminal's Ctrl-C reaches the whole process group; the sweep decides, workers ignore it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -76,7 +87,9 @@ def _worker_main(
 class _Worker:
     def __init__(self, ctx: Any, target: Callable[..., None], args: tuple[Any, ...]) -> None:
         self.conn, child = ctx.Pipe(duplex=True)
-        self.process = ctx.Process(target=target, args=(child, *args), daemon=True, name="loopml-sweep-worker")
+        self.process = ctx.Process(
+            target=target, args=(child, *args), daemon=True, name="loopml-sweep-worker"
+        )
         self.process.start()
         child.close()
         self.queue: deque[TrialSpec] = deque()
@@ -92,7 +105,9 @@ class _Worker:
 class LocalExecutor:
     """Warm worker processes on this machine (see the module docstring)."""
 
-    def __init__(self, parallel: int, timeout_per_trial: float | None = None, threads: int | None = None) -> None:
+    def __init__(
+        self, parallel: int, timeout_per_trial: float | None = None, threads: int | None = None
+    ) -> None:
         self.parallel = parallel
         self.timeout = timeout_per_trial
         cores = os.cpu_count() or 1
@@ -104,7 +119,9 @@ class LocalExecutor:
         self.requeue: list[TrialSpec] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
-    def start(self, objective: Callable[..., Any], metric: str, setup: Callable[[], Any] | None) -> None:
+    def start(
+        self, objective: Callable[..., Any], metric: str, setup: Callable[[], Any] | None
+    ) -> None:
         """Fork ``parallel`` workers; each limits its threads and runs ``setup`` once."""
         # fork: workers inherit the objective (closures and notebook functions work) and the
         # parent's imports, so the first trial starts within milliseconds.
@@ -156,7 +173,13 @@ class LocalExecutor:
         if self.timeout is not None:
             for w in list(self.workers):
                 if w.queue and now - w.head_started > self.timeout:
-                    events.append(self._replace(w, "timeout", f"the trial ran past its timeout of {self.timeout:g} s; its worker was killed"))
+                    events.append(
+                        self._replace(
+                            w,
+                            "timeout",
+                            f"the trial ran past its timeout of {self.timeout:g} s; its worker was killed",
+                        )
+                    )
             deadlines = [w.head_started + self.timeout - now for w in self.workers if w.queue]
             if deadlines:
                 timeout = max(0.0, min(timeout, min(deadlines) + 0.001))
@@ -166,7 +189,7 @@ class LocalExecutor:
         by_sentinel = {w.process.sentinel: w for w in self.workers}
         ready = wait([*by_conn, *by_sentinel], timeout)
         for obj in ready:
-            w = by_conn.get(obj)  # type: ignore[call-overload]
+            w = by_conn.get(obj)  # type: ignore[assignment]
             if w is None:
                 continue
             try:
@@ -175,10 +198,14 @@ class LocalExecutor:
             except (EOFError, OSError):
                 pass  # handled below as a dead worker
         for obj in ready:
-            w = by_sentinel.get(obj)  # type: ignore[call-overload]
+            w = by_sentinel.get(obj)  # type: ignore[assignment]
             if w is not None and w in self.workers and not w.process.is_alive():
                 code = w.process.exitcode
-                events.append(self._replace(w, "died", f"the worker process running it died (exit code {code})"))
+                events.append(
+                    self._replace(
+                        w, "died", f"the worker process running it died (exit code {code})"
+                    )
+                )
         return events
 
     def _message(self, w: _Worker, msg: tuple[Any, ...]) -> Event:
@@ -192,10 +219,8 @@ class LocalExecutor:
         number, step, value = msg[1], msg[2], msg[3]
 
         def answer(stop: bool) -> None:
-            try:
+            with contextlib.suppress(OSError, BrokenPipeError):
                 w.conn.send(("prune", stop))
-            except (OSError, BrokenPipeError):
-                pass
 
         return Report(number, step, value, answer)
 

@@ -7,6 +7,7 @@ stored result instead of running again.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import inspect
@@ -42,10 +43,16 @@ class CommandObjective:
     logs_to_run = True  # the process logs its metrics to the trial's run through its journal
 
     def __init__(
-        self, template: str, metric: str, env: Mapping[str, str] | None = None, cwd: str | None = None
+        self,
+        template: str,
+        metric: str,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
     ) -> None:
         if not isinstance(template, str) or not template.strip():
-            raise ValidationError("a command objective needs a command line, e.g. 'python train.py --lr {lr}'")
+            raise ValidationError(
+                "a command objective needs a command line, e.g. 'python train.py --lr {lr}'"
+            )
         self.template = template
         self.metric = metric
         self.env = {str(k): str(v) for k, v in (env or {}).items()}
@@ -73,7 +80,12 @@ class CommandObjective:
         """Run the command for one trial and read the metric it logged from the store."""
         from loopml.store import Store
 
-        env = {**os.environ, **self.env, "LOOPML_RUN_ID": run.id, "LOOPML_SWEEP_METRIC": self.metric}
+        env = {
+            **os.environ,
+            **self.env,
+            "LOOPML_RUN_ID": run.id,
+            "LOOPML_SWEEP_METRIC": self.metric,
+        }
         settings = self.settings or Settings.from_env()
         env["LOOPML_DIR"] = str(settings.data_dir)
         if settings.store_url:
@@ -82,11 +94,19 @@ class CommandObjective:
             for var in _THREAD_VARS:
                 env[var] = str(self.threads)
         proc = subprocess.run(
-            self.argv(params), env=env, cwd=self.cwd, capture_output=True, text=True, preexec_fn=_die_with_parent, check=False
+            self.argv(params),
+            env=env,
+            cwd=self.cwd,
+            capture_output=True,
+            text=True,
+            preexec_fn=_die_with_parent,
+            check=False,
         )
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout or "").strip()[-2000:]
-            raise RuntimeError(f"command exited with code {proc.returncode}: {shlex.join(self.argv(params))}\n{tail}")
+            raise RuntimeError(
+                f"command exited with code {proc.returncode}: {shlex.join(self.argv(params))}\n{tail}"
+            )
         if self._store is None:
             self._store = Store(settings)
         record = self._store.get_runs([run.id])
@@ -99,17 +119,21 @@ class CommandObjective:
         return summary.last
 
 
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+_THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
 
 
 def _die_with_parent() -> None:
     # A worker killed for a timeout must not leave its command running: ask Linux to SIGKILL
     # the command when the worker dies (PR_SET_PDEATHSIG = 1).
     if sys.platform.startswith("linux"):
-        try:
+        with contextlib.suppress(OSError):  # no libc: nothing to ask
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
-        except OSError:  # pragma: no cover - no libc
-            pass
 
 
 def objective_identity(objective: Callable[..., Any]) -> str:
@@ -130,11 +154,19 @@ def _code_hash(objective: Callable[..., Any]) -> str:
     return hashlib.sha256(source.encode()).hexdigest()
 
 
-def objective_key(objective: Callable[..., Any], inputs: Mapping[str, Any] | Sequence[str] | None) -> str:
+def objective_key(
+    objective: Callable[..., Any], inputs: Mapping[str, Any] | Sequence[str] | None
+) -> str:
     """Hash of the objective's identity and code plus its declared inputs (files by content)."""
-    identity = objective_identity(objective) or getattr(objective, "__qualname__", repr(type(objective)))
+    identity = objective_identity(objective) or getattr(
+        objective, "__qualname__", repr(type(objective))
+    )
     parts: list[Any] = [identity, _code_hash(objective)]
-    items = sorted(inputs.items()) if isinstance(inputs, Mapping) else [(str(i), None) for i in (inputs or [])]
+    items = (
+        sorted(inputs.items())
+        if isinstance(inputs, Mapping)
+        else [(str(i), None) for i in (inputs or [])]
+    )
     for name, value in items:
         path = Path(str(value if value is not None else name))
         digest = _file_hash(path) if path.is_file() else None

@@ -6,6 +6,7 @@ is the source of truth, and resuming a sweep replays its stored trials into a fr
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from loopml._errors import ValidationError
@@ -40,7 +41,9 @@ def make_sampler(name: Any, space: SpaceSpec, seed: int | None) -> optuna.sample
         except ImportError:
             from loopml._errors import MissingDependencyError
 
-            raise MissingDependencyError("sampler 'cmaes' needs the cmaes package: pip install cmaes") from None
+            raise MissingDependencyError(
+                "sampler 'cmaes' needs the cmaes package: pip install cmaes"
+            ) from None
         return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
     if name == "qmc":
         import warnings
@@ -48,7 +51,9 @@ def make_sampler(name: Any, space: SpaceSpec, seed: int | None) -> optuna.sample
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
-    raise ValidationError(f"unknown sampler {name!r}; use one of {', '.join(SAMPLERS)} (or an Optuna sampler)")
+    raise ValidationError(
+        f"unknown sampler {name!r}; use one of {', '.join(SAMPLERS)} (or an Optuna sampler)"
+    )
 
 
 def _grid_sampler(grid: dict[str, list[Any]], seed: int | None) -> optuna.samplers.BaseSampler:
@@ -58,10 +63,8 @@ def _grid_sampler(grid: dict[str, list[Any]], seed: int | None) -> optuna.sample
         # Optuna's grid sampler stops ``study.optimize`` when the grid is used up, which is an
         # error outside ``optimize``; loopml caps the budget at the grid's size instead.
         def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
-            try:
+            with contextlib.suppress(RuntimeError):
                 super().after_trial(study, trial, state, values)
-            except RuntimeError:
-                pass
 
     return GridSampler(grid, seed=seed)
 
@@ -80,11 +83,16 @@ def make_pruner(name: Any) -> optuna.pruners.BasePruner:
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, reduction_factor=3)
-    raise ValidationError(f"unknown pruner {name!r}; use one of {', '.join(PRUNERS)}, None, or an Optuna pruner")
+    raise ValidationError(
+        f"unknown pruner {name!r}; use one of {', '.join(PRUNERS)}, None, or an Optuna pruner"
+    )
 
 
 def build_study(
-    direction: str, sampler: optuna.samplers.BaseSampler, pruner: optuna.pruners.BasePruner, stored: list[TrialRow]
+    direction: str,
+    sampler: optuna.samplers.BaseSampler,
+    pruner: optuna.pruners.BasePruner,
+    stored: list[TrialRow],
 ) -> optuna.Study:
     """A fresh in-memory study holding the ended trials in ``stored`` (finished, pruned, failed)."""
     import optuna
@@ -92,8 +100,14 @@ def build_study(
     from optuna.trial import TrialState, create_trial
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize" if direction == "max" else "minimize", sampler=sampler, pruner=pruner)
-    states = {"finished": TrialState.COMPLETE, "pruned": TrialState.PRUNED, "failed": TrialState.FAIL}
+    study = optuna.create_study(
+        direction="maximize" if direction == "max" else "minimize", sampler=sampler, pruner=pruner
+    )
+    states = {
+        "finished": TrialState.COMPLETE,
+        "pruned": TrialState.PRUNED,
+        "failed": TrialState.FAIL,
+    }
     frozen = []
     for row in stored:
         state = states.get(row.state)

@@ -15,7 +15,13 @@ class ProgressView:
     """A rich progress bar redrawn at most ten times a second (a context manager)."""
 
     def __init__(self, total: int, name: str, metric: str) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         self.metric = metric
         self._progress = Progress(

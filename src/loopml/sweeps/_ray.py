@@ -29,7 +29,9 @@ def _import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise MissingDependencyError("executor='ray' needs Ray: pip install 'loopml[ray]'") from None
+        raise MissingDependencyError(
+            "executor='ray' needs Ray: pip install 'loopml[ray]'"
+        ) from None
     return ray
 
 
@@ -91,7 +93,9 @@ class _Bridge:
 class RayExecutor:
     """Trials as Ray tasks (see the module docstring)."""
 
-    def __init__(self, parallel: int, timeout_per_trial: float | None = None, address: str | None = None) -> None:
+    def __init__(
+        self, parallel: int, timeout_per_trial: float | None = None, address: str | None = None
+    ) -> None:
         self.parallel = parallel
         self.timeout = timeout_per_trial
         self.address = address
@@ -101,7 +105,9 @@ class RayExecutor:
         self._mean = 0.0
         self._n = 0
 
-    def start(self, objective: Callable[..., Any], metric: str, setup: Callable[[], Any] | None) -> None:
+    def start(
+        self, objective: Callable[..., Any], metric: str, setup: Callable[[], Any] | None
+    ) -> None:
         """Connect to the cluster (``address``) or start a local Ray, and make the pruning bridge."""
         ray = self._ray = _import_ray()
         if not ray.is_initialized():
@@ -113,8 +119,14 @@ class RayExecutor:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         # The bridge lives on the sweep's own node: it must outlive any worker node.
-        here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=True)
-        self._bridge = ray.remote(num_cpus=0)(_Bridge).options(max_concurrency=1000, scheduling_strategy=here).remote()
+        here = NodeAffinitySchedulingStrategy(
+            node_id=ray.get_runtime_context().get_node_id(), soft=True
+        )
+        self._bridge = (
+            ray.remote(num_cpus=0)(_Bridge)
+            .options(max_concurrency=1000, scheduling_strategy=here)
+            .remote()
+        )
         self._args = (uuid.uuid4().hex, ray.put(objective), metric, setup, 1)
 
     def wanted(self) -> int:
@@ -163,7 +175,14 @@ class RayExecutor:
                 results: list[TrialResult] = ray.get(ref)
             except Exception as exc:  # the worker or its node died
                 self.requeue.extend(part[1:])
-                events.append(Lost(part[0].number, part[0].attempt, "died", f"its Ray task was lost: {type(exc).__name__}: {exc}"[:2000]))
+                events.append(
+                    Lost(
+                        part[0].number,
+                        part[0].attempt,
+                        "died",
+                        f"its Ray task was lost: {type(exc).__name__}: {exc}"[:2000],
+                    )
+                )
                 continue
             for r in results:
                 self._learn(r.duration)

@@ -39,9 +39,11 @@ class Param:
         from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
         if self.kind == "float":
-            return FloatDistribution(float(self.low), float(self.high), log=self.log, step=self.step)  # type: ignore[arg-type]
+            lo, hi = float(self.low or 0), float(self.high or 0)
+            return FloatDistribution(lo, hi, log=self.log, step=self.step)
         if self.kind == "int":
-            return IntDistribution(int(self.low), int(self.high), log=self.log, step=int(self.step or 1))  # type: ignore[arg-type]
+            ilo, ihi = int(self.low or 0), int(self.high or 0)
+            return IntDistribution(ilo, ihi, log=self.log, step=int(self.step or 1))
         return CategoricalDistribution(list(self.choices))
 
     def grid(self) -> list[Any] | None:
@@ -51,13 +53,20 @@ class Param:
         if self.kind == "int":
             return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))  # type: ignore[arg-type]
         if self.step is not None:
-            n = int(round((float(self.high) - float(self.low)) / self.step))  # type: ignore[arg-type]
+            n = round((float(self.high) - float(self.low)) / self.step)  # type: ignore[arg-type]
             return [float(self.low) + i * self.step for i in range(n + 1)]  # type: ignore[arg-type]
         return None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON form, stored with the sweep so that it can be resumed from the command line."""
-        return {"kind": self.kind, "low": self.low, "high": self.high, "log": self.log, "step": self.step, "choices": list(self.choices)}
+        return {
+            "kind": self.kind,
+            "low": self.low,
+            "high": self.high,
+            "log": self.log,
+            "step": self.step,
+            "choices": list(self.choices),
+        }
 
 
 def _number(name: str, value: Any, what: str) -> float:
@@ -70,7 +79,9 @@ def uniform(low: float, high: float, step: float | None = None) -> Param:
     """A float drawn uniformly from ``[low, high]`` (on a grid of ``step`` if given)."""
     lo, hi = _number("low", low, "uniform"), _number("high", high, "uniform")
     if not lo < hi:
-        raise ValidationError(f"uniform({low!r}, {high!r}): low must be below high, e.g. uniform(0.0, 1.0)")
+        raise ValidationError(
+            f"uniform({low!r}, {high!r}): low must be below high, e.g. uniform(0.0, 1.0)"
+        )
     if step is not None and not (_number("step", step, "uniform") > 0):
         raise ValidationError(f"uniform(..., step={step!r}): step must be positive")
     return Param("float", lo, hi, step=step)
@@ -90,9 +101,13 @@ def intrange(low: int, high: int, step: int = 1, log: bool = False) -> Param:
     """An integer from ``low`` to ``high`` inclusive (every ``step``; log-spaced with ``log=True``)."""
     for name, v in (("low", low), ("high", high), ("step", step)):
         if isinstance(v, bool) or not isinstance(v, int):
-            raise ValidationError(f"intrange: {name} must be an integer, got {v!r}, e.g. intrange(2, 10)")
+            raise ValidationError(
+                f"intrange: {name} must be an integer, got {v!r}, e.g. intrange(2, 10)"
+            )
     if not low <= high or step < 1:
-        raise ValidationError(f"intrange({low}, {high}, step={step}): needs low <= high and step >= 1")
+        raise ValidationError(
+            f"intrange({low}, {high}, step={step}): needs low <= high and step >= 1"
+        )
     if log and (low < 1 or step != 1):
         raise ValidationError(f"intrange({low}, {high}, log=True): needs low >= 1 and step 1")
     return Param("int", low, high, log=log, step=step)
@@ -101,7 +116,9 @@ def intrange(low: int, high: int, step: int = 1, log: bool = False) -> Param:
 def choice(options: Sequence[Any]) -> Param:
     """One of ``options`` (strings, numbers, booleans or None)."""
     if isinstance(options, (str, bytes)) or not isinstance(options, Sequence) or not options:
-        raise ValidationError(f"choice() takes a non-empty list of options, e.g. choice(['adam', 'sgd']), not {options!r}")
+        raise ValidationError(
+            f"choice() takes a non-empty list of options, e.g. choice(['adam', 'sgd']), not {options!r}"
+        )
     for o in options:
         if not isinstance(o, _SCALARS):
             raise ValidationError(
@@ -182,7 +199,9 @@ class SpaceSpec:
             return cls(load_ref(data))
         space: dict[str, Any] = dict(data.get("fixed", {}))
         for k, p in data["sampled"].items():
-            space[k] = Param(p["kind"], p["low"], p["high"], p["log"], p["step"], tuple(p["choices"]))
+            space[k] = Param(
+                p["kind"], p["low"], p["high"], p["log"], p["step"], tuple(p["choices"])
+            )
         return cls(space)
 
 
@@ -200,7 +219,9 @@ def load_ref(ref: str) -> Any:
     import importlib
 
     if not isinstance(ref, str) or ref.count(":") != 1:
-        raise ValidationError(f"{ref!r} is not a 'module:function' reference, e.g. 'train:objective'")
+        raise ValidationError(
+            f"{ref!r} is not a 'module:function' reference, e.g. 'train:objective'"
+        )
     module_name, attr = ref.split(":")
     try:
         obj: Any = importlib.import_module(module_name)
@@ -211,6 +232,8 @@ def load_ref(ref: str) -> Any:
         ) from None
     for part in attr.split("."):
         if not hasattr(obj, part):
-            raise ValidationError(f"module {module_name!r} has no attribute {attr!r} (from {ref!r})")
+            raise ValidationError(
+                f"module {module_name!r} has no attribute {attr!r} (from {ref!r})"
+            )
         obj = getattr(obj, part)
     return obj

@@ -29,7 +29,9 @@ class BestTrial:
 class Sweep:
     """A sweep as stored: read its trials, find the best, resume it."""
 
-    def __init__(self, sweeps: SweepStore, record: SweepRecord, objective: Callable[..., Any] | None = None) -> None:
+    def __init__(
+        self, sweeps: SweepStore, record: SweepRecord, objective: Callable[..., Any] | None = None
+    ) -> None:
         self._sweeps = sweeps
         self.record = record
         self._objective = objective
@@ -82,7 +84,9 @@ class Sweep:
         """The best finished trial (raises NotFoundError when none finished)."""
         finished = [t for t in self.trial_rows() if t.state == "finished" and t.value is not None]
         if not finished:
-            raise NotFoundError(f"sweep {self.id} has no finished trial yet; see sweep.trials for what happened")
+            raise NotFoundError(
+                f"sweep {self.id} has no finished trial yet; see sweep.trials for what happened"
+            )
         pick = max if self.record.direction == "max" else min
         best = pick(finished, key=lambda t: t.value)  # type: ignore[arg-type, return-value]
         return BestTrial(best.number, best.run_id, float(best.value), best.params)  # type: ignore[arg-type]
@@ -104,7 +108,9 @@ class Sweep:
         from loopml.sweeps._optuna import build_study
 
         rows = self.trial_rows()
-        study = build_study(self.record.direction, optuna.samplers.RandomSampler(), optuna.pruners.NopPruner(), rows)
+        study = build_study(
+            self.record.direction, optuna.samplers.RandomSampler(), optuna.pruners.NopPruner(), rows
+        )
         finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
         if len(finished) < 2 or not study.best_trial.distributions:
             return {}

@@ -17,12 +17,19 @@ from typing import Any
 
 from loopml._errors import LoopmlError, ValidationError
 from loopml.tracking._run import Run
-from loopml.tracking._validate import check_key, check_step, encode_param, encode_tag, flatten, to_float
+from loopml.tracking._validate import (
+    check_key,
+    check_step,
+    encode_param,
+    encode_tag,
+    flatten,
+    to_float,
+)
 
 __all__ = ["TrialPruned", "TrialResult", "TrialRun", "TrialSpec", "execute_trial"]
 
 
-class TrialPruned(Exception):  # noqa: N818 - the name Optuna users know
+class TrialPruned(Exception):
     """Raise from an objective to end its trial as ``pruned`` (Optuna's ``TrialPruned`` works too)."""
 
 
@@ -80,7 +87,7 @@ class TrialChannel:
 class TrialRun(Run):
     """The live run handed to an objective; its records go back with the trial's result."""
 
-    def __init__(self, spec: TrialSpec, channel: TrialChannel) -> None:  # noqa: D107 - no Run.__init__: no journal
+    def __init__(self, spec: TrialSpec, channel: TrialChannel) -> None:
         self.id = spec.run_id
         self.project = spec.project
         self.name = spec.name
@@ -88,7 +95,9 @@ class TrialRun(Run):
         self._step = 0
         self._finished = False
         self._keys: set[str] = set()
-        self._params: dict[str, str] = {k: encode_param(k, v)[0] for k, v in flatten(spec.params).items()}
+        self._params: dict[str, str] = {
+            k: encode_param(k, v)[0] for k, v in flatten(spec.params).items()
+        }
         self.points: list[tuple[int, float, str, float]] = []
         self.logged_params: dict[str, tuple[str, float | None]] = {}
         self.logged_tags: dict[str, str] = {}
@@ -100,13 +109,17 @@ class TrialRun(Run):
     @property
     def store(self) -> Any:
         """A trial's records reach the store through its sweep; there is no store handle here."""
-        raise LoopmlError("a sweep trial writes through its sweep; read runs with loopml.get_run() after the sweep")
+        raise LoopmlError(
+            "a sweep trial writes through its sweep; read runs with loopml.get_run() after the sweep"
+        )
 
     def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
         """Log metric values at ``step`` (default: one past the last step)."""
         self._check_open()
         if not isinstance(data, Mapping):
-            raise ValidationError(f"log() takes a dict of metric name -> number, not {type(data).__name__}")
+            raise ValidationError(
+                f"log() takes a dict of metric name -> number, not {type(data).__name__}"
+            )
         step = self._step if step is None else check_step(step)
         self._step = step + 1
         ts = time.time()
@@ -123,7 +136,9 @@ class TrialRun(Run):
             text, num = encode_param(k, v)
             old = self._params.get(k)
             if old is not None and old != text:
-                raise ValidationError(f"param {k!r} is already {old!r} in trial run {self.id}; it cannot become {text!r}")
+                raise ValidationError(
+                    f"param {k!r} is already {old!r} in trial run {self.id}; it cannot become {text!r}"
+                )
             self._params[k] = text
             self.logged_params[k] = (text, num)
 
@@ -210,7 +225,11 @@ def _value_of(returned: Any, run: TrialRun, metric: str) -> tuple[float | None, 
                 f"return a dict holding {metric!r}, or log it with run.log({{{metric!r}: value}})"
             )
     elif isinstance(returned, Mapping):
-        extra = {k: v for k, v in returned.items() if k != metric and isinstance(v, (int, float)) and not isinstance(v, bool)}
+        extra = {
+            k: v
+            for k, v in returned.items()
+            if k != metric and isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
         if extra:
             run.log(extra, step=max(run._step - 1, 0))
         if metric not in returned:
@@ -225,7 +244,10 @@ def _value_of(returned: Any, run: TrialRun, metric: str) -> tuple[float | None, 
     if value is None:
         return None, f"the objective returned {returned!r} for {metric!r}; it must be a number"
     if math.isnan(value):
-        return None, f"the objective returned NaN for {metric!r}; the trial is failed (a NaN cannot be ranked)"
+        return (
+            None,
+            f"the objective returned NaN for {metric!r}; the trial is failed (a NaN cannot be ranked)",
+        )
     return value, None
 
 

@@ -18,7 +18,10 @@ def upgrade() -> None:
         "sweeps",
         sa.Column("id", sa.String(32), primary_key=True),
         sa.Column(
-            "project_id", sa.Integer, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False
+            "project_id",
+            sa.Integer,
+            sa.ForeignKey("projects.id", ondelete="CASCADE"),
+            nullable=False,
         ),
         sa.Column("name", sa.String(250), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
@@ -33,7 +36,10 @@ def upgrade() -> None:
     op.create_table(
         "sweep_trials",
         sa.Column(
-            "sweep_id", sa.String(32), sa.ForeignKey("sweeps.id", ondelete="CASCADE"), primary_key=True
+            "sweep_id",
+            sa.String(32),
+            sa.ForeignKey("sweeps.id", ondelete="CASCADE"),
+            primary_key=True,
         ),
         sa.Column("number", sa.Integer, primary_key=True),
         sa.Column("run_id", sa.String(32), nullable=False),
