@@ -11,11 +11,26 @@ import pytest
 
 import loopml
 from loopml import ConflictError, NotFoundError, ValidationError
-from loopml.datasets import create, diff, get, inputs_of, list_datasets, use_dataset, used_by, versions
+from loopml.datasets import (
+    create,
+    diff,
+    get,
+    inputs_of,
+    list_datasets,
+    use_dataset,
+    used_by,
+    versions,
+)
 
 
 def _frame(n: int = 20) -> pd.DataFrame:
-    return pd.DataFrame({"id": [f"i{k}" for k in range(n)], "x": [float(k) for k in range(n)], "label": ["ab"[k % 2] for k in range(n)]})
+    return pd.DataFrame(
+        {
+            "id": [f"i{k}" for k in range(n)],
+            "x": [float(k) for k in range(n)],
+            "label": ["ab"[k % 2] for k in range(n)],
+        }
+    )
 
 
 def test_create_from_dataframe_is_content_addressed(store: object) -> None:
@@ -34,7 +49,10 @@ def test_create_from_dataframe_is_content_addressed(store: object) -> None:
     assert get(v1.digest[:10], store=store).ref == "toy@1"
     assert [v.ref for v in list_datasets(store=store)] == ["toy@2"]
     frame = v1.to_pandas()
-    assert list(frame.columns) == ["id", "split", "label", "x"] and frame["id"].tolist()[:2] == ["i0", "i1"]
+    assert list(frame.columns) == ["id", "split", "label", "x"] and frame["id"].tolist()[:2] == [
+        "i0",
+        "i1",
+    ]
     assert v1.sql("SELECT count(*) AS n FROM items WHERE label = 'a'")["n"].iloc[0] == 10
 
 
@@ -63,7 +81,12 @@ def test_files_of_every_kind(store: object, tmp_path: Path) -> None:
     assert create("csv", tmp_path / "d.csv", store=store).n_items == 20
     _frame(10).to_parquet(tmp_path / "d.parquet")
     assert create("pq", tmp_path / "d.parquet", store=store).n_items == 10
-    lines = ['"just a text"', json.dumps({"text": "ünïcode ✓", "label": "pos"}), "", json.dumps("<b>html</b>")]
+    lines = [
+        '"just a text"',
+        json.dumps({"text": "ünïcode ✓", "label": "pos"}),
+        "",
+        json.dumps("<b>html</b>"),
+    ]
     (tmp_path / "t.jsonl").write_text("\n".join(lines), encoding="utf-8")
     texts = create("texts", tmp_path / "t.jsonl", store=store)
     assert texts.to_pandas()["text"].tolist() == ["just a text", "ünïcode ✓", "<b>html</b>"]
@@ -106,7 +129,9 @@ def test_diff_lists_added_removed_changed(store: object) -> None:
         (42, {}, "cannot make a dataset from int"),
     ],
 )
-def test_bad_input_is_rejected_clearly(store: object, data: object, kwargs: dict, match: str) -> None:
+def test_bad_input_is_rejected_clearly(
+    store: object, data: object, kwargs: dict, match: str
+) -> None:
     with pytest.raises(ValidationError, match=match):
         create("bad", data, store=store, **kwargs)
     assert list_datasets(store=store) == []

@@ -15,7 +15,11 @@ CLASSES = ["cat", "dog", "bird"]
 def project(store: object) -> LabelingProject:
     """12 items, classes cat/dog/bird, overlap 2, guideline v1, annotators ann/bo/cy and reviewer rev."""
     frame = pd.DataFrame(
-        {"id": [f"it{i}" for i in range(12)], "text": [f"<b>item</b> {i}" for i in range(12)], "truth": [CLASSES[i % 3] for i in range(12)]}
+        {
+            "id": [f"it{i}" for i in range(12)],
+            "text": [f"<b>item</b> {i}" for i in range(12)],
+            "truth": [CLASSES[i % 3] for i in range(12)],
+        }
     )
     version = create("animals", frame, metadata=["truth"], store=store)
     p = create_project("animals-labels", version, CLASSES, overlap=2, store=store)

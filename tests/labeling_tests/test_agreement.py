@@ -12,12 +12,16 @@ from loopml.labeling import agreement, dawid_skene, majority_vote
 from loopml.labeling._consensus import current_labels
 
 
-def _simulate(n_items: int = 200, k: int = 3, n_classes: int = 4, seed: int = 0) -> tuple[np.ndarray, ...]:
+def _simulate(
+    n_items: int = 200, k: int = 3, n_classes: int = 4, seed: int = 0
+) -> tuple[np.ndarray, ...]:
     rng = np.random.default_rng(seed)
     truth = rng.integers(0, n_classes, n_items)
     item = np.repeat(np.arange(n_items), k)
     ann = np.tile(np.arange(k), n_items)
-    label = np.where(rng.random(len(item)) < 0.75, truth[item], rng.integers(0, n_classes, len(item)))
+    label = np.where(
+        rng.random(len(item)) < 0.75, truth[item], rng.integers(0, n_classes, len(item))
+    )
     return item, ann, label, truth
 
 
@@ -33,7 +37,9 @@ def _brute_alpha(item: np.ndarray, label: np.ndarray, n_classes: int) -> float:
 
 
 def _brute_fleiss(item: np.ndarray, label: np.ndarray, n_classes: int) -> float:
-    counts = np.array([np.bincount(label[item == i], minlength=n_classes) for i in np.unique(item)], float)
+    counts = np.array(
+        [np.bincount(label[item == i], minlength=n_classes) for i in np.unique(item)], float
+    )
     m = counts.sum(1)[0]
     p_i = ((counts**2).sum(1) - m) / (m * (m - 1))
     p_j = counts.sum(0) / counts.sum()
@@ -47,7 +53,9 @@ def test_statistics_match_references() -> None:
     assert s.fleiss_kappa == pytest.approx(_brute_fleiss(item, label, 4))
     pairs = {(a, b): kp for a, b, _, kp in s.pair_kappas}
     for a, b in [(0, 1), (0, 2), (1, 2)]:
-        assert pairs[(str(a), str(b))] == pytest.approx(cohen_kappa_score(label[ann == a], label[ann == b]))
+        assert pairs[(str(a), str(b))] == pytest.approx(
+            cohen_kappa_score(label[ann == a], label[ann == b])
+        )
     assert s.cohen_kappa == pytest.approx(np.mean(list(pairs.values())))
     # Alpha for one class equals alpha of the yes/no recoding.
     binary = agreement(item, ann, (label == 2).astype(np.int64), ("no", "yes"))
@@ -78,7 +86,9 @@ def test_consensus_majority_and_dawid_skene() -> None:
     acc = np.array([0.95, 0.55, 0.5, 0.9])
     item = np.repeat(np.arange(n), 3)
     ann = np.concatenate([rng.choice(4, 3, replace=False) for _ in range(n)])
-    label = np.where(rng.random(len(item)) < acc[ann], truth[item], rng.integers(0, classes, len(item)))
+    label = np.where(
+        rng.random(len(item)) < acc[ann], truth[item], rng.integers(0, classes, len(item))
+    )
     mv = majority_vote(item, label, classes)
     ds = dawid_skene(item, ann, label, classes)
     assert (ds.label == truth).mean() > (mv.label == truth).mean()
@@ -95,4 +105,7 @@ def test_current_labels_keep_the_newest_version_per_annotator() -> None:
         "id": np.array([1, 2, 3]),
     }
     cur = current_labels(arrays)
-    assert sorted(zip(cur["annotator"].tolist(), cur["label"].tolist())) == [(1, 6), (2, 7)]
+    assert sorted(zip(cur["annotator"].tolist(), cur["label"].tolist(), strict=False)) == [
+        (1, 6),
+        (2, 7),
+    ]

@@ -14,7 +14,11 @@ N_ITEMS = 60
 
 
 def test_two_annotators_on_one_batch_at_once(store: object) -> None:
-    v = create("batch", pd.DataFrame({"id": [f"b{i}" for i in range(N_ITEMS)], "x": range(N_ITEMS)}), store=store)
+    v = create(
+        "batch",
+        pd.DataFrame({"id": [f"b{i}" for i in range(N_ITEMS)], "x": range(N_ITEMS)}),
+        store=store,
+    )
     p = create_project("batch-labels", v, ["yes", "no"], overlap=2, store=store)
     p.publish_guidelines("g", note="v1")
     p.add_annotators(["ann", "bo"])
@@ -44,7 +48,7 @@ def test_two_annotators_on_one_batch_at_once(store: object) -> None:
     from loopml.store._labeling import annotation_arrays
 
     arrays = annotation_arrays(p.store, p.id)
-    pairs = list(zip(arrays["item"].tolist(), arrays["annotator"].tolist()))
+    pairs = list(zip(arrays["item"].tolist(), arrays["annotator"].tolist(), strict=False))
     assert len(pairs) == 2 * N_ITEMS  # nothing lost
     assert len(set(pairs)) == len(pairs)  # nothing duplicated
     assert p.queue_counts() == {"pending": 0, "done": 2 * N_ITEMS, "skipped": 0}

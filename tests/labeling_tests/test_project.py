@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from loopml import ConflictError, NotFoundError, ValidationError
-from loopml.labeling import LabelingProject, create_project, list_projects, project
+from loopml.labeling import LabelingProject, create_project, list_projects
 
 
 def _label_all(p: LabelingProject, answers: dict[str, dict[str, str]]) -> None:
@@ -39,9 +39,14 @@ def test_annotation_records_version_time_flag_and_comment(project: LabelingProje
     rows = project.item_annotations("it0")
     assert len(rows) == 1
     r = rows[0]
-    assert (r["label"], r["guideline_version"], r["seconds"], r["flag"], r["comment"], r["annotator"]) == (
-        "dog", 1, 3.25, True, "tail hidden: unclear", "ann"
-    )
+    assert (
+        r["label"],
+        r["guideline_version"],
+        r["seconds"],
+        r["flag"],
+        r["comment"],
+        r["annotator"],
+    ) == ("dog", 1, 3.25, True, "tail hidden: unclear", "ann")
     assert project.next_item("ann").item_id == "it1"  # type: ignore[union-attr]
     assert project.skip("ann", "it1")
     assert project.next_item("ann").item_id == "it2"  # type: ignore[union-attr]
@@ -66,7 +71,9 @@ def test_annotation_records_version_time_flag_and_comment(project: LabelingProje
         ({"comment": "x" * 6000}, ValidationError, "at most 5000"),
     ],
 )
-def test_bad_annotations_are_rejected(project: LabelingProject, kwargs: dict, error: type, match: str) -> None:
+def test_bad_annotations_are_rejected(
+    project: LabelingProject, kwargs: dict, error: type, match: str
+) -> None:
     args = {"annotator": "ann", "item_id": "it0", "label": "cat", **kwargs}
     with pytest.raises(error, match=match):
         project.annotate(args.pop("annotator"), args.pop("item_id"), args.pop("label"), **args)
@@ -81,9 +88,9 @@ def test_the_same_label_twice_is_a_conflict_not_a_duplicate(project: LabelingPro
 
 
 def test_no_guideline_means_no_annotation(store: object) -> None:
-    from loopml.datasets import create
-
     import pandas as pd
+
+    from loopml.datasets import create
 
     v = create("plain", pd.DataFrame({"x": [1, 2]}), store=store)
     p = create_project("plain-labels", v, ["a", "b"], store=store)
@@ -129,8 +136,16 @@ def test_guideline_versions_diff_and_targeted_relabel(project: LabelingProject) 
     assert q is not None and (q.item_id, q.reason, q.round) == ("it1", "relabel", 2)
     project.annotate("ann", "it1", "dog")
     project.annotate("bo", "it1", "dog")
-    labels = [(r["annotator"], r["label"], r["guideline_version"]) for r in project.item_annotations("it1")]
-    assert labels == [("ann", "dog", 1), ("bo", "cat", 1), ("ann", "dog", 2), ("bo", "dog", 2)]  # nothing overwritten
+    labels = [
+        (r["annotator"], r["label"], r["guideline_version"])
+        for r in project.item_annotations("it1")
+    ]
+    assert labels == [
+        ("ann", "dog", 1),
+        ("bo", "cat", 1),
+        ("ann", "dog", 2),
+        ("bo", "dog", 2),
+    ]  # nothing overwritten
     assert "+A fox is a **dog**." in project.guideline_diff(1, 2)
     assert project.changed_lines(2) == {3}
     g3 = project.publish_guidelines(text2 + "\nBirds fly.\n", note="typo fixes", affects=["bird"])
@@ -169,7 +184,9 @@ def test_problems_report_groups_disagreements_and_flags(project: LabelingProject
     project.assign(["ann", "bo"], overlap=2, items=["it0", "it1", "it2"])
     for name, lab in (("ann", "cat"), ("bo", "dog")):
         for item in ("it0", "it1"):
-            project.annotate(name, item, lab, flag=name == "bo", comment="fox? unclear" if name == "bo" else None)
+            project.annotate(
+                name, item, lab, flag=name == "bo", comment="fox? unclear" if name == "bo" else None
+            )
     project.annotate("ann", "it2", "bird", flag=True, comment="blurry")
     groups = project.problems()
     assert (groups[0].a, groups[0].b, groups[0].n_items, groups[0].n_flags) == ("cat", "dog", 2, 2)
@@ -178,13 +195,17 @@ def test_problems_report_groups_disagreements_and_flags(project: LabelingProject
     assert (groups[1].a, groups[1].b, groups[1].n_flags) == ("bird", "?", 1)
 
 
-def test_annotators_see_others_labels_only_where_allowed(project: LabelingProject, store: object) -> None:
+def test_annotators_see_others_labels_only_where_allowed(
+    project: LabelingProject, store: object
+) -> None:
     project.annotate("ann", "it0", "cat")
     project.annotate("bo", "it0", "dog")
     assert [r["annotator"] for r in project.item_annotations("it0", viewer="bo")] == ["bo"]
     assert len(project.item_annotations("it0", viewer="rev")) == 2  # reviewers see all
     assert len(project.item_annotations("it0")) == 2  # managers too
-    open_p = create_project("open", "animals", ["cat", "dog", "bird"], show_others=True, store=store)
+    open_p = create_project(
+        "open", "animals", ["cat", "dog", "bird"], show_others=True, store=store
+    )
     open_p.publish_guidelines("g", note="v1")
     open_p.add_annotators(["ann", "bo"])
     open_p.annotate("ann", "it0", "cat")
@@ -192,9 +213,9 @@ def test_annotators_see_others_labels_only_where_allowed(project: LabelingProjec
 
 
 def test_multi_label_schema(store: object) -> None:
-    from loopml.datasets import create
-
     import pandas as pd
+
+    from loopml.datasets import create
 
     v = create("scenes", pd.DataFrame({"id": ["s1", "s2"], "x": [1, 2]}), store=store)
     p = create_project("scenes-labels", v, ["cat", "dog", "bird"], multi_label=True, store=store)

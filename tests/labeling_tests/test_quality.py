@@ -43,7 +43,9 @@ def test_label_issues_by_cross_validation_find_flipped_labels(digits: tuple) -> 
     assert precision > 0.6 and recall > 0.6
     queue = p.review_queue("label_issue", limit=None)
     assert {r["item_id"] for r in queue} == found
-    assert "labeled" in queue[0]["detail"]["reason"] and "more likely" in queue[0]["detail"]["reason"]
+    assert (
+        "labeled" in queue[0]["detail"]["reason"] and "more likely" in queue[0]["detail"]["reason"]
+    )
 
 
 def test_label_issues_from_given_probs_and_from_a_run(digits: tuple) -> None:
@@ -100,7 +102,15 @@ def test_snapshot_becomes_a_dataset_version_with_guideline_versions(digits: tupl
     snap = p.snapshot("digits-labeled", note="after v2")
     assert snap.ref == "digits-labeled@1" and snap.label == "label"
     frame = snap.to_pandas()
-    assert list(frame.columns[:7]) == ["id", "split", "label", "label_guideline_version", "label_agreement", "label_votes", "label_source"]
+    assert list(frame.columns[:7]) == [
+        "id",
+        "split",
+        "label",
+        "label_guideline_version",
+        "label_agreement",
+        "label_votes",
+        "label_source",
+    ]
     row0 = frame.set_index("id").loc["d0"]
     assert row0["label"] == str(y[0]) and row0["label_guideline_version"] == 2
     assert pd.isna(frame.set_index("id").loc[f"d{N - 1}", "label"])

@@ -156,9 +156,7 @@ def publish(
             help="Comma-separated classes the change affects (default: those named in the note).",
         ),
     ] = None,
-    author: Annotated[
-        str | None, typer.Option("--author", help="Who wrote this version.")
-    ] = None,
+    author: Annotated[str | None, typer.Option("--author", help="Who wrote this version.")] = None,
 ) -> None:
     """Publish the next guideline version; items whose labels touch the affected classes are queued for relabeling."""
     if not file.is_file():

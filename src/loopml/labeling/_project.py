@@ -248,12 +248,12 @@ class LabelingProject:
         ``items`` None takes the items nobody has been assigned yet, up to ``limit``.
         Returns (batch number, queue entries added).
         """
-        from loopml.store._labeling import assign, item_indices
+        from loopml.store._labeling import annotator_names, assign, item_indices
 
         names = (
             list(annotators)
             if annotators is not None
-            else [a["name"] for a in self.annotators() if a["role"] == "annotator"]
+            else [n for n, r in annotator_names(self.store, self.id).values() if r == "annotator"]
         )
         if not names:
             raise ValidationError(
@@ -353,7 +353,9 @@ class LabelingProject:
 
         rows = item_annotations(self.store, self.id, self._index(item_id))
         if viewer is not None and not self.show_others:
-            role = next((a["role"] for a in self.annotators() if a["name"] == viewer), None)
+            from loopml.labeling._quality import _role
+
+            role = _role(self, viewer)
             if role is None:
                 raise NotFoundError(f"no annotator {viewer!r} in project {self.name!r}")
             if role == "annotator":

@@ -44,7 +44,15 @@ def _arrays(p: LabelingProject, kind: int = 0) -> dict[str, np.ndarray]:
 
 
 def _annotator_names(p: LabelingProject) -> dict[int, str]:
-    return {int(a["id"]): a["name"] for a in p.annotators()}
+    from loopml.store._labeling import annotator_names
+
+    return {k: name for k, (name, _) in annotator_names(p.store, p.id).items()}
+
+
+def _role(p: LabelingProject, name: str) -> str | None:
+    from loopml.store._labeling import annotator_names
+
+    return next((r for n, r in annotator_names(p.store, p.id).values() if n == name), None)
 
 
 # -- agreement -----------------------------------------------------------------------------------
@@ -295,7 +303,7 @@ def adjudicate(p: LabelingProject, item_id: str, label: Any, reviewer: str) -> i
     from loopml.store._engine import read
     from loopml.store._labeling import latest_guideline_version, resolve_reviews
 
-    role = next((a["role"] for a in p.annotators() if a["name"] == reviewer), None)
+    role = _role(p, reviewer)
     if role is None:
         raise NotFoundError(
             f"no reviewer {reviewer!r}; add them with project.add_annotators([{reviewer!r}], role='reviewer')"

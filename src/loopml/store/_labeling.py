@@ -152,16 +152,13 @@ def add_annotators(
 
 def list_annotators(store: Store, project_id: int) -> list[dict[str, Any]]:
     """The project's annotators with their counts of labels, flags and pending queue items."""
-    n_labels = (
-        select(func.count())
-        .where(annotations.c.annotator_id == annotators.c.id, annotations.c.kind == LABEL)
-        .scalar_subquery()
+    # Each count names the project too, so it is a range of ``ix_annotations_annotator``.
+    mine = and_(
+        annotations.c.project_id == annotators.c.project_id,
+        annotations.c.annotator_id == annotators.c.id,
     )
-    n_flags = (
-        select(func.count())
-        .where(annotations.c.annotator_id == annotators.c.id, annotations.c.flag.is_(True))
-        .scalar_subquery()
-    )
+    n_labels = select(func.count()).where(mine, annotations.c.kind == LABEL).scalar_subquery()
+    n_flags = select(func.count()).where(mine, annotations.c.flag.is_(True)).scalar_subquery()
     n_pending = (
         select(func.count())
         .where(
@@ -180,6 +177,15 @@ def list_annotators(store: Store, project_id: int) -> list[dict[str, Any]]:
     )
     with read(store.engine) as conn:
         return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def annotator_names(store: Store, project_id: int) -> dict[int, tuple[str, str]]:
+    """Annotator id -> (name, role), without counts."""
+    q = select(annotators.c.id, annotators.c.name, annotators.c.role).where(
+        annotators.c.project_id == project_id
+    )
+    with read(store.engine) as conn:
+        return {int(r.id): (r.name, r.role) for r in conn.execute(q)}
 
 
 def annotator_id(store: Store, project_id: int, name: str) -> int:
@@ -610,7 +616,12 @@ def annotation_arrays(store: Store, project_id: int, kind: int = LABEL) -> dict[
         f"WHERE project_id = {int(project_id)} AND kind = {int(kind)} AND label IS NOT NULL"
     )
     with read(store.engine) as conn:
-        rows = conn.exec_driver_sql(sql).fetchall()
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql)
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
     flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=5 * len(rows))
     cols = flat.reshape(-1, 5).T if len(rows) else np.zeros((5, 0), dtype=np.int64)
     return dict(zip(("item", "annotator", "label", "version", "id"), cols, strict=False))
@@ -796,6 +807,7 @@ __all__ = [
     "annotate",
     "annotation_arrays",
     "annotator_id",
+    "annotator_names",
     "assign",
     "assigned_items",
     "count_items",
