@@ -128,3 +128,23 @@ def test_max_points_is_checked(store: Store) -> None:
     with pytest.raises(ValueError, match="max_points"):
         views.metric_series(store, ["x"], "k", max_points=1)
     assert views.metric_series(store, [], "k") == {}
+
+
+def test_downsampled_series_cache_follows_new_points(store: Store) -> None:
+    rid, _ = _long_series(store, 2_000)
+    first = views.metric_series(store, [rid], "signal", max_points=100)[rid]
+    assert views.metric_series(store, [rid], "signal", max_points=100)[rid] is first  # cached
+    kid = store.intern_keys(["signal"])["signal"]
+
+    def write(conn: Any) -> None:
+        conn.execute(
+            insert(metrics),
+            [{"run_id": rid, "key_id": kid, "step": 2_000, "value": 5000.0, "flag": 0, "ts": 0.0}],
+        )
+        conn.execute(
+            metric_summary.update().where(metric_summary.c.run_id == rid).values(count=2_001)
+        )
+
+    run_write(store.engine, write)
+    again = views.metric_series(store, [rid], "signal", max_points=100)[rid]
+    assert again is not first and max(again.values) == 5000.0 and again.total == 2_001

@@ -8,6 +8,8 @@ downsampled inside the database, so a million points never cross into Python.
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -170,8 +172,43 @@ def metric_series(
                 out[r] = Series(r, key, s, t, v, len(s), False)
         for r in run_ids:
             if r not in out:
-                out[r] = _downsampled(conn, r, key, int(key_id), counts[r], max_points)
+                cache_key = (store.url, r, int(key_id), counts[r], max_points)
+                hit = _DOWNSAMPLED.get(cache_key)
+                if hit is None:
+                    hit = _downsampled(conn, r, key, int(key_id), counts[r], max_points)
+                    _DOWNSAMPLED.put(cache_key, hit)
+                out[r] = hit
     return {r: out[r] for r in run_ids}
+
+
+class _LRU:
+    """A small thread-safe LRU of downsampled series.
+
+    Keyed by the series' point count, which every ingest of that key changes, so an entry is
+    never stale: a finished run's long chart is computed once, not on every page view.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items: OrderedDict[tuple[Any, ...], Series] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> Series | None:
+        with self.lock:
+            hit = self.items.get(key)
+            if hit is not None:
+                self.items.move_to_end(key)
+            return hit
+
+    def put(self, key: tuple[Any, ...], value: Series) -> None:
+        with self.lock:
+            self.items[key] = value
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
+_DOWNSAMPLED = _LRU(64)
 
 
 _SQLITE_BUCKETS = text(
@@ -322,7 +359,7 @@ def sweep_records(store: Store, sweep_ids: Sequence[str]) -> dict[str, SweepInfo
     from loopml.store._sweeps import SweepStore
 
     out = {}
-    for rec in SweepStore(store).list(ids=list(sweep_ids), limit=max(1, len(sweep_ids))):
+    for rec in SweepStore(store).list_sweeps(ids=list(sweep_ids), limit=max(1, len(sweep_ids))):
         budget = rec.config.get("n_trials")
         # The sweeps capability stores ``max`` / ``min``; pages and Optuna speak ``maximize``.
         direction = {"max": "maximize", "min": "minimize"}.get(rec.direction, rec.direction)
@@ -345,6 +382,4 @@ def sweep_distributions(store: Store, sweep_id: str) -> dict[str, dict[str, str]
     """Per trial run id, the Optuna distributions (as JSON) its sampled params came from."""
     from loopml.store._sweeps import SweepStore
 
-    # ``Any``: SweepStore has a method named ``list``, which mypy confuses with the builtin.
-    rows: Any = SweepStore(store).load_trials(sweep_id)
-    return {t.run_id: t.distributions for t in rows}
+    return {t.run_id: t.distributions for t in SweepStore(store).load_trials(sweep_id)}
