@@ -14,6 +14,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -146,6 +147,10 @@ def main() -> int:
         for p in _our_pids():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(p, signal.SIGKILL)
+        # ``ray start --head`` leaves the cluster's address for later ``ray.init()`` calls to find.
+        marker = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+        if marker.exists() and f":{PORT}" in marker.read_text():
+            marker.unlink()
     print("RESULT " + json.dumps(result))
     return 0
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -109,21 +111,24 @@ def test_identical_trials_reuse_the_stored_result() -> None:
     assert fresh.trials["cached_from"].isna().all()
 
 
-def test_setup_runs_once_per_warm_worker() -> None:
-    import os
+def test_setup_runs_once_and_every_worker_sees_it(tmp_path: Path) -> None:
+    calls = tmp_path / "setup-calls"
 
-    def setup() -> dict[str, int]:
-        return {"pid": os.getpid()}
+    def setup() -> dict[str, str]:
+        with calls.open("a") as f:
+            f.write("x")
+        return {"token": "loaded"}
 
     def objective(params: dict[str, Any], run: Any) -> float:
-        data = worker_data()
-        assert data["pid"] == os.getpid()
-        return float(data["pid"])
+        assert worker_data() == {"token": "loaded"}
+        return float(os.getpid())
 
     sweep = loopml.sweep(
         objective, {"x": loopml.uniform(0, 1)}, n_trials=10, parallel=2, setup=setup, progress=False
     )
+    assert calls.read_text() == "x"  # loaded once, before the workers forked
     assert sweep.trials["value"].nunique() <= 2  # every trial ran in one of the two warm workers
+    assert set(sweep.trials["state"]) == {"finished"}
 
 
 def test_importances_and_load() -> None:

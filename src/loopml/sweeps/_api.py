@@ -54,9 +54,10 @@ def sweep(
     :class:`CommandObjective`. Trials run on ``parallel`` warm worker processes (``executor=
     "local"``) or on a Ray cluster (``executor="ray"``, ``ray_address=...``). A trial identical
     to a finished one (same objective code, params and ``inputs``) reuses its stored result
-    unless ``cache=False``. ``setup()`` runs once per worker; its value is
-    ``loopml.sweeps.worker_data()``. ``workdir`` is where a command runs and where
-    ``module:function`` objectives are imported from (a sweep file's folder).
+    unless ``cache=False``. ``setup()`` loads what every trial needs (imports, data) once:
+    locally it runs in this process before the workers fork, which inherit it; on Ray once per
+    Ray worker process. Trials read its value with ``loopml.sweeps.worker_data()``. ``workdir``
+    is where a command runs and where ``module:function`` objectives are imported from.
     """
     _use_workdir(workdir)
     if isinstance(objective, str):

@@ -1,7 +1,8 @@
 """The local executor: a pool of warm worker processes on this machine.
 
-Workers are forked once and reused: imports, data and the objective's ``setup`` are paid once
-per worker. Trials go to a worker in chunks sized from the measured trial time, so a trivial
+Workers are forked once and reused. ``setup`` runs once, in the sweep's process, just before
+the fork: every worker (and every replacement) inherits the imports and data it loaded, shared
+copy-on-write, instead of loading them again per worker. Trials go to a worker in chunks sized from the measured trial time, so a trivial
 objective does not pay a pipe round trip per trial while a slow one is handed out one at a time
 (which keeps the sampler's information fresh and timeouts exact). Each worker limits its BLAS
 thread pools so that ``parallel`` workers do not oversubscribe the cores. A worker that dies,
@@ -122,10 +123,16 @@ class LocalExecutor:
     def start(
         self, objective: Callable[..., Any], metric: str, setup: Callable[[], Any] | None
     ) -> None:
-        """Fork ``parallel`` workers; each limits its threads and runs ``setup`` once."""
+        """Run ``setup`` here, then fork ``parallel`` workers that inherit what it loaded."""
         # fork: workers inherit the objective (closures and notebook functions work) and the
         # parent's imports, so the first trial starts within milliseconds.
-        self._ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        fork = "fork" in mp.get_all_start_methods()
+        self._ctx = mp.get_context("fork" if fork else "spawn")
+        if setup is not None and fork:
+            from loopml.sweeps import _worker_state
+
+            _worker_state.value = setup()
+            setup = None
         self._args = (objective, metric, setup, self.threads)
         self.workers = [self._spawn() for _ in range(self.parallel)]
 
