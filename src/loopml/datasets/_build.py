@@ -164,7 +164,7 @@ def build_table(
             f"metadata columns {missing} are not in the data (columns: {list(frame.columns)})"
         )
     rest = [c for c in frame.columns if c != label]
-    ordered = {"id": ids.tolist(), "split": splits}
+    ordered: dict[str, Any] = {"id": ids.tolist(), "split": splits}
     if label is not None:
         ordered["label"] = frame[label]
     for c in rest:

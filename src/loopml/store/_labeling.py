@@ -20,7 +20,7 @@ from loopml._errors import ConflictError, NotFoundError, ValidationError
 from loopml.store._dialect import bulk_upsert, chunks, upsert
 from loopml.store._engine import read, run_write
 from loopml.store._schema_labeling import (
-    annotations,
+    annotations as annotations_t,
     annotators,
     assignments,
     guidelines,
@@ -53,7 +53,7 @@ def create_project(store: Store, values: dict[str, Any], item_ids: Sequence[str]
             )
         pid = conn.execute(
             insert(label_projects).values(**values, created_at=time.time())
-        ).inserted_primary_key[0]
+        ).inserted_primary_key[0]  # type: ignore[index]
         cols = ("project_id", "idx", "item_id")
         for start in range(0, len(item_ids), 50_000):
             rows = [(pid, start + i, s) for i, s in enumerate(item_ids[start : start + 50_000])]
@@ -86,7 +86,7 @@ def list_projects(store: Store) -> list[dict[str, Any]]:
     )
     n_ann = (
         select(func.count())
-        .where(annotations.c.project_id == label_projects.c.id, annotations.c.kind == LABEL)
+        .where(annotations_t.c.project_id == label_projects.c.id, annotations_t.c.kind == LABEL)
         .scalar_subquery()
     )
     q = select(label_projects, n_items.label("n_items"), n_ann.label("n_annotations")).order_by(
@@ -154,11 +154,11 @@ def list_annotators(store: Store, project_id: int) -> list[dict[str, Any]]:
     """The project's annotators with their counts of labels, flags and pending queue items."""
     # Each count names the project too, so it is a range of ``ix_annotations_annotator``.
     mine = and_(
-        annotations.c.project_id == annotators.c.project_id,
-        annotations.c.annotator_id == annotators.c.id,
+        annotations_t.c.project_id == annotators.c.project_id,
+        annotations_t.c.annotator_id == annotators.c.id,
     )
-    n_labels = select(func.count()).where(mine, annotations.c.kind == LABEL).scalar_subquery()
-    n_flags = select(func.count()).where(mine, annotations.c.flag.is_(True)).scalar_subquery()
+    n_labels = select(func.count()).where(mine, annotations_t.c.kind == LABEL).scalar_subquery()
+    n_flags = select(func.count()).where(mine, annotations_t.c.flag.is_(True)).scalar_subquery()
     n_pending = (
         select(func.count())
         .where(
@@ -255,8 +255,8 @@ def _queue_relabel(
     multi_label: bool,
     now: float,
 ) -> int:
-    a = annotations.alias("a")
-    b = annotations.alias("b")
+    a = annotations_t.alias("a")
+    b = annotations_t.alias("b")
     # An annotator's current label on an item is the one under the newest version they used.
     newest = (
         select(func.max(b.c.guideline_version))
@@ -520,10 +520,10 @@ def annotate(
                     created_at=now,
                     updated_at=now,
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key[0]  # type: ignore[index]
         return int(
             conn.execute(
-                insert(annotations).values(
+                insert(annotations_t).values(
                     project_id=project_id,
                     item_idx=item_idx,
                     annotator_id=annotator_id,
@@ -536,7 +536,7 @@ def annotate(
                     assignment_id=entry,
                     created_at=now,
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key[0]  # type: ignore[index]
         )
 
     try:
@@ -586,8 +586,8 @@ def undo(store: Store, project_id: int, annotator_id: int) -> int | None:
         if last is None:
             return None
         conn.execute(
-            delete(annotations).where(
-                annotations.c.assignment_id == last.id, annotations.c.kind == LABEL
+            delete(annotations_t).where(
+                annotations_t.c.assignment_id == last.id, annotations_t.c.kind == LABEL
             )
         )
         if last.reason == "direct":
@@ -631,15 +631,15 @@ def flagged(store: Store, project_id: int) -> list[dict[str, Any]]:
     """Flagged annotations with their comments, newest first."""
     q = (
         select(
-            annotations.c.item_idx,
-            annotations.c.label,
-            annotations.c.guideline_version,
-            annotations.c.comment,
+            annotations_t.c.item_idx,
+            annotations_t.c.label,
+            annotations_t.c.guideline_version,
+            annotations_t.c.comment,
             annotators.c.name.label("annotator"),
         )
-        .join(annotators, annotators.c.id == annotations.c.annotator_id)
-        .where(annotations.c.project_id == project_id, annotations.c.flag.is_(True))
-        .order_by(annotations.c.id.desc())
+        .join(annotators, annotators.c.id == annotations_t.c.annotator_id)
+        .where(annotations_t.c.project_id == project_id, annotations_t.c.flag.is_(True))
+        .order_by(annotations_t.c.id.desc())
     )
     with read(store.engine) as conn:
         return [dict(r._mapping) for r in conn.execute(q)]
@@ -648,10 +648,10 @@ def flagged(store: Store, project_id: int) -> list[dict[str, Any]]:
 def item_annotations(store: Store, project_id: int, item_idx: int) -> list[dict[str, Any]]:
     """Every annotation of one item, oldest first, with annotator names."""
     q = (
-        select(annotations, annotators.c.name.label("annotator"))
-        .join(annotators, annotators.c.id == annotations.c.annotator_id)
-        .where(annotations.c.project_id == project_id, annotations.c.item_idx == item_idx)
-        .order_by(annotations.c.id)
+        select(annotations_t, annotators.c.name.label("annotator"))
+        .join(annotators, annotators.c.id == annotations_t.c.annotator_id)
+        .where(annotations_t.c.project_id == project_id, annotations_t.c.item_idx == item_idx)
+        .order_by(annotations_t.c.id)
     )
     with read(store.engine) as conn:
         return [dict(r._mapping) for r in conn.execute(q)]
@@ -748,16 +748,16 @@ def resolve_reviews(
         status = DISMISSED if label is None else RESOLVED
         if label is not None:
             conn.execute(
-                delete(annotations).where(
-                    annotations.c.project_id == project_id,
-                    annotations.c.item_idx == item_idx,
-                    annotations.c.annotator_id == reviewer_id,
-                    annotations.c.guideline_version == version,
-                    annotations.c.kind == REVIEW,
+                delete(annotations_t).where(
+                    annotations_t.c.project_id == project_id,
+                    annotations_t.c.item_idx == item_idx,
+                    annotations_t.c.annotator_id == reviewer_id,
+                    annotations_t.c.guideline_version == version,
+                    annotations_t.c.kind == REVIEW,
                 )
             )
             conn.execute(
-                insert(annotations).values(
+                insert(annotations_t).values(
                     project_id=project_id,
                     item_idx=item_idx,
                     annotator_id=reviewer_id,
@@ -787,7 +787,7 @@ def delete_project(store: Store, project_id: int) -> None:
     """Delete a labeling project and everything in it."""
 
     def write(conn: Connection) -> None:
-        for table in (reviews, annotations, assignments, annotators, guidelines, label_items):
+        for table in (reviews, annotations_t, assignments, annotators, guidelines, label_items):
             conn.execute(delete(table).where(table.c.project_id == project_id))
         conn.execute(delete(label_projects).where(label_projects.c.id == project_id))
 

@@ -6,8 +6,7 @@ the review queue. Annotations refer to items by a dense per-project index (``ite
 agreement statistics read three integers per annotation.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: it would shadow the ``annotations`` table.
 from sqlalchemy import (
     BigInteger,
     Boolean,
