@@ -21,6 +21,8 @@ from loopml.store._dialect import bulk_upsert, chunks, upsert
 from loopml.store._engine import read, run_write
 from loopml.store._schema_labeling import (
     annotations as annotations_t,
+)
+from loopml.store._schema_labeling import (
     annotators,
     assignments,
     guidelines,
