@@ -10,6 +10,7 @@ from rich.table import Table
 
 from loopml.cli._common import fmt_duration, fmt_value, status_text
 from loopml.demo._labeling import label_digits
+from loopml.demo._sweeps import sweep_digits
 from loopml.demo._tracking import PROJECT, train_models
 
 __all__ = ["run_demo"]
@@ -40,6 +41,8 @@ def run_demo(serve: bool = True, port: int = 8765) -> None:
     console.print("1. tracking: training models epoch by epoch, every metric logged")
     train_models(console)
     _print_runs(console, PROJECT)
+    console.print("2. sweeps: searching SGD settings on warm workers, ASHA stopping bad trials early")
+    sweep_digits(console)
     label_digits(console)
     if serve:
         _serve(console, port)
