@@ -12,7 +12,6 @@ import math
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -104,6 +103,7 @@ class Controller:
             sweeps.cached_results(objective_key) if cache else {}
         )
         self.use_cache = cache
+        self._last_heartbeat = time.monotonic()
         self._resume(stored)
         self.remaining = max(0, n_trials - self.counts.done - len(self.retry))
         self.next_number = max((r.number for r in stored), default=-1) + 1
@@ -148,6 +148,7 @@ class Controller:
                 self.retry.extend(self.executor.take_requeued())
                 if self._should_flush(not events):
                     self.flush()
+                self._heartbeat()
                 if progress is not None:
                     self.counts.running = len(self.live)
                     progress.update(self.counts)
@@ -335,12 +336,19 @@ class Controller:
         self.pending.clear()
         self.oldest_pending = None
 
+    def _heartbeat(self) -> None:
+        # Running trials' runs stay alive in the store: recovery in another process marks a
+        # run with no heartbeat for ``stale_after`` seconds ``crashed``.
+        now = time.monotonic()
+        if now - self._last_heartbeat < self.sweeps.store.settings.heartbeat_interval:
+            return
+        self._last_heartbeat = now
+        self.flush()
+        self.sweeps.store.heartbeat([live.spec.run_id for live in self.live.values()])
+
     def _note_best(self, value: float) -> None:
         if math.isnan(value):
             return
         best = self.counts.best
         if best is None or (value > best if self.maximize else value < best):
             self.counts.best = value
-
-
-SetupFn = Callable[[], Any]
