@@ -147,3 +147,24 @@ def test_ctrl_c_marks_unfinished_trials_killed(tmp_path: Path) -> None:
     resumed = _child(tmp_path, record.id, n=6)
     assert resumed.wait(timeout=120) == 0
     assert {t.state for t in sweeps.load_trials(record.id)} == {"finished"}
+
+
+def test_an_idle_worker_killed_from_outside_is_replaced(tmp_path: Path) -> None:
+    from loopml.sweeps._local import LocalExecutor
+    from loopml.sweeps._trial import TrialResult, TrialSpec
+
+    executor = LocalExecutor(parallel=1)
+    executor.start(lambda params, run: 1.0, "val_acc", None)
+    try:
+        victim = executor.workers[0].process
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.join(5)
+        assert executor.poll(1.0) == []  # nothing was running: no trial lost
+        assert executor.workers[0].process.is_alive() and executor.workers[0].process is not victim
+        executor.submit([TrialSpec(0, "r0", "t-0", "p", {"x": 1})])
+        events: list[object] = []
+        while not events:
+            events = executor.poll(1.0)
+        assert isinstance(events[0], TrialResult) and events[0].value == 1.0
+    finally:
+        executor.shutdown()

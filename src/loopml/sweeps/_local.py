@@ -208,6 +208,10 @@ class LocalExecutor:
             w = by_sentinel.get(obj)  # type: ignore[assignment]
             if w is not None and w in self.workers and not w.process.is_alive():
                 code = w.process.exitcode
+                if not w.queue:  # died idle (e.g. killed from outside): nothing was lost
+                    w.kill()
+                    self.workers[self.workers.index(w)] = self._spawn()
+                    continue
                 events.append(
                     self._replace(
                         w, "died", f"the worker process running it died (exit code {code})"
