@@ -136,3 +136,15 @@ def test_importances_and_load() -> None:
     sweep = loopml.sweep(quadratic, space, n_trials=12, sampler="random", seed=0, progress=False)
     importances = loopml.load_sweep(sweep.id[:6]).importances()
     assert set(importances) == {"x", "y"} and importances["x"] > importances["y"]
+
+
+def test_progress_bar_and_resume_with_a_lambda(capsys: pytest.CaptureFixture[str]) -> None:
+    sweep = loopml.sweep(
+        lambda params, run: params["x"], {"x": loopml.uniform(0, 1)}, n_trials=3, progress=True
+    )
+    out = capsys.readouterr().out
+    assert "3/3" in out and "3 done" in out and "best" in out
+    with pytest.raises(loopml.ValidationError, match="lambda or nested function"):
+        loopml.resume_sweep(sweep.id, n_trials=5)
+    resumed = loopml.resume_sweep(sweep.id, objective=lambda params, run: params["x"], n_trials=5)
+    assert sorted(resumed.trials["number"]) == list(range(5))

@@ -17,17 +17,16 @@ class ProgressView:
     def __init__(self, total: int, name: str, metric: str) -> None:
         from rich.progress import (
             BarColumn,
-            MofNCompleteColumn,
             Progress,
             TextColumn,
             TimeElapsedColumn,
         )
 
         self.metric = metric
+        self.total = total
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
+            BarColumn(bar_width=16),
             TextColumn("{task.fields[stats]}"),
             TimeElapsedColumn(),
             transient=False,
@@ -55,7 +54,7 @@ class ProgressView:
         rate = (counts.done - self._first_done) / max(now - self._start, 1e-9)
         best = "-" if counts.best is None else f"{counts.best:.5g}"
         stats = (
-            f"[green]{counts.finished} done[/] [blue]{counts.running} running[/] "
+            f"{counts.done}/{self.total} [green]{counts.finished} done[/] [blue]{counts.running} running[/] "
             f"[red]{counts.failed} failed[/] [dim]{counts.pruned} pruned[/] "
             f"{counts.cached} cached | best {self.metric} {best} | {rate:,.1f} trials/s"
         )
