@@ -148,3 +148,20 @@ def test_progress_bar_and_resume_with_a_lambda(capsys: pytest.CaptureFixture[str
         loopml.resume_sweep(sweep.id, n_trials=5)
     resumed = loopml.resume_sweep(sweep.id, objective=lambda params, run: params["x"], n_trials=5)
     assert sorted(resumed.trials["number"]) == list(range(5))
+
+
+def test_workers_limit_blas_threads_to_their_share_of_cores() -> None:
+    import numpy  # noqa: F401 - loaded before the fork, as in most sessions
+
+    def objective(params: dict[str, Any], run: Any) -> float:
+        from threadpoolctl import threadpool_info
+
+        run.set_tags({"omp": os.environ["OMP_NUM_THREADS"]})
+        return float(max(p["num_threads"] for p in threadpool_info()))
+
+    sweep = loopml.sweep(
+        objective, {"x": loopml.uniform(0, 1)}, n_trials=2, parallel=2, progress=False
+    )
+    share = max(1, (os.cpu_count() or 1) // 2)
+    assert set(sweep.trials["value"]) == {float(share)}
+    assert loopml.get_run(sweep.trials["run_id"][0]).tags["omp"] == str(share)
