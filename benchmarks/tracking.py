@@ -879,7 +879,9 @@ class Bench:
             print(f"- {note}")
         print(
             f"- medians of repeats on a shared machine; loopml repeats {self.args.repeat}, "
-            f"MLflow repeats {self.args.mlflow_repeat}; total {fmt_seconds(time.perf_counter() - t0)}"
+            f"MLflow repeats {self.args.mlflow_repeat}; total {fmt_seconds(time.perf_counter() - t0)}; "
+            f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+            f"on {os.cpu_count()} cores (compare ratios, not absolute numbers, across runs)"
         )
         if self.profile_dir:
             print(f"- pyinstrument reports of loopml's measured sections: {self.profile_dir}")
