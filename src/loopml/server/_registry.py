@@ -42,6 +42,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem("Runs", "/runs", "runs", "≡"),
     NavItem("Compare", "/compare", "compare", "⇄"),
     NavItem("Sweeps", "/sweeps", "sweeps", "◎"),
+    NavItem("Labeling", "/labeling", "labeling", "✎", project_scoped=False),
 ]
 
 # Modules defining ``router``; JSON APIs first so their paths win over any page pattern.
@@ -51,6 +52,7 @@ ROUTER_MODULES: list[str] = [
     "loopml.server._pages_runs",
     "loopml.server._pages_compare",
     "loopml.server._pages_sweeps",
+    "loopml.server._labeling_routes",
 ]
 
 
