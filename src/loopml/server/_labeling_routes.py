@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from markupsafe import Markup
 
 from loopml._errors import ConflictError, ValidationError
 from loopml.server._deps import get_store, render, script_json
@@ -58,6 +59,14 @@ def _item_view(p: LabelingProject, item_id: str) -> dict[str, Any]:
     return {"image": image, "text": text, "fields": fields[:24], "more": max(0, len(fields) - 24)}
 
 
+def _inline_markdown(text: str) -> Markup:
+    """Bold, italics, code and links of one Markdown line; raw HTML is escaped, never passed on."""
+    from markdown_it import MarkdownIt  # installed with rich
+
+    md = MarkdownIt("commonmark", {"html": False})
+    return Markup(md.renderInline(text))
+
+
 def _guideline_lines(p: LabelingProject) -> tuple[int, list[dict[str, Any]]]:
     """The latest guideline as lines, each marked when new or changed since the previous version."""
     g = p.guideline()
@@ -74,7 +83,7 @@ def _guideline_lines(p: LabelingProject) -> tuple[int, list[dict[str, Any]]]:
             if kind == "h"
             else (line.strip()[2:] if kind == "li" else line)
         )
-        out.append({"kind": kind, "text": body, "changed": i in changed})
+        out.append({"kind": kind, "html": _inline_markdown(body), "changed": i in changed})
     return g.version, out
 
 
