@@ -341,7 +341,12 @@ def main(argv: list[str] | None = None) -> int:
             assert r.status_code == 200
             body.update(r.json()["series"]["signal"][long_id])
 
-        first_s, series_s = timed(series)
+        def series_uncached() -> None:
+            views._DOWNSAMPLED.items.clear()  # measure the database work, not the LRU cache
+            series()
+
+        first_s, series_s = timed(series_uncached)
+        _, cached_s = timed(series)
         kept = body["values"]
         has_spikes = 50.0 in kept and -50.0 in kept
         ml_points: list[Any] = []
@@ -364,7 +369,8 @@ def main(argv: list[str] | None = None) -> int:
                 "< 300 ms",
                 series_s < TARGET_S and len(kept) <= 5000,
                 [
-                    f"loopml: {len(kept):,} points (cold {fmt_seconds(first_s)}), spikes kept: {has_spikes}",
+                    f"loopml: {len(kept):,} points, spikes kept: {has_spikes}; median without the cache "
+                    f"(first {fmt_seconds(first_s)}); repeat views hit the cache: {fmt_seconds(cached_s)}",
                     f"MLflow get_metric_history_bulk_interval: {len(ml_points):,} points (cold {fmt_seconds(ml_first)}), spikes kept: {ml_spikes}",
                 ],
             )

@@ -13,6 +13,10 @@ import loopml
 
 PROJECT = "vision"
 EVIL = "<script>alert('pwned')</script>"
+PNG_1X1 = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201a5f6c1e60000000049454e44ae426082"
+)
 
 
 @dataclass
@@ -65,6 +69,13 @@ def seed(tmp: Path, n_runs: int = 8, steps: int = 30) -> Seeded:
         run.log_artifact(tmp / "notes.txt")
         run.log_artifact(tmp / "table.csv")
         run.log_artifact(tmp / "page.html")
+        (tmp / "dot.png").write_bytes(PNG_1X1)
+        run.log_artifact(tmp / "dot.png")
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table({"x": [1, 2, 3], "label": ["a", EVIL, "c"]}), tmp / "preds.parquet")
+        run.log_artifact(tmp / "preds.parquet")
     out.with_artifacts = run.id
     out.sweep_id, out.sweep_runs = seed_sweep(n_trials=6)
     return out

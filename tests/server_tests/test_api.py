@@ -88,7 +88,9 @@ def test_series_of_several_runs_and_unknown_key(client: TestClient, seeded: Seed
 def test_artifacts_listing_download_and_traversal(client: TestClient, seeded: Seeded) -> None:
     rid = seeded.with_artifacts
     names = [a["name"] for a in client.get(f"/api/v1/runs/{rid}/artifacts").json()]
-    assert names == ["notes.txt", "page.html", "table.csv"]
+    assert names == ["dot.png", "notes.txt", "page.html", "preds.parquet", "table.csv"]
+    png = client.get(f"/api/v1/runs/{rid}/artifacts/dot.png")
+    assert png.headers["content-type"] == "image/png" and png.content.startswith(b"\x89PNG")
     r = client.get(f"/api/v1/runs/{rid}/artifacts/notes.txt")
     assert r.status_code == 200 and r.text.startswith("hello artifact")
     assert r.headers["content-security-policy"] == "sandbox"

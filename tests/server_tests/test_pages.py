@@ -100,6 +100,8 @@ def test_run_page_sections(client: TestClient, seeded: Seeded) -> None:
         assert f"<h2>{section}</h2>" in text or f"<h2>{section}" in text
     assert "hello artifact" in text  # text preview
     assert "<th>a</th>" in text and "<th>b</th>" in text  # CSV head
+    assert f'src="/api/v1/runs/{seeded.with_artifacts}/artifacts/dot.png"' in text  # image inline
+    assert "<th>label</th>" in text and "first 3 of 3 rows" in text  # Parquet head
     assert client.get("/runs/nosuchrun").status_code == 404
 
 
