@@ -60,6 +60,8 @@ def test_malformed_filter_shows_message_not_500(client: TestClient) -> None:
     assert r.status_code == 200 and 'id="filter-error"' in r.text
     r = client.get("/runs", params={"cols": "bogus"})
     assert "unknown column" in r.text
+    past = client.get("/runs", params={"page": 999})
+    assert past.status_code == 200 and "past the last page" in past.text
     r = client.get("/runs", params={"page": "x"})
     assert r.status_code == 400 and "page" in r.text
 

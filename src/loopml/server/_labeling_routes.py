@@ -100,10 +100,13 @@ def projects_page(request: Request, store: StoreDep) -> HTMLResponse:
 
 
 @router.get("/labeling/{name}", response_class=HTMLResponse)
-def overview_page(request: Request, store: StoreDep, name: str) -> HTMLResponse:
-    """A project: status, agreement per guideline version side by side, confusion heatmaps."""
+def overview_page(request: Request, store: StoreDep, name: str, same: bool = False) -> HTMLResponse:
+    """A project: status, agreement per guideline version side by side, confusion heatmaps.
+
+    ``same=1`` compares the versions on the same items only (those labeled under each).
+    """
     p = _project(store, name)
-    stats = p.agreement()
+    stats = p.agreement(common_items=same)
     heat = [{"version": s.version, "z": s.confusion} for s in stats if s.confusion]
     return render(
         request,
@@ -114,6 +117,7 @@ def overview_page(request: Request, store: StoreDep, name: str) -> HTMLResponse:
             "p": p,
             "status": p.status(),
             "stats": stats,
+            "same": same,
             "annotators": p.annotators(),
             "page_data": script_json({"classes": list(p.classes), "heat": heat}),
         },

@@ -182,7 +182,7 @@
           name: p, text: rows.map(function (r) { return r.name; }), visible: i === 0 ? true : "legendonly",
           marker: { size: 8, color: PALETTE[i % PALETTE.length], opacity: 0.8 } };
       });
-      Plotly.react(sc, traces, layout({ title: { text: "param vs " + t.metric + " (pick a param in the legend)", font: { size: 13 }, x: 0.02 },
+      Plotly.react(sc, traces, layout({ title: { text: t.metric + " by param", font: { size: 13 }, x: 0.02 },
         yaxis: { title: { text: t.metric }, gridcolor: "#e2e8f0" } }), CONFIG);
     }
   }
