@@ -45,6 +45,7 @@ def test_every_page_renders_and_escapes_html(setup: tuple[TestClient, LabelingPr
     p.consensus()
     for path in (
         "",
+        "?same=1",
         "/annotate",
         "/annotate?annotator=ann",
         "/problems",

@@ -233,3 +233,22 @@ def test_multi_label_schema(store: object) -> None:
     assert stats.alpha_per_class["dog"] == pytest.approx(1.0)
     with pytest.raises(ValidationError, match="at least one class"):
         p.annotate("ann", "s1", [])
+
+
+def test_agreement_on_common_items_compares_versions_fairly(project: LabelingProject) -> None:
+    project.assign(["ann", "bo"], overlap=2, items=["it0", "it1", "it2"])
+    _label_all(
+        project,
+        {
+            "ann": {"it0": "cat", "it1": "dog", "it2": "bird"},
+            "bo": {"it0": "cat", "it1": "cat", "it2": "bird"},
+        },
+    )
+    project.publish_guidelines("v2 text", note="foxes are dog")
+    _label_all(project, {"ann": {"it1": "dog"}, "bo": {"it1": "dog"}})
+    everything = project.agreement()
+    same = project.agreement(common_items=True)
+    assert [s.n_items for s in everything] == [3, 1]
+    assert [s.n_items for s in same] == [1, 1]
+    assert same[0].percent_agreement == 0.0 and same[1].percent_agreement == 1.0
+    assert list(project.agreement_frame(common_items=True).index) == [1, 2]

@@ -193,6 +193,12 @@ def label_digits(console: Console, seed: int = 0) -> dict[str, Any]:
             f"{s.krippendorff_alpha:.3f}", f"{s.alpha_per_class['1']:.2f}", f"{s.alpha_per_class['7']:.2f}", pair,
         )  # fmt: skip
     console.print(table)
+    same = p.agreement(common_items=True)
+    if len(same) > 1:
+        console.print(
+            f"   on the same {same[0].n_items} relabeled items: Krippendorff's alpha "
+            + " -> ".join(f"v{s.version} {s.krippendorff_alpha:.3f}" for s in same)
+        )
     cons = p.consensus()
     truth = dict(zip(frame["id"], frame["true_label"], strict=True))
     acc = float(

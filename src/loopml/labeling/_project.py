@@ -366,17 +366,21 @@ class LabelingProject:
         return rows
 
     # -- quality: agreement, problems, consensus, issues, active learning, snapshots -------------
-    def agreement(self) -> list[AgreementStats]:
-        """Agreement statistics per guideline version, oldest first (see ``AgreementStats``)."""
+    def agreement(self, *, common_items: bool = False) -> list[AgreementStats]:
+        """Agreement statistics per guideline version, oldest first (see ``AgreementStats``).
+
+        ``common_items=True`` compares the versions on the same items only (those labeled
+        under every version), the fair comparison after a targeted relabel.
+        """
         from loopml.labeling._quality import agreement_by_version
 
-        return agreement_by_version(self)
+        return agreement_by_version(self, common_items=common_items)
 
-    def agreement_frame(self) -> pd.DataFrame:
+    def agreement_frame(self, *, common_items: bool = False) -> pd.DataFrame:
         """Agreement per guideline version, side by side, as a DataFrame."""
         from loopml.labeling._agreement import stats_frame
 
-        return stats_frame(self.agreement())
+        return stats_frame(self.agreement(common_items=common_items))
 
     def problems(self, version: int | None = None) -> list[ProblemGroup]:
         """Disagreements and flags grouped by class pair, biggest first (default: latest version labeled)."""

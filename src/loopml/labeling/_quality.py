@@ -57,18 +57,31 @@ def _role(p: LabelingProject, name: str) -> str | None:
 
 # -- agreement -----------------------------------------------------------------------------------
 def agreement_by_version(
-    p: LabelingProject, arrays: dict[str, np.ndarray] | None = None
+    p: LabelingProject, arrays: dict[str, np.ndarray] | None = None, common_items: bool = False
 ) -> list[AgreementStats]:
-    """Agreement statistics for each guideline version that has annotations, oldest first."""
+    """Agreement statistics for each guideline version that has annotations, oldest first.
+
+    ``common_items`` restricts every version to the items labeled twice or more under each of
+    them: after a targeted relabel, the fair before/after comparison on the same (hard) items.
+    """
     import numpy as np
 
     from loopml.labeling._agreement import agreement
 
     arr = _arrays(p) if arrays is None else arrays
     names = _annotator_names(p) if arrays is None else {}
+    versions = np.unique(arr["version"])
+    keep = np.ones(len(arr["item"]), dtype=bool)
+    if common_items and len(versions) > 1:
+        common = None
+        for v in versions:
+            its, n = np.unique(arr["item"][arr["version"] == v], return_counts=True)
+            its = its[n >= 2]
+            common = its if common is None else np.intersect1d(common, its)
+        keep = np.isin(arr["item"], common)
     out = []
-    for v in np.unique(arr["version"]):
-        m = arr["version"] == v
+    for v in versions:
+        m = (arr["version"] == v) & keep
         item, ann, lab = arr["item"][m], arr["annotator"][m], arr["label"][m]
         if p.schema.multi_label:
             out.append(_multi_label_agreement(item, ann, lab, p.classes, int(v)))
