@@ -4,7 +4,9 @@ With one label per item this is ``cleanlab.filter.find_label_issues`` on the mod
 out-of-sample probabilities, unchanged. Where several annotators labeled an item, their votes are
 evidence too: the model's probabilities are multiplied by each vote's likelihood under a simple
 annotator model (annotator ``a`` is right with probability ``acc[a]``, estimated from how often
-``a`` agrees with the others), and confident learning runs on that posterior.
+``a`` agrees with the others), and for those items the posterior decides: an item is an issue
+when its label is more likely wrong than right. Confident learning keeps deciding the rest with
+the model's own per-class thresholds.
 """
 
 from __future__ import annotations
@@ -85,19 +87,37 @@ def find_label_issues(
     pred_probs: np.ndarray,
     votes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> LabelIssues:
-    """Rank suspected label errors (cleanlab ``find_label_issues``, ranked by self-confidence)."""
+    """Rank suspected label errors, most suspicious first.
+
+    Confident learning (cleanlab ``find_label_issues``, ranked by self-confidence) on the model's
+    probabilities decides for every item. Where ``votes`` (rows, annotators, labels) give an item
+    two or more votes, the posterior of ``combine_with_votes`` decides for that item instead: it
+    is an issue when its label is more likely wrong than right given the model and the votes.
+    Without votes the result is cleanlab's, unchanged.
+    """
     import numpy as np
     from cleanlab.filter import find_label_issues as cl_find
 
     labels = np.asarray(labels, dtype=np.int64)
-    probs = pred_probs if votes is None else combine_with_votes(pred_probs, *votes)
-    if len(labels) < 2 or len(np.unique(labels)) < 2:
+    n = len(labels)
+    if n < 2 or len(np.unique(labels)) < 2:
         raise ValidationError(
             "finding label issues needs at least two labeled items in two classes"
         )
-    idx = cl_find(labels, probs, return_indices_ranked_by="self_confidence")
-    quality = probs[np.arange(len(labels)), labels]
-    return LabelIssues(np.asarray(idx, dtype=np.int64), quality, probs.argmax(1), probs)
+    rows = np.arange(n)
+    issues = np.zeros(n, dtype=bool)
+    issues[cl_find(labels, pred_probs, return_indices_ranked_by="self_confidence")] = True
+    probs = pred_probs
+    if votes is not None:
+        probs = combine_with_votes(pred_probs, *votes)
+        voted = np.bincount(votes[0], minlength=n)[:n] >= 2
+        # Confident learning's per-class thresholds stay the model's own; the votes only
+        # decide the items they cover.
+        issues[voted] = probs[voted, labels[voted]] < 0.5
+    quality = probs[rows, labels]
+    found = rows[issues]
+    order = found[np.argsort(quality[found], kind="stable")]
+    return LabelIssues(order, quality, probs.argmax(1), probs)
 
 
 def out_of_sample_probs(
