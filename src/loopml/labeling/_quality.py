@@ -78,7 +78,7 @@ def agreement_by_version(
             its, n = np.unique(arr["item"][arr["version"] == v], return_counts=True)
             its = its[n >= 2]
             common = its if common is None else np.intersect1d(common, its)
-        keep = np.isin(arr["item"], common)
+        keep = np.isin(arr["item"], common if common is not None else [])
     out = []
     for v in versions:
         m = (arr["version"] == v) & keep
