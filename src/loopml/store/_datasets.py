@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from loopml._errors import ConflictError, NotFoundError
 from loopml.store._dialect import upsert
@@ -111,7 +112,12 @@ def register_version(
         row = conn.execute(_versions_query().where(dataset_versions.c.digest == digest)).one()
         return _row(row), True
 
-    return run_write(store.engine, write)
+    try:
+        return run_write(store.engine, write)
+    except IntegrityError:
+        # Another process registered the same content (or the next number) at the same moment;
+        # the second attempt sees its row and returns it or numbers after it.
+        return run_write(store.engine, write)
 
 
 def get_version(store: Store, ref: str) -> dict[str, Any]:
