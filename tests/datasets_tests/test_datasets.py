@@ -166,3 +166,27 @@ def test_run_use_dataset_records_lineage(session: object) -> None:
     assert [x.ref for x in inputs_of(run.id[:6])] == ["toy@1"]
     with pytest.raises(NotFoundError, match="no run"):
         use_dataset("0" * 16, v, store=store)
+
+
+def test_the_same_version_created_at_once_is_stored_once(store: object) -> None:
+    import threading
+
+    start = threading.Barrier(4)
+    got: list[str] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            start.wait()
+            got.append(create("same", _frame(50), store=store).ref)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert got == ["same@1"] * 4
+    assert [v.number for v in versions("same", store=store)] == [1]
