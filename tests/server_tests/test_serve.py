@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,7 +14,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from loopml import ValidationError
+from loopml import LoopmlError, ValidationError
 from loopml.cli import app
 from loopml.server import is_loopback, serve
 
@@ -40,6 +41,15 @@ def test_cli_refuses_remote_host() -> None:
 def test_bad_port() -> None:
     with pytest.raises(ValidationError, match="port"):
         serve(port=70000)
+
+
+def test_port_in_use_is_a_readable_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(LoopmlError, match="--port"):
+            serve(port=port)
 
 
 def test_loopml_ui_serves_until_ctrl_c(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import contextlib
 import ipaddress
 import socket
 
-from loopml._errors import ValidationError
+from loopml._errors import LoopmlError, ValidationError
 
 __all__ = ["LOOPBACK_HOSTS", "is_loopback", "serve"]
 
@@ -21,6 +21,20 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _check_port(host: str, port: int) -> int:
+    """``port`` if it can be bound on ``host`` (a free one for 0); a readable error if not."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise LoopmlError(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}); another program may be "
+                "using it: pick another port with --port N (or --port 0 for any free one)"
+            ) from None
+        return int(s.getsockname()[1])
 
 
 def serve(
@@ -48,10 +62,7 @@ def serve(
             f"refusing to serve on {host!r}: the dashboard has no authentication, so it binds to "
             "127.0.0.1 only; pass --allow-remote (allow_remote=True) to expose it on purpose"
         )
-    if port == 0:
-        with socket.socket() as s:
-            s.bind((host, 0))
-            port = int(s.getsockname()[1])
+    port = _check_port(host, port)
     hosts = list(LOOPBACK_HOSTS) if loopback else None
     app = create_app(store, allowed_hosts=hosts)  # type: ignore[arg-type]
     shown = f"[{host}]" if ":" in host else host
