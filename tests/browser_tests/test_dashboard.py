@@ -126,6 +126,35 @@ def test_open_sweep(page: Any, live_server: LiveServer, doc_shot: Any) -> None:
     assert page.get_attribute("#best-curve", "data-points") == "6"
     assert page.locator("#trials-table tbody tr").count() == 6
     page.locator("#importances .main-svg").first.wait_for()
+
+
+def test_sweep_page_of_a_real_sweep(page: Any, live_server: LiveServer, doc_shot: Any) -> None:
+    import loopml
+    from loopml.tracking import set_default_session
+    from tests.server_tests._objectives import quadratic
+
+    set_default_session(live_server.session)
+    try:
+        sw = loopml.sweep(
+            quadratic,
+            {"lr": loopml.loguniform(1e-4, 1.0), "opt": loopml.choice(["adam", "sgd"])},
+            metric="loss",
+            direction="min",
+            n_trials=16,
+            parallel=1,
+            seed=0,
+            project=PROJECT,
+            name="lr-search",
+            progress=False,
+        )
+    finally:
+        set_default_session(None)
+    page.goto(f"/sweeps?project={PROJECT}")
+    page.get_by_role("link", name="lr-search").click()
+    page.wait_for_url(re.compile(sw.id))
+    page.locator("#importances .main-svg").first.wait_for()
+    assert page.get_attribute("#best-curve", "data-points") == "16"
+    assert "16 / 16 done" in page.inner_text(".cards")
     doc_shot(page, "sweep")
 
 
