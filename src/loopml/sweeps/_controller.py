@@ -8,6 +8,7 @@ trial again on resume, under the same number and run).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import uuid
@@ -20,6 +21,7 @@ from loopml.sweeps._executor import Executor, Lost, Report
 from loopml.sweeps._objective import cache_key
 from loopml.sweeps._space import SpaceSpec
 from loopml.sweeps._trial import TrialResult, TrialSpec
+from loopml.sweeps._writer import TrialWriter
 from loopml.tracking._validate import encode_param, flatten
 
 if TYPE_CHECKING:
@@ -137,6 +139,7 @@ class Controller:
     # -- the loop ------------------------------------------------------------------------------
     def run(self, progress: ProgressView | None = None) -> Counts:
         """Run trials until the budget is spent; on any interruption, mark the unfinished ``killed``."""
+        self.writer = TrialWriter(self.sweeps, self.project, self.sweep_id, self.attributes)
         try:
             while True:
                 self._fill()
@@ -168,9 +171,12 @@ class Controller:
                 self.pending[live.spec.number] = live.write
                 self.counts.killed += 1
             self.live.clear()
-            self.flush()
+            with contextlib.suppress(Exception):  # a broken store must not hide the cause
+                self.flush()
+                self.writer.close()
             raise
         self.flush()
+        self.writer.close()
         self.executor.shutdown()
         self.counts.running = 0
         if progress is not None:
@@ -191,7 +197,7 @@ class Controller:
                 want -= 1
         if specs:
             if self.runs_before_start:
-                self.flush()  # a command's process attaches to its run: it must exist first
+                self.flush(wait=True)  # a command's process attaches to its run: it must exist
             self.executor.submit(specs)
 
     def _ask_params(self) -> tuple[optuna.trial.Trial, dict[str, Any]]:
@@ -327,14 +333,14 @@ class Controller:
             or time.monotonic() - (self.oldest_pending or 0) > _FLUSH_SECONDS
         )
 
-    def flush(self) -> None:
-        """Write every pending trial in one transaction."""
-        if not self.pending:
-            return
-        batch = list(self.pending.values())
-        self.sweeps.write_trials(self.project, self.sweep_id, self.attributes, batch)
-        self.pending.clear()
-        self.oldest_pending = None
+    def flush(self, wait: bool = False) -> None:
+        """Hand every pending trial to the writer (and wait until it is stored, with ``wait``)."""
+        if self.pending:
+            self.writer.submit(self.pending.values())
+            self.pending.clear()
+            self.oldest_pending = None
+        if wait:
+            self.writer.drain()
 
     def _heartbeat(self) -> None:
         # Running trials' runs stay alive in the store: recovery in another process marks a
@@ -343,7 +349,7 @@ class Controller:
         if now - self._last_heartbeat < self.sweeps.store.settings.heartbeat_interval:
             return
         self._last_heartbeat = now
-        self.flush()
+        self.flush(wait=True)
         self.sweeps.store.heartbeat([live.spec.run_id for live in self.live.values()])
 
     def _note_best(self, value: float) -> None:
