@@ -10,6 +10,9 @@ from rich.table import Table
 from loopml.cli._common import fmt_value
 from loopml.demo._tracking import PROJECT, load_digits_split
 
+# Its own project, so stage 1's project lists only stage 1's runs (pruned trials are expected here).
+SWEEP_PROJECT = f"{PROJECT}-sweeps"
+
 EPOCHS = 15
 
 
@@ -60,7 +63,7 @@ def sweep_digits(console: Console, n_trials: int = 24) -> str:
     }
     sweep = loopml.sweep(
         sgd_objective, space, metric="val_acc", n_trials=n_trials, parallel=2, pruner="asha", seed=0,
-        setup=_setup, project=PROJECT, name="sgd-asha", progress=True,
+        setup=_setup, project=SWEEP_PROJECT, name="sgd-asha", progress=True,
     )  # fmt: skip
     trials = sweep.trials
     pruned = int((trials["state"] == "pruned").sum())
