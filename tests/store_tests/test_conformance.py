@@ -47,6 +47,25 @@ def test_migrated_schema_matches_metadata(store: Store) -> None:
         )
 
 
+def test_running_every_migration_builds_the_declared_schema(backend_settings: object) -> None:
+    """New stores are built from the metadata; the migration chain must build the same thing."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from loopml.store._engine import make_engine
+    from loopml.store._migrate import _upgrade
+
+    engine = make_engine(backend_settings.resolved_store_url)  # type: ignore[attr-defined]
+    run_write(engine, lambda conn: _upgrade(conn, fresh_from_metadata=False))
+    with engine.connect() as conn:
+        assert (
+            conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            == SCHEMA_REVISION
+        )
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    engine.dispose()
+
+
 def test_reopening_does_not_migrate_again(store: Store) -> None:
     again = Store(store.settings)
     with again.engine.connect() as conn:

@@ -50,7 +50,7 @@ def run_demo(serve: bool = True, port: int = 8765) -> None:
 
 def _serve(console: Console, port: int) -> None:
     try:
-        from loopml.server import serve  # type: ignore[attr-defined]
+        from loopml.server import serve
     except ImportError:
         console.print("[dim]the dashboard is not built yet; nothing to serve[/]")
         return

@@ -6,7 +6,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Table
 
-
 _UPSERTS: dict[tuple[Any, ...], Any] = {}
 
 

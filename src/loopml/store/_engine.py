@@ -25,6 +25,7 @@ from loopml._errors import MissingDependencyError, StoreError
 T = TypeVar("T")
 
 _BUSY_TIMEOUT_MS = 60_000
+_AUTOCHECKPOINT_PAGES = 16_000
 _WRITE_RETRY_SECONDS = 300.0
 
 
@@ -82,6 +83,10 @@ def _sqlite_engine(url: str) -> Engine:
         cur.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
         mode = cur.execute("PRAGMA journal_mode=WAL").fetchone()
         cur.execute("PRAGMA synchronous=NORMAL")
+        # Checkpoints are the background writer's job (Store.checkpoint); this bound only keeps
+        # the WAL from growing without limit when no writer runs. The default (1,000 pages)
+        # puts a checkpoint's fsync inside every few hundred user commits.
+        cur.execute(f"PRAGMA wal_autocheckpoint={_AUTOCHECKPOINT_PAGES}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
         if mode and str(mode[0]).lower() != "wal":
@@ -95,6 +100,13 @@ def _sqlite_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def checkpoint(engine: Engine) -> None:
+    """Copy SQLite's write-ahead log into the database without waiting on readers or writers."""
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -47,7 +47,10 @@ def _check_known(revision: str | None, engine: Engine) -> None:
         )
 
 
-def _upgrade(conn: Connection) -> None:
+def _upgrade(conn: Connection, fresh_from_metadata: bool = True) -> None:
+    """Migrate under the lock. An empty database is built from the declared tables and stamped
+    with the head revision (a test checks that this equals running every migration), which
+    spares a new user's first run Alembic's import and replay."""
     from alembic import command
     from alembic.config import Config
 
@@ -57,6 +60,20 @@ def _upgrade(conn: Connection) -> None:
     if revision == SCHEMA_REVISION:
         return
     _check_known(revision, conn.engine)
+    if revision is None and fresh_from_metadata:
+        from loopml.store._schema import metadata
+
+        metadata.create_all(conn)
+        conn.execute(
+            text(
+                "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+                "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+            )
+        )
+        conn.execute(
+            text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": SCHEMA_REVISION}
+        )
+        return
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS_DIR))
     config.attributes["connection"] = conn

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -142,9 +141,9 @@ def param_value(text: str, num: float | None) -> Any:
     """Turn a stored param back into a Python value (numbers were stored as JSON)."""
     if num is None:
         return text
-    if math.isnan(num) or math.isinf(num):
+    if math.isnan(num) or math.isinf(num) or not num.is_integer():
         return num
     try:
-        return json.loads(text)
+        return int(text)  # an int param (a float such as 2.0 keeps its ".0" and fails here)
     except ValueError:
         return num

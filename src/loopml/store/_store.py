@@ -18,7 +18,7 @@ from loopml._errors import NotFoundError, ValidationError
 from loopml.store import _search
 from loopml.store._artifacts import artifact_path, save_artifacts
 from loopml.store._dialect import chunks, upsert
-from loopml.store._engine import make_engine, read, run_write
+from loopml.store._engine import checkpoint, make_engine, read, run_write
 from loopml.store._ingest import OffsetMismatch, decode_value, ingest_batch, insert_run
 from loopml.store._migrate import ensure_schema
 from loopml.store._query import Node, SortKey, parse_filter, parse_order_by
@@ -91,6 +91,10 @@ class Store:
     def close(self) -> None:
         """Release the store's connections."""
         self.engine.dispose()
+
+    def checkpoint(self) -> None:
+        """Fold SQLite's write-ahead log into the database file (a no-op on PostgreSQL)."""
+        checkpoint(self.engine)
 
     # -- projects ------------------------------------------------------------------------------
     def project_id(self, conn: Connection, name: str, create: bool = True) -> int | None:

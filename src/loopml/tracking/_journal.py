@@ -21,6 +21,7 @@ import fcntl
 import json
 import mmap
 import os
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,8 +45,16 @@ def parse_journal_name(path: Path) -> tuple[str, str] | None:
     return parts[0], parts[1]
 
 
+_OPEN_WRITERS: weakref.WeakSet[JournalWriter] = weakref.WeakSet()
+SPARE_SUFFIX = ".spare"
+
+
 class JournalWriter:
-    """Appends records to one journal through a memory map. Not thread-safe: callers lock."""
+    """Appends records to one journal through a memory map. Not thread-safe: callers lock.
+
+    A finished small journal can be kept as a spare (``retire``) and given to the next run
+    (``reuse``): closing a file whose space was reserved costs far more than zeroing 64 KiB.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -61,6 +70,22 @@ class JournalWriter:
             path.unlink(missing_ok=True)
             raise
         self.position = 0
+        _OPEN_WRITERS.add(self)
+
+    def retire(self, spare_path: Path) -> bool:
+        """Zero what was written and rename the file to ``spare_path``; False if too big to keep."""
+        if self._fd < 0 or self.size != _INITIAL_SIZE:
+            return False
+        self.map[0 : self.position] = bytes(self.position)
+        os.rename(self.path, spare_path)
+        self.path = spare_path
+        self.position = 0
+        return True
+
+    def reuse(self, path: Path) -> None:
+        """Take a retired (all-zero) journal for a new run."""
+        os.rename(self.path, path)
+        self.path = path
 
     def append(self, record: bytes) -> None:
         """Copy one complete record (ending in a newline) into the journal."""
@@ -97,6 +122,23 @@ class JournalWriter:
         self.map.close()
         os.close(self._fd)
         self._fd = -1
+
+    def forget(self) -> None:
+        """Close without touching the file: for a forked child, whose copies are not its own."""
+        if self._fd >= 0:
+            self.map.close()
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _after_fork_in_child() -> None:
+    # The child must not keep the parent's journals open: its copy of a descriptor would keep
+    # the lock held after the parent died, and recovery would think the writer alive.
+    for writer in list(_OPEN_WRITERS):
+        writer.forget()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def try_lock(path: Path) -> int | None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from loopml.store import OffsetMismatch, Store
-from loopml.tracking._journal import parse_journal_name, read_segment, try_lock
+from loopml.tracking._journal import SPARE_SUFFIX, parse_journal_name, read_segment, try_lock
 
 
 @dataclass
@@ -42,6 +42,11 @@ def recover(store: Store) -> RecoveryReport:
             if _recover_one(store, path, *names, report):
                 report.journals += 1
         finally:
+            os.close(fd)
+    for spare in sorted(folder.glob(f"*{SPARE_SUFFIX}")) if folder.is_dir() else []:
+        fd = try_lock(spare)  # a spare kept by a live process stays; a dead one's goes
+        if fd is not None:
+            spare.unlink(missing_ok=True)
             os.close(fd)
     report.runs_crashed += store.mark_stale_crashed(store.settings.stale_after)
     return report

@@ -18,7 +18,7 @@ from loopml._config import Settings
 from loopml._errors import LoopmlError, StoreError
 from loopml.store import Store
 from loopml.tracking._environment import run_attributes
-from loopml.tracking._journal import journal_name
+from loopml.tracking._journal import SPARE_SUFFIX, JournalWriter, journal_name
 from loopml.tracking._recovery import RecoveryReport, recover
 from loopml.tracking._run import Run
 from loopml.tracking._validate import (
@@ -98,6 +98,9 @@ _NOUNS = [
 ]
 
 
+_MAX_SPARES = 4
+
+
 def new_id() -> str:
     """A new 16-hex-digit id."""
     return uuid.uuid4().hex[:16]
@@ -112,6 +115,7 @@ class Session:
         self.last_recovery: RecoveryReport = recover(self.store)
         self._writer: BackgroundWriter | None = None
         self._runs: list[Run] = []
+        self._spares: list[JournalWriter] = []  # finished journals kept for the next runs
         self._lock = threading.Lock()
         self._failure: str | None = None
 
@@ -217,7 +221,9 @@ class Session:
         header: bytes | None = None,
     ) -> Run:
         path = self.store.journals_dir / journal_name(run_id, journal_id)
-        journal = OpenJournal(run_id, journal_id, path)
+        with self._lock:
+            spare = self._spares.pop() if self._spares else None
+        journal = OpenJournal(run_id, journal_id, path, spare)
         if header is not None:
             journal.file.write_first(header)
         run = Run(self, run_id, project, name, journal, params, step)
@@ -242,7 +248,17 @@ class Session:
             with self._lock:
                 if run in self._runs:
                     self._runs.remove(run)
-        journal.file.close(delete=True)
+        self._retire(journal.file)
+
+    def _retire(self, file: JournalWriter) -> None:
+        with self._lock:
+            keep = len(self._spares) < _MAX_SPARES
+        spare_path = self.store.journals_dir / f"spare-{new_id()}{SPARE_SUFFIX}"
+        if keep and file.retire(spare_path):
+            with self._lock:
+                self._spares.append(file)
+        else:
+            file.close(delete=True)
 
     # -- process exit ---------------------------------------------------------------------------
     def note_failure(
@@ -264,6 +280,10 @@ class Session:
                 print(f"loopml: {exc}", file=sys.stderr)
         if self._writer is not None:
             self._writer.stop()
+        with self._lock:
+            spares, self._spares = self._spares, []
+        for spare in spares:
+            spare.close(delete=True)
 
 
 def _decode_param(text: str, num: float | None) -> Any:

@@ -17,16 +17,23 @@ from loopml.store import OffsetMismatch, Store
 from loopml.tracking._journal import JournalWriter, read_segment
 
 logger = logging.getLogger("loopml")
+_CHECKPOINT_INTERVAL = 5.0
 
 
 class OpenJournal:
     """A journal this process writes: its file, and how much of it the store holds."""
 
-    def __init__(self, run_id: str, journal_id: str, path: Path) -> None:
+    def __init__(
+        self, run_id: str, journal_id: str, path: Path, spare: JournalWriter | None = None
+    ) -> None:
         self.run_id = run_id
         self.journal_id = journal_id
         self.path = path
-        self.file = JournalWriter(path)
+        if spare is not None:
+            spare.reuse(path)
+            self.file = spare
+        else:
+            self.file = JournalWriter(path)
         self.ingested = 0
         self.append_lock = threading.Lock()  # held by log() while it appends
         self.ingest_lock = threading.Lock()  # one ingest of this journal at a time
@@ -69,6 +76,7 @@ class BackgroundWriter:
         self._wake = threading.Event()
         self._stop = False
         self._last_heartbeat = 0.0
+        self._last_checkpoint = time.monotonic()
         self._thread = threading.Thread(target=self._loop, name="loopml-writer", daemon=True)
         self._thread.start()
 
@@ -109,6 +117,12 @@ class BackgroundWriter:
                 logger.warning(
                     "loopml: could not ingest run %s yet (%s); will retry", journal.run_id, exc
                 )
+        if time.monotonic() - self._last_checkpoint >= _CHECKPOINT_INTERVAL:
+            self._last_checkpoint = time.monotonic()
+            try:
+                self.store.checkpoint()  # here, not inside some user's commit
+            except Exception as exc:
+                logger.warning("loopml: WAL checkpoint failed (%s); will retry", exc)
         now = time.time()
         if journals and now - self._last_heartbeat >= self.store.settings.heartbeat_interval:
             try:
