@@ -104,6 +104,9 @@ metrics = Table(
     Column("value", Float),
     Column("flag", SmallInteger, nullable=False, default=0),
     Column("ts", Float, nullable=False),
+    # Clustered by (run, key, step) on SQLite: a series is one contiguous range of the table,
+    # so reading or downsampling it needs no lookup from an index into the table.
+    sqlite_with_rowid=False,
 )
 
 metric_summary = Table(

@@ -89,6 +89,7 @@ def upgrade() -> None:
         sa.Column("value", sa.Float),
         sa.Column("flag", sa.SmallInteger, nullable=False),
         sa.Column("ts", sa.Float, nullable=False),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "metric_summary",
