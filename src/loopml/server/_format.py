@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 import time
 from typing import Any
 from urllib.parse import urlencode
+
+from loopml._format import fmt_duration, fmt_time, fmt_value
 
 __all__ = [
     "FILTERS",
@@ -19,13 +19,6 @@ __all__ = [
 ]
 
 
-def fmt_time(ts: float | None) -> str:
-    """A Unix time as local ``YYYY-mm-dd HH:MM:SS``."""
-    if ts is None:
-        return "-"
-    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def fmt_ago(ts: float | None) -> str:
     """How long ago ``ts`` was, compactly (``5 s ago``, ``3 min ago``, ``2 d ago``)."""
     if ts is None:
@@ -35,34 +28,6 @@ def fmt_ago(ts: float | None) -> str:
         if s >= size:
             return f"{int(s // size)} {unit} ago"
     return f"{int(s)} s ago"
-
-
-def fmt_duration(seconds: float | None) -> str:
-    """Seconds as ``1h02m``, ``3m04s`` or ``5.2s``."""
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, sec = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{sec:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
-def fmt_value(value: Any) -> str:
-    """A metric or param value, compact; NaN and infinities shown as ``NaN``, ``inf``, ``-inf``."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "NaN"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return f"{value:.6g}"
-    return str(value)
 
 
 def fmt_bytes(n: int | None) -> str:

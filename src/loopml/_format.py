@@ -1,0 +1,44 @@
+"""Plain-text formatting of times, durations and values, shared by the CLI and the web UI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+__all__ = ["fmt_duration", "fmt_time", "fmt_value"]
+
+
+def fmt_time(ts: float | None) -> str:
+    """A Unix time as local ``YYYY-mm-dd HH:MM:SS``."""
+    if ts is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """Seconds as ``1h02m``, ``3m04s`` or ``5.2s``."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, sec = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{sec:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def fmt_value(value: Any) -> str:
+    """A metric or param value, compact; NaN and infinities shown as ``NaN``, ``inf``, ``-inf``."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return f"{value:.6g}"
+    return str(value)
