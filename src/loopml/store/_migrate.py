@@ -51,9 +51,6 @@ def _upgrade(conn: Connection, fresh_from_metadata: bool = True) -> None:
     """Migrate under the lock. An empty database is built from the declared tables and stamped
     with the head revision (a test checks that this equals running every migration), which
     spares a new user's first run Alembic's import and replay."""
-    from alembic import command
-    from alembic.config import Config
-
     if not is_sqlite(conn.engine):
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
     revision = current_revision(conn)  # again, now under the lock
@@ -74,6 +71,9 @@ def _upgrade(conn: Connection, fresh_from_metadata: bool = True) -> None:
             text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": SCHEMA_REVISION}
         )
         return
+    from alembic import command  # only an existing, older store needs Alembic
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS_DIR))
     config.attributes["connection"] = conn

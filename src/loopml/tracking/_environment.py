@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import platform
 import shlex
@@ -73,8 +74,6 @@ def environment() -> dict[str, Any]:
 
 def run_attributes() -> dict[str, Any]:
     """The run columns filled in at start: git commit and dirty flag, command, host, pid."""
-    import json
-
     commit, dirty = git_state(os.getcwd())
     return {
         "git_commit": commit,
@@ -84,5 +83,13 @@ def run_attributes() -> dict[str, Any]:
         else sys.executable,
         "host": socket.gethostname(),
         "pid": os.getpid(),
-        "environment": json.dumps(environment()),
+        "environment": _environment_json(
+            os.getcwd(), tuple(m for m in _KEY_PACKAGES if m in sys.modules)
+        ),
     }
+
+
+@functools.lru_cache(maxsize=8)
+def _environment_json(cwd: str, imported: tuple[str, ...]) -> str:
+    # Keyed by what can change within a process: the folder, and which key packages are loaded.
+    return json.dumps(environment())
