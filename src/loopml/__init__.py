@@ -86,7 +86,16 @@ __all__ = [
 if TYPE_CHECKING:
     from loopml._config import Settings
     from loopml.store import RunRecord, Store
-    from loopml.sweeps import Sweep, choice, intrange, load_sweep, loguniform, resume_sweep, sweep, uniform
+    from loopml.sweeps import (
+        Sweep,
+        choice,
+        intrange,
+        load_sweep,
+        loguniform,
+        resume_sweep,
+        sweep,
+        uniform,
+    )
     from loopml.tracking import Run, active_run, finish, get_run, init, log, recover, runs
 
 

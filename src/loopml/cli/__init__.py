@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -36,7 +36,10 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[
-        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+        bool | None,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
     ] = None,
 ) -> None:
     """loopml: track, sweep, label, analyse, serve and monitor, in one loop."""
@@ -60,7 +63,9 @@ def projects() -> None:
 
 @app.command("demo")
 def demo(
-    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the dashboard afterwards.")] = True,
+    serve: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the dashboard afterwards.")
+    ] = True,
     port: Annotated[int, typer.Option(help="Dashboard port (with --serve).")] = 8765,
 ) -> None:
     """Run the iteration loop on the bundled digits data set and print what it found."""

@@ -41,7 +41,9 @@ def run_demo(serve: bool = True, port: int = 8765) -> None:
     console.print("1. tracking: training models epoch by epoch, every metric logged")
     train_models(console)
     _print_runs(console, PROJECT)
-    console.print("2. sweeps: searching SGD settings on warm workers, ASHA stopping bad trials early")
+    console.print(
+        "2. sweeps: searching SGD settings on warm workers, ASHA stopping bad trials early"
+    )
     sweep_digits(console)
     label_digits(console)
     if serve:
