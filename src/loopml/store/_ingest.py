@@ -198,15 +198,14 @@ def insert_run(
         )
 
 
-def _write_points(
-    conn: Connection,
-    run_id: str,
-    points: list[tuple[int, float, str, float]],
-    key_ids: dict[str, int],
-    fresh: bool,
-) -> None:
+def aggregate_points(
+    run_id: str, points: list[tuple[int, float, str, float]], key_ids: dict[str, int]
+) -> tuple[list[tuple[Any, ...]], dict[int, list[Any]]]:
+    """Metric rows for ``points``, and per key ``[last_step, last, min, max, count]``.
+
+    ``last`` is the value at the highest step; min and max ignore NaN (None if all are NaN).
+    """
     rows = []
-    # key_id -> [last_step, last_value, min, max, count]
     agg: dict[int, list[Any]] = {}
     for step, ts, key, value in points:
         kid = key_ids[key]
@@ -223,6 +222,17 @@ def _write_points(
             if a[3] is None or value > a[3]:
                 a[3] = value
         a[4] += 1
+    return rows, agg
+
+
+def _write_points(
+    conn: Connection,
+    run_id: str,
+    points: list[tuple[int, float, str, float]],
+    key_ids: dict[str, int],
+    fresh: bool,
+) -> None:
+    rows, agg = aggregate_points(run_id, points, key_ids)
     bulk_upsert(
         conn,
         metrics,

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, select, update
 from loopml._errors import NotFoundError, ValidationError
 from loopml.store._dialect import bulk_upsert, chunks
 from loopml.store._engine import read, run_write
-from loopml.store._ingest import encode_value
+from loopml.store._ingest import aggregate_points, encode_value
 from loopml.store._schema import metric_summary, metrics, params, projects, runs, tags
 from loopml.store._schema_sweeps import sweep_trials, sweeps
 from loopml.store._store import Store
@@ -425,20 +425,8 @@ def _points(
     summary_rows: list[tuple[Any, ...]],
 ) -> None:
     # One attempt's points replace the run's summary: a retried trial starts its series over.
-    agg: dict[int, list[Any]] = {}
-    for step, ts, key, value in points:
-        kid = key_ids[key]
-        v, flag = encode_value(value)
-        point_rows.append((run_id, kid, step, v, flag, ts))
-        a = agg.get(kid)
-        if a is None:
-            agg[kid] = a = [step, value, None, None, 0]
-        elif step >= a[0]:
-            a[0], a[1] = step, value
-        if value == value:
-            a[2] = value if a[2] is None else min(a[2], value)
-            a[3] = value if a[3] is None else max(a[3], value)
-        a[4] += 1
+    rows, agg = aggregate_points(run_id, points, key_ids)
+    point_rows += rows
     for kid, (last_step, last, lo, hi, count) in agg.items():
         last_v, last_flag = encode_value(last)
         summary_rows.append((run_id, kid, last_v, last_flag, last_step, lo, hi, count))
