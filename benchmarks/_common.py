@@ -171,3 +171,37 @@ if __name__ == "__main__":  # ``make bench`` runs every script here; this one ju
     print(
         f"(helper module; run the benchmarks next to it, e.g. {sys.executable} benchmarks/tracking.py)"
     )
+
+
+def mlflow_template_rows(engine: Any, run_id: str) -> tuple[dict, list[dict], dict, dict]:
+    """The rows MLflow wrote for one run (run, tags, a metric, its latest value).
+
+    Benchmarks copy them with new ids to seed thousands of MLflow runs in bulk, since seeding
+    through MLflow's API would take longer than the measurement itself.
+    """
+    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlRun, SqlTag
+    from sqlalchemy import select
+
+    with engine.connect() as conn:
+        run_row = dict(
+            conn.execute(select(SqlRun.__table__).where(SqlRun.run_uuid == run_id)).mappings().one()
+        )
+        tag_rows = [
+            dict(r)
+            for r in conn.execute(
+                select(SqlTag.__table__).where(SqlTag.run_uuid == run_id)
+            ).mappings()
+        ]
+        metric_row = dict(
+            conn.execute(select(SqlMetric.__table__).where(SqlMetric.run_uuid == run_id))
+            .mappings()
+            .first()
+        )
+        latest_row = dict(
+            conn.execute(
+                select(SqlLatestMetric.__table__).where(SqlLatestMetric.run_uuid == run_id)
+            )
+            .mappings()
+            .first()
+        )
+    return run_row, tag_rows, metric_row, latest_row

@@ -37,7 +37,15 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Row, fmt_rate, fmt_ratio, fmt_seconds, print_machine, print_table
+from _common import (
+    Row,
+    fmt_rate,
+    fmt_ratio,
+    fmt_seconds,
+    mlflow_template_rows,
+    print_machine,
+    print_table,
+)
 
 PY = sys.executable
 HERE = Path(__file__).resolve()
@@ -219,7 +227,7 @@ def w_seed_mlflow(n: int) -> dict[str, Any]:
         SqlRun,
         SqlTag,
     )
-    from sqlalchemy import insert, select
+    from sqlalchemy import insert
 
     t0 = time.perf_counter()
     exp_id = mlflow.set_experiment("bench-search").experiment_id
@@ -229,24 +237,7 @@ def w_seed_mlflow(n: int) -> dict[str, Any]:
     store = mlflow.MlflowClient()._tracking_client.store
     engine = store.engine
     tid = template.info.run_id
-    with engine.connect() as conn:
-        run_row = dict(
-            conn.execute(select(SqlRun.__table__).where(SqlRun.run_uuid == tid)).mappings().one()
-        )
-        tag_rows = [
-            dict(r)
-            for r in conn.execute(select(SqlTag.__table__).where(SqlTag.run_uuid == tid)).mappings()
-        ]
-        metric_row = dict(
-            conn.execute(select(SqlMetric.__table__).where(SqlMetric.run_uuid == tid))
-            .mappings()
-            .first()
-        )
-        latest_row = dict(
-            conn.execute(select(SqlLatestMetric.__table__).where(SqlLatestMetric.run_uuid == tid))
-            .mappings()
-            .first()
-        )
+    run_row, tag_rows, metric_row, latest_row = mlflow_template_rows(engine, tid)
     rng = random.Random(0)
     runs_, params_, tags_, metrics_, latest_ = [], [], [], [], []
     base_uri = run_row["artifact_uri"].rsplit("/", 2)[0] if run_row["artifact_uri"] else None

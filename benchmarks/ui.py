@@ -34,7 +34,16 @@ from typing import Any
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Row, fmt_ratio, fmt_seconds, median_time, print_machine, print_table, temp_dir
+from _common import (
+    Row,
+    fmt_ratio,
+    fmt_seconds,
+    median_time,
+    mlflow_template_rows,
+    print_machine,
+    print_table,
+    temp_dir,
+)
 
 PROJECT = "bench-ui"
 MODELS = ("svc", "rf", "knn", "mlp")
@@ -155,7 +164,7 @@ def seed_mlflow(data_dir: Path, n_runs: int, n_points: int) -> tuple[Any, str, s
         SqlRun,
         SqlTag,
     )
-    from sqlalchemy import insert, select
+    from sqlalchemy import insert
 
     mlflow.set_tracking_uri(f"sqlite:///{data_dir / 'mlflow.db'}")
     client = mlflow.MlflowClient()
@@ -165,24 +174,7 @@ def seed_mlflow(data_dir: Path, n_runs: int, n_points: int) -> tuple[Any, str, s
         mlflow.log_metrics({"acc": 0.5})
     engine = client._tracking_client.store.engine
     tid = template.info.run_id
-    with engine.connect() as conn:
-        run_row = dict(
-            conn.execute(select(SqlRun.__table__).where(SqlRun.run_uuid == tid)).mappings().one()
-        )
-        tag_rows = [
-            dict(r)
-            for r in conn.execute(select(SqlTag.__table__).where(SqlTag.run_uuid == tid)).mappings()
-        ]
-        metric_row = dict(
-            conn.execute(select(SqlMetric.__table__).where(SqlMetric.run_uuid == tid))
-            .mappings()
-            .first()
-        )
-        latest_row = dict(
-            conn.execute(select(SqlLatestMetric.__table__).where(SqlLatestMetric.run_uuid == tid))
-            .mappings()
-            .first()
-        )
+    run_row, tag_rows, metric_row, latest_row = mlflow_template_rows(engine, tid)
     rng = random.Random(0)
     runs_, params_, tags_, metrics_, latest_ = [], [], [], [], []
     start = int((time.time() - n_runs) * 1000)
