@@ -266,3 +266,38 @@ def test_projects_listing(store: Store) -> None:
     projects = {p.name: p for p in store.list_projects()}
     assert projects["p"].run_count == 5 and projects["p"].running == 5
     assert projects["q"].run_count == 1
+
+
+def test_long_series_is_drawn_from_ingest_buckets_with_its_extremes(store: Store) -> None:
+    """Per-bucket extremes kept on ingest give the same spikes as scanning every point."""
+    from loopml.store._schema import metric_buckets
+    from loopml.store._views import _from_buckets, _scanned
+
+    _run(store)
+    n = 40_000
+    values = [math.sin(i / 500) for i in range(n)]
+    values[12_345], values[31_000], values[7] = 9.0, -9.0, math.nan
+    half = n // 2  # two ingests, so buckets are merged with what is stored
+    store.ingest(
+        "j1", "r1", Batch(points=[(i, float(i), "v", values[i]) for i in range(half)]), 0, 1
+    )
+    store.ingest(
+        "j1", "r1", Batch(points=[(i, float(i), "v", values[i]) for i in range(half, n)]), 1, 2
+    )
+    kid = store.intern_keys(["v"])["v"]
+    with store.engine.connect() as conn:
+        fast = _from_buckets(conn, "r1", "v", kid, n, 5000)
+        slow = _scanned(conn, "r1", "v", kid, n, 5000)
+    assert fast is not None and len(fast.steps) <= 5000
+    for series in (fast, slow):
+        assert (12_345, 9.0) in zip(series.steps, series.values, strict=True)
+        assert (31_000, -9.0) in zip(series.steps, series.values, strict=True)
+        assert series.steps == sorted(series.steps)
+    assert max(fast.values) == max(slow.values) and min(fast.values) == min(slow.values)
+    # Buckets that miss points (written by another path) are never trusted.
+    run_write(
+        store.engine,
+        lambda c: c.execute(metric_buckets.delete().where(metric_buckets.c.bucket == 3)),
+    )
+    with store.engine.connect() as conn:
+        assert _from_buckets(conn, "r1", "v", kid, n, 5000) is None

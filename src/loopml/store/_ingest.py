@@ -14,11 +14,13 @@ from sqlalchemy import Connection, bindparam, delete, select, update
 from loopml.store._dialect import bulk_upsert, chunks, upsert
 from loopml.store._records import Batch
 from loopml.store._schema import (
+    BUCKET_STEPS,
     FLAG_NAN,
     FLAG_NEG_ZERO,
     FLAG_NONE,
     artifacts,
     journals,
+    metric_buckets,
     metric_summary,
     metrics,
     params,
@@ -155,6 +157,11 @@ _TOUCH_RUN = update(runs).where(runs.c.id == bindparam("rid"))
 _END_RUN = update(runs).where(
     runs.c.id == bindparam("rid"), runs.c.status.in_(("running", "crashed"))
 )
+_BUCKETS = select(metric_buckets).where(
+    metric_buckets.c.run_id == bindparam("rid"),
+    metric_buckets.c.key_id == bindparam("kid"),
+    metric_buckets.c.bucket.between(bindparam("lo"), bindparam("hi")),
+)
 _SUMMARIES = select(metric_summary).where(
     metric_summary.c.run_id == bindparam("rid"),
     metric_summary.c.key_id.in_(bindparam("kids", expanding=True)),
@@ -225,6 +232,72 @@ def aggregate_points(
     return rows, agg
 
 
+def _bucket_points(
+    points: list[tuple[int, float, str, float]], key_ids: dict[str, int]
+) -> dict[tuple[int, int], list[Any]]:
+    """Per (key id, bucket): [count, lo_step, lo_value, lo_ts, hi_step, hi_value, hi_ts]."""
+    out: dict[tuple[int, int], list[Any]] = {}
+    for step, ts, key, value in points:
+        b = out.get((key_ids[key], step // BUCKET_STEPS))
+        if b is None:
+            b = out[(key_ids[key], step // BUCKET_STEPS)] = [0, None, None, None, None, None, None]
+        b[0] += 1
+        if value == value:  # NaN takes no part in extremes
+            if b[2] is None or value < b[2]:
+                b[1], b[2], b[3] = step, value, ts
+            if b[5] is None or value > b[5]:
+                b[4], b[5], b[6] = step, value, ts
+    return out
+
+
+def _write_buckets(
+    conn: Connection,
+    run_id: str,
+    points: list[tuple[int, float, str, float]],
+    key_ids: dict[str, int],
+    fresh: bool,
+) -> None:
+    new = _bucket_points(points, key_ids)
+    if not fresh:
+        by_key: dict[int, list[int]] = {}
+        for kid, bucket in new:
+            by_key.setdefault(kid, []).append(bucket)
+        for kid, buckets in by_key.items():
+            for old in conn.execute(
+                _BUCKETS, {"rid": run_id, "kid": kid, "lo": min(buckets), "hi": max(buckets)}
+            ):
+                b = new.get((kid, old.bucket))
+                if b is None:
+                    continue
+                b[0] += old._mapping["count"]
+                if old.lo_value is not None and (b[2] is None or old.lo_value < b[2]):
+                    b[1], b[2], b[3] = old.lo_step, old.lo_value, old.lo_ts
+                if old.hi_value is not None and (b[5] is None or old.hi_value > b[5]):
+                    b[4], b[5], b[6] = old.hi_step, old.hi_value, old.hi_ts
+    bulk_upsert(
+        conn,
+        metric_buckets,
+        ["run_id", "key_id", "bucket"],
+        ["count", "lo_step", "lo_value", "lo_ts", "hi_step", "hi_value", "hi_ts"],
+        _BUCKET_COLUMNS,
+        [(run_id, kid, bucket, *b) for (kid, bucket), b in new.items()],
+    )
+
+
+_BUCKET_COLUMNS = (
+    "run_id",
+    "key_id",
+    "bucket",
+    "count",
+    "lo_step",
+    "lo_value",
+    "lo_ts",
+    "hi_step",
+    "hi_value",
+    "hi_ts",
+)
+
+
 def _write_points(
     conn: Connection,
     run_id: str,
@@ -232,6 +305,7 @@ def _write_points(
     key_ids: dict[str, int],
     fresh: bool,
 ) -> None:
+    _write_buckets(conn, run_id, points, key_ids, fresh)
     rows, agg = aggregate_points(run_id, points, key_ids)
     bulk_upsert(
         conn,

@@ -109,6 +109,26 @@ metrics = Table(
     sqlite_with_rowid=False,
 )
 
+# Per (run, key), the extremes of each block of BUCKET_STEPS steps, kept up to date on ingest:
+# a chart of a long series is drawn from these rows instead of a scan of every point.
+BUCKET_STEPS = 256
+
+metric_buckets = Table(
+    "metric_buckets",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key_id", Integer, ForeignKey("metric_keys.id"), primary_key=True),
+    Column("bucket", BigInteger, primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Column("lo_step", BigInteger),
+    Column("lo_value", Float),
+    Column("lo_ts", Float),
+    Column("hi_step", BigInteger),
+    Column("hi_value", Float),
+    Column("hi_ts", Float),
+    sqlite_with_rowid=False,
+)
+
 metric_summary = Table(
     "metric_summary",
     metadata,

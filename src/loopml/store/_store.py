@@ -33,6 +33,7 @@ from loopml.store._records import (
 from loopml.store._schema import (
     artifacts,
     journals,
+    metric_buckets,
     metric_keys,
     metric_summary,
     metrics,
@@ -473,7 +474,15 @@ class Store:
         def write(conn: Connection) -> int:
             n = 0
             for part in chunks(ids):
-                for table in (metrics, metric_summary, params, tags, artifacts, journals):
+                for table in (
+                    metrics,
+                    metric_summary,
+                    metric_buckets,
+                    params,
+                    tags,
+                    artifacts,
+                    journals,
+                ):
                     conn.execute(delete(table).where(table.c.run_id.in_(part)))
                 n += conn.execute(delete(runs).where(runs.c.id.in_(part))).rowcount
             return n

@@ -21,7 +21,16 @@ from loopml.store._engine import read
 from loopml.store._ingest import decode_value
 from loopml.store._query import Compare, Field
 from loopml.store._records import RunRecord
-from loopml.store._schema import metric_keys, metric_summary, metrics, params, projects, runs, tags
+from loopml.store._schema import (
+    metric_buckets,
+    metric_keys,
+    metric_summary,
+    metrics,
+    params,
+    projects,
+    runs,
+    tags,
+)
 from loopml.store._store import Store
 
 __all__ = [
@@ -243,6 +252,49 @@ ORDER BY i
 
 
 def _downsampled(
+    conn: Connection, run_id: str, key: str, key_id: int, total: int, max_points: int
+) -> Series:
+    from_buckets = _from_buckets(conn, run_id, key, key_id, total, max_points)
+    if from_buckets is not None:
+        return from_buckets
+    return _scanned(conn, run_id, key, key_id, total, max_points)
+
+
+def _from_buckets(
+    conn: Connection, run_id: str, key: str, key_id: int, total: int, max_points: int
+) -> Series | None:
+    """The series from the per-bucket extremes kept at ingest, merged into at most
+    ``max_points // 2`` groups; None when the buckets do not cover every point (e.g. points
+    written by a sweep's batch path), so the caller scans instead."""
+    rows = conn.execute(
+        select(metric_buckets)
+        .where(metric_buckets.c.run_id == run_id, metric_buckets.c.key_id == key_id)
+        .order_by(metric_buckets.c.bucket)
+    ).all()
+    if sum(r._mapping["count"] for r in rows) != total:
+        return None
+    group = max(1, math.ceil(len(rows) / max(1, max_points // 2)))
+    points: list[tuple[int, float, float]] = []
+    for i in range(0, len(rows), group):
+        lo = hi = None
+        for r in rows[i : i + group]:
+            if r.lo_value is not None and (lo is None or r.lo_value < lo[2]):
+                lo = (int(r.lo_step), float(r.lo_ts), float(r.lo_value))
+            if r.hi_value is not None and (hi is None or r.hi_value > hi[2]):
+                hi = (int(r.hi_step), float(r.hi_ts), float(r.hi_value))
+        points.extend(sorted({p for p in (lo, hi) if p is not None}))
+    return Series(
+        run_id,
+        key,
+        [p[0] for p in points],
+        [p[1] for p in points],
+        [p[2] for p in points],
+        total,
+        True,
+    )
+
+
+def _scanned(
     conn: Connection, run_id: str, key: str, key_id: int, total: int, max_points: int
 ) -> Series:
     # Buckets split the step range evenly; each walks its slice of the primary-key index, so

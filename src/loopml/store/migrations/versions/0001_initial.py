@@ -92,6 +92,22 @@ def upgrade() -> None:
         sqlite_with_rowid=False,
     )
     op.create_table(
+        "metric_buckets",
+        sa.Column(
+            "run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+        ),
+        sa.Column("key_id", sa.Integer, sa.ForeignKey("metric_keys.id"), primary_key=True),
+        sa.Column("bucket", sa.BigInteger, primary_key=True),
+        sa.Column("count", sa.BigInteger, nullable=False),
+        sa.Column("lo_step", sa.BigInteger),
+        sa.Column("lo_value", sa.Float),
+        sa.Column("lo_ts", sa.Float),
+        sa.Column("hi_step", sa.BigInteger),
+        sa.Column("hi_value", sa.Float),
+        sa.Column("hi_ts", sa.Float),
+        sqlite_with_rowid=False,
+    )
+    op.create_table(
         "metric_summary",
         sa.Column(
             "run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
@@ -121,6 +137,7 @@ def downgrade() -> None:
     for table in (
         "artifacts",
         "metric_summary",
+        "metric_buckets",
         "metrics",
         "metric_keys",
         "tags",
