@@ -73,10 +73,10 @@ def _series(n: int) -> list[float]:
 def seed_loopml(data_dir: Path, n_runs: int, n_points: int) -> tuple[Any, str]:
     """``n_runs`` finished runs and one run with an ``n_points`` series, in bulk."""
     from loopml._config import Settings
-    from loopml.store import Store
+    from loopml.store import Batch, Store
     from loopml.store._dialect import bulk_upsert
     from loopml.store._engine import run_write
-    from loopml.store._schema import metric_summary, metrics, params, runs, tags
+    from loopml.store._schema import metric_summary, params, runs, tags
 
     store = Store(Settings(data_dir=data_dir))
     keys = store.intern_keys(["acc", "loss", "signal"])
@@ -98,12 +98,7 @@ def seed_loopml(data_dir: Path, n_runs: int, n_points: int) -> tuple[Any, str]:
         for k, v in m.items():
             summary_rows.append((rid, keys[k], v, 0, 9, v, v, 10))
     long_id = uuid.uuid4().hex[:16]
-    run_rows.append((long_id, pid, "long-series", "finished", now, now + 1.0, now + 1.0))
     values = _series(n_points)
-    point_rows = [(long_id, keys["signal"], i, v, 0, now + i * 1e-3) for i, v in enumerate(values)]
-    summary_rows.append(
-        (long_id, keys["signal"], values[-1], 0, n_points - 1, min(values), max(values), n_points)
-    )
 
     def write(conn: Any) -> None:
         bulk_upsert(
@@ -120,16 +115,18 @@ def seed_loopml(data_dir: Path, n_runs: int, n_points: int) -> tuple[Any, str]:
         bulk_upsert(conn, tags, ["run_id", "key"], None, ("run_id", "key", "value"), tag_rows)
         cols = ("run_id", "key_id", "last", "last_flag", "last_step", "min", "max", "count")
         bulk_upsert(conn, metric_summary, ["run_id", "key_id"], None, cols, summary_rows)
-        bulk_upsert(
-            conn,
-            metrics,
-            ["run_id", "key_id", "step"],
-            None,
-            ("run_id", "key_id", "step", "value", "flag", "ts"),
-            point_rows,
-        )
 
     run_write(store.engine, write)
+    # The long series goes through the store's real ingest path (as a run's journal would),
+    # which also keeps the per-block extremes that charts are drawn from.
+    store.create_run(long_id, PROJECT, "long-series", {}, {}, {}, journal_id="bench")
+    chunk = 100_000
+    for start in range(0, n_points, chunk):
+        stop = min(n_points, start + chunk)
+        pts = [(i, now + i * 1e-3, "signal", values[i]) for i in range(start, stop)]
+        store.ingest("bench", long_id, Batch(points=pts), start, stop)
+    final = {"status": "finished", "ended_at": now + 1.0}
+    store.ingest("bench", long_id, Batch(), n_points, n_points, final=final, close=True)
     with store.engine.connect() as conn:
         conn.exec_driver_sql("ANALYZE")
     return store, long_id

@@ -264,14 +264,16 @@ def _from_buckets(
     conn: Connection, run_id: str, key: str, key_id: int, total: int, max_points: int
 ) -> Series | None:
     """The series from the per-bucket extremes kept at ingest, merged into at most
-    ``max_points // 2`` groups; None when the buckets do not cover every point (e.g. points
-    written by a sweep's batch path), so the caller scans instead."""
+    ``max_points // 2`` groups; None when there are fewer buckets than groups, or when the
+    buckets do not cover every point (e.g. points written by a sweep's batch path)."""
     rows = conn.execute(
         select(metric_buckets)
         .where(metric_buckets.c.run_id == run_id, metric_buckets.c.key_id == key_id)
         .order_by(metric_buckets.c.bucket)
     ).all()
-    if sum(r._mapping["count"] for r in rows) != total:
+    if len(rows) < max_points // 2 or sum(r._mapping["count"] for r in rows) != total:
+        # Too few blocks to give the resolution asked for (a scan of a series this short is
+        # quick), or blocks that miss points: scan instead.
         return None
     group = max(1, math.ceil(len(rows) / max(1, max_points // 2)))
     points: list[tuple[int, float, float]] = []
