@@ -285,6 +285,11 @@ def _from_buckets(
             if r.hi_value is not None and (hi is None or r.hi_value > hi[2]):
                 hi = (int(r.hi_step), float(r.hi_ts), float(r.hi_value))
         points.extend(sorted({p for p in (lo, hi) if p is not None}))
+    return _reduced(run_id, key, points, total)
+
+
+def _reduced(run_id: str, key: str, points: list[tuple[int, float, float]], total: int) -> Series:
+    """A downsampled series from (step, time, value) points in step order."""
     return Series(
         run_id,
         key,
@@ -327,15 +332,7 @@ def _scanned(
                 if v is not None
             }
             points.extend(sorted(found))
-    return Series(
-        run_id,
-        key,
-        [p[0] for p in points],
-        [p[1] for p in points],
-        [p[2] for p in points],
-        total,
-        True,
-    )
+    return _reduced(run_id, key, points, total)
 
 
 @dataclass(frozen=True)
