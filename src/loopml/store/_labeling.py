@@ -41,6 +41,19 @@ LABEL, REVIEW = 0, 1
 OPEN, RESOLVED, DISMISSED = 0, 1, 2
 
 
+# The columns an assignment row is written with, in order (bulk inserts and INSERT ... SELECT).
+_ASSIGNMENT_COLUMNS = (
+    "project_id",
+    "annotator_id",
+    "item_idx",
+    "round",
+    "batch",
+    "reason",
+    "status",
+    "created_at",
+)
+
+
 # -- projects ----------------------------------------------------------------------------------
 def create_project(store: Store, values: dict[str, Any], item_ids: Sequence[str]) -> int:
     """Insert a labeling project and its items (``idx`` is the item's row in the dataset file)."""
@@ -295,18 +308,8 @@ def _queue_relabel(
         .where(current, a.c.item_idx.in_(affected))
         .distinct()
     )
-    cols = [
-        "project_id",
-        "annotator_id",
-        "item_idx",
-        "round",
-        "batch",
-        "reason",
-        "status",
-        "created_at",
-    ]
     before = _count_assignments(conn, project_id)
-    conn.execute(insert(assignments).from_select(cols, source))
+    conn.execute(insert(assignments).from_select(list(_ASSIGNMENT_COLUMNS), source))
     # Counted, not rowcount: psycopg reports -1 for INSERT ... SELECT.
     return _count_assignments(conn, project_id) - before
 
@@ -365,16 +368,7 @@ def assign(
             items = [int(r[0]) for r in conn.execute(q)]
         else:
             items = [int(i) for i in item_idxs][:limit]
-        cols = (
-            "project_id",
-            "annotator_id",
-            "item_idx",
-            "round",
-            "batch",
-            "reason",
-            "status",
-            "created_at",
-        )
+        cols = _ASSIGNMENT_COLUMNS
         rows = [
             (
                 project_id,
