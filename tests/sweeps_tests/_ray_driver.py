@@ -17,7 +17,9 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from pathlib import Path
+from typing import Any
 
 PORT, NODE2_PORT = 6390, 6391
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -72,6 +74,46 @@ def _ray_start(*args: str) -> None:
         raise RuntimeError(
             f"ray start {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
         )
+
+
+def _sweep_that_loses_its_bridge(sweeps: Any) -> dict[str, Any]:
+    """On the surviving node: kill the sweep's pruning bridge mid-sweep; trials go on unpruned."""
+    import ray
+
+    import loopml
+
+    killed: list[str] = []
+
+    def killer() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            found = sweeps.list_sweeps(project="ray-bridge")
+            trials = sweeps.load_trials(found[0].id) if found else []
+            if sum(t.state == "finished" for t in trials) >= 2:
+                for name in ray.util.list_named_actors():
+                    if name.startswith("loopml-sweep-bridge-"):
+                        print(f"killing the bridge {name}", file=sys.stderr)
+                        ray.kill(ray.get_actor(name))
+                        killed.append(name)
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    sweep = loopml.sweep(
+        "tests.sweeps_tests._objectives:on_node",
+        {"x": loopml.uniform(0, 1)},
+        metric="x",
+        n_trials=6,
+        parallel=1,
+        sampler="random",
+        pruner="median",
+        executor="ray",
+        project="ray-bridge",
+        progress=False,
+    )
+    thread.join(timeout=5)
+    return {"killed": killed, "states": [t.state for t in sweep.trial_rows()]}
 
 
 def main() -> int:
@@ -142,7 +184,11 @@ def main() -> int:
             for t in rows
         ]
         result["runs"] = len(loopml.runs("ray", limit=None))
+        result["after_bridge_lost"] = _sweep_that_loses_its_bridge(sweeps)
         ray.shutdown()
+    except Exception:
+        # Said in the result, so the test shows why (the cluster is killed below either way).
+        result["error"] = traceback.format_exc()[-4000:]
     finally:
         for p in _our_pids():
             with contextlib.suppress(ProcessLookupError):
@@ -151,9 +197,12 @@ def main() -> int:
         marker = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
         if marker.exists() and f":{PORT}" in marker.read_text():
             marker.unlink()
-    print("RESULT " + json.dumps(result))
+    print("RESULT " + json.dumps(result), flush=True)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stderr.flush()
+    # Not a normal exit: Ray's exit hooks would wait a minute for the GCS killed above.
+    os._exit(code)

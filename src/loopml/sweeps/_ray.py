@@ -7,6 +7,10 @@ once per worker process (cached by the sweep's id). Tasks are not retried by Ray
 (``max_retries=0``): a task lost with its node or worker comes back as ``Lost`` and the sweep
 retries the trial on whatever node is left, so a trial is counted once. Intermediate reports
 reach the sweep's pruner through a small async actor, so pruning works on the cluster too.
+
+The actor is pinned hard to the driver's own node: with a soft pin a busy raylet may hand it to
+another node, and losing that node would then lose every pending pruning decision. If the actor
+is lost anyway, trials that report to it go on unpruned and the sweep makes a new one.
 """
 
 from __future__ import annotations
@@ -59,7 +63,12 @@ def _run_chunk(
     _worker_state.value = _SETUP_DONE[key]
 
     def reporter(number: int, step: int, value: float) -> bool:
-        return bool(ray.get(bridge.report.remote(number, step, value)))
+        try:
+            return bool(ray.get(bridge.report.remote(number, step, value)))
+        except ray.exceptions.RayActorError:
+            # The sweep lost its bridge (and may be making a new one): no pruning decision can
+            # come back for this trial, so it runs to the end rather than failing.
+            return False
 
     return [execute_trial(objective, spec, metric, reporter) for spec in specs]
 
@@ -116,18 +125,38 @@ class RayExecutor:
             else:
                 ray.init(num_cpus=self.parallel, include_dashboard=False, log_to_driver=False)
         self._remote = ray.remote(num_cpus=1, max_retries=0)(_run_chunk)
+        self._key = uuid.uuid4().hex
+        self._bridges = 0
+        self._bridge = self._new_bridge()
+        self._args = (self._key, ray.put(objective), metric, setup, 1)
+
+    def _new_bridge(self) -> Any:
+        ray = self._ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        # The bridge lives on the sweep's own node: it must outlive any worker node.
+        # Hard pin to the sweep's own node: the bridge must outlive any worker node, and if the
+        # driver's node dies the sweep is gone anyway (see the module docstring).
         here = NodeAffinitySchedulingStrategy(
-            node_id=ray.get_runtime_context().get_node_id(), soft=True
+            node_id=ray.get_runtime_context().get_node_id(), soft=False
         )
-        self._bridge = (
+        self._bridges += 1
+        # Named, so that ``ray list actors`` shows whose it is.
+        name = f"loopml-sweep-bridge-{self._key[:12]}-{self._bridges}"
+        return (
             ray.remote(num_cpus=0)(_Bridge)
-            .options(max_concurrency=1000, scheduling_strategy=here)
+            .options(name=name, max_concurrency=1000, scheduling_strategy=here)
             .remote()
         )
-        self._args = (uuid.uuid4().hex, ray.put(objective), metric, setup, 1)
+
+    def _take_reports(self) -> list[tuple[int, int, float]]:
+        ray = self._ray
+        try:
+            reports: list[tuple[int, int, float]] = ray.get(self._bridge.take.remote())
+        except ray.exceptions.RayActorError:
+            # Its reports are lost; tasks holding the old handle go on unpruned (``reporter``).
+            self._bridge = self._new_bridge()
+            return []
+        return reports
 
     def wanted(self) -> int:
         """Keep about two tasks per worker slot in flight."""
@@ -153,7 +182,7 @@ class RayExecutor:
         """Finished tasks' results, lost tasks, pending reports; cancel tasks past their timeout."""
         ray = self._ray
         events: list[Event] = []
-        for number, step, value in ray.get(self._bridge.take.remote()):
+        for number, step, value in self._take_reports():
             events.append(Report(number, step, value, self._answer(number, step)))
         now = time.monotonic()
         if self.timeout is not None:
