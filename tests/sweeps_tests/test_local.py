@@ -165,3 +165,43 @@ def test_workers_limit_blas_threads_to_their_share_of_cores() -> None:
     share = max(1, (os.cpu_count() or 1) // 2)
     assert set(sweep.trials["value"]) == {float(share)}
     assert loopml.get_run(sweep.trials["run_id"][0]).tags["omp"] == str(share)
+
+
+def _spec(number: int) -> Any:
+    from loopml.sweeps._trial import TrialSpec
+
+    return TrialSpec(number, f"r{number}", f"t-{number}", "p", {"x": 0.5})
+
+
+def test_slow_trials_are_not_queued_behind_a_running_one() -> None:
+    """A queued slow trial could leave the other worker idle at the end: each holds only one."""
+    from loopml.sweeps._local import LocalExecutor
+
+    executor = LocalExecutor(parallel=2)
+    executor.start(quadratic, "val_acc", None)
+    try:
+        assert executor.wanted() == 2  # nothing measured yet: one trial per worker
+        for _ in range(3):
+            executor._learn(1.5)
+        assert executor.chunk == 1 and executor.wanted() == 2
+        executor.submit([_spec(0), _spec(1)])
+        assert executor.wanted() == 0
+        assert [len(w.queue) for w in executor.workers] == [1, 1]
+    finally:
+        executor.shutdown(kill=True)
+
+
+def test_short_trials_go_out_in_chunks_with_one_queued_ahead() -> None:
+    from loopml.sweeps._local import LocalExecutor
+
+    executor = LocalExecutor(parallel=2)
+    executor.start(quadratic, "val_acc", None)
+    try:
+        for _ in range(3):
+            executor._learn(0.001)
+        assert executor.chunk == 20
+        assert executor.wanted() == 2 * 2 * 20  # a chunk running and a chunk ahead, per worker
+        executor.submit([_spec(i) for i in range(80)])
+        assert [len(w.queue) for w in executor.workers] == [40, 40]
+    finally:
+        executor.shutdown(kill=True)

@@ -2,11 +2,17 @@
 
 Workers are forked once and reused. ``setup`` runs once, in the sweep's process, just before
 the fork: every worker (and every replacement) inherits the imports and data it loaded, shared
-copy-on-write, instead of loading them again per worker. Trials go to a worker in chunks sized from the measured trial time, so a trivial
-objective does not pay a pipe round trip per trial while a slow one is handed out one at a time
-(which keeps the sampler's information fresh and timeouts exact). Each worker limits its BLAS
-thread pools so that ``parallel`` workers do not oversubscribe the cores. A worker that dies,
-or runs a trial past its timeout (it is killed), is replaced, and its trial reported ``Lost``.
+copy-on-write, instead of loading them again per worker.
+
+Trials go to a worker in chunks sized from the measured trial time, so a trivial objective does
+not pay a pipe round trip per trial while a slow one is handed out one at a time (which keeps
+the sampler's information fresh and timeouts exact). Short trials are also queued a chunk
+ahead, so a worker never waits for the sweep; slow ones are not, because a trial queued behind
+a running one can leave the other workers idle at the end of the sweep.
+
+Each worker limits its BLAS thread pools so that ``parallel`` workers do not oversubscribe the
+cores. A worker that dies, or runs a trial past its timeout (it is killed), is replaced, and its
+trial reported ``Lost``.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ _THREAD_VARS = (
 )
 _MAX_CHUNK = 256
 _CHUNK_SECONDS = 0.02  # a chunk holds about this much work
+_PREFETCH_BELOW = 0.05  # queue a chunk ahead only for trials shorter than this (seconds)
 
 
 def _worker_main(
@@ -152,16 +159,22 @@ class LocalExecutor:
         self.workers = []
 
     # -- feeding -------------------------------------------------------------------------------
+    def _depth(self) -> int:
+        """How many specs a worker should hold: two chunks for short trials, else the one it runs."""
+        short = self._n >= 3 and self._mean < _PREFETCH_BELOW
+        return 2 * self.chunk if short else self.chunk
+
     def wanted(self) -> int:
-        """Enough specs to keep each worker's queue between one and two chunks long."""
-        return sum(2 * self.chunk - len(w.queue) for w in self.workers if len(w.queue) < self.chunk)
+        """Enough specs to bring each worker whose queue is under a chunk up to its depth."""
+        depth = self._depth()
+        return sum(depth - len(w.queue) for w in self.workers if len(w.queue) < self.chunk)
 
     def submit(self, specs: list[TrialSpec]) -> None:
         """Hand specs out to the least loaded workers, a chunk at a time."""
         specs = list(specs)
         while specs:
             w = min(self.workers, key=lambda w: len(w.queue))
-            n = max(1, 2 * self.chunk - len(w.queue))
+            n = max(1, self._depth() - len(w.queue))
             part, specs = specs[:n], specs[n:]
             if not w.queue:
                 w.head_started = time.monotonic()
