@@ -182,7 +182,7 @@ def test_slow_trials_are_not_queued_behind_a_running_one() -> None:
     try:
         assert executor.wanted() == 2  # nothing measured yet: one trial per worker
         for _ in range(3):
-            executor._learn(1.5)
+            executor.sizer.learn(1.5)
         assert executor.chunk == 1 and executor.wanted() == 2
         executor.submit([_spec(0), _spec(1)])
         assert executor.wanted() == 0
@@ -198,7 +198,7 @@ def test_short_trials_go_out_in_chunks_with_one_queued_ahead() -> None:
     executor.start(quadratic, "val_acc", None)
     try:
         for _ in range(3):
-            executor._learn(0.001)
+            executor.sizer.learn(0.001)
         assert executor.chunk == 20
         assert executor.wanted() == 2 * 2 * 20  # a chunk running and a chunk ahead, per worker
         executor.submit([_spec(i) for i in range(80)])

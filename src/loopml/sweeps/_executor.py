@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from loopml.sweeps._trial import TrialResult, TrialSpec
 
-__all__ = ["Event", "Executor", "Lost", "Report"]
+__all__ = ["ChunkSizer", "Event", "Executor", "Lost", "Report"]
 
 
 @dataclass
@@ -38,6 +38,32 @@ class Lost:
 
 
 Event = TrialResult | Report | Lost
+
+
+class ChunkSizer:
+    """Sizes chunks of trials from their measured durations, so that a chunk holds ``seconds`` of work.
+
+    The mean is over about the last 50 trials. Until three trials have been measured, and always
+    when trials have a timeout (a chunk would make it inexact), the chunk is one trial.
+    """
+
+    def __init__(self, seconds: float, timed: bool, most: int = 256) -> None:
+        self.seconds, self.timed, self.most = seconds, timed, most
+        self.mean = 0.0  # running mean trial duration, seconds
+        self.n = 0
+        self.chunk = 1
+
+    @property
+    def known(self) -> bool:
+        """Whether enough trials were measured for ``mean`` to mean something."""
+        return self.n >= 3
+
+    def learn(self, duration: float) -> None:
+        """Take one trial's duration into the mean and resize the chunk."""
+        self.n += 1
+        self.mean += (duration - self.mean) / min(self.n, 50)
+        if not self.timed and self.known:
+            self.chunk = int(min(self.most, max(1, self.seconds / max(self.mean, 1e-6))))
 
 
 class Executor(Protocol):

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from loopml.sweeps._executor import Event, Lost, Report
+from loopml.sweeps._executor import ChunkSizer, Event, Lost, Report
 from loopml.sweeps._trial import TrialResult, TrialSpec, execute_trial
 
 __all__ = ["LocalExecutor"]
@@ -121,9 +121,9 @@ class LocalExecutor:
         cores = os.cpu_count() or 1
         self.threads = threads or max(1, cores // parallel)
         self.workers: list[_Worker] = []
-        self.chunk = 1
-        self._mean = 0.0  # running mean trial duration, seconds
-        self._n = 0
+        self.sizer = ChunkSizer(
+            _CHUNK_SECONDS, timed=timeout_per_trial is not None, most=_MAX_CHUNK
+        )
         self.requeue: list[TrialSpec] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -158,10 +158,15 @@ class LocalExecutor:
             w.kill()
         self.workers = []
 
+    @property
+    def chunk(self) -> int:
+        """Trials per chunk handed to a worker."""
+        return self.sizer.chunk
+
     # -- feeding -------------------------------------------------------------------------------
     def _depth(self) -> int:
         """How many specs a worker should hold: two chunks for short trials, else the one it runs."""
-        short = self._n >= 3 and self._mean < _PREFETCH_BELOW
+        short = self.sizer.known and self.sizer.mean < _PREFETCH_BELOW
         return 2 * self.chunk if short else self.chunk
 
     def wanted(self) -> int:
@@ -238,7 +243,7 @@ class LocalExecutor:
             if w.queue and w.queue[0].number == result.number:
                 w.queue.popleft()
             w.head_started = time.monotonic()
-            self._learn(result.duration)
+            self.sizer.learn(result.duration)
             return result
         number, step, value = msg[1], msg[2], msg[3]
 
@@ -247,12 +252,6 @@ class LocalExecutor:
                 w.conn.send(("prune", stop))
 
         return Report(number, step, value, answer)
-
-    def _learn(self, duration: float) -> None:
-        self._n += 1
-        self._mean += (duration - self._mean) / min(self._n, 50)
-        if self.timeout is None and self._n >= 3:
-            self.chunk = int(min(_MAX_CHUNK, max(1, _CHUNK_SECONDS / max(self._mean, 1e-6))))
 
     def _replace(self, w: _Worker, reason: str, detail: str) -> Lost:
         # The head of the queue was running: it is lost. The rest go back to the controller's

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from loopml._errors import MissingDependencyError
-from loopml.sweeps._executor import Event, Lost, Report
+from loopml.sweeps._executor import ChunkSizer, Event, Lost, Report
 from loopml.sweeps._trial import TrialResult, TrialSpec, execute_trial
 
 __all__ = ["RayExecutor"]
@@ -108,11 +108,15 @@ class RayExecutor:
         self.parallel = parallel
         self.timeout = timeout_per_trial
         self.address = address
-        self.chunk = 1
+        # A Ray task costs about a millisecond: a chunk holds about 50 ms of work.
+        self.sizer = ChunkSizer(0.05, timed=timeout_per_trial is not None)
         self.tasks: dict[Any, tuple[list[TrialSpec], float]] = {}
         self.requeue: list[TrialSpec] = []
-        self._mean = 0.0
-        self._n = 0
+
+    @property
+    def chunk(self) -> int:
+        """Trials per Ray task."""
+        return self.sizer.chunk
 
     def start(
         self, objective: Callable[..., Any], metric: str, setup: Callable[[], Any] | None
@@ -214,7 +218,7 @@ class RayExecutor:
                 )
                 continue
             for r in results:
-                self._learn(r.duration)
+                self.sizer.learn(r.duration)
             events.extend(results)
         return events
 
@@ -227,13 +231,6 @@ class RayExecutor:
             self._bridge.answer.remote(number, step, stop)
 
         return answer
-
-    def _learn(self, duration: float) -> None:
-        self._n += 1
-        self._mean += (duration - self._mean) / min(self._n, 50)
-        if self.timeout is None and self._n >= 3:
-            # A Ray task costs about a millisecond: a chunk holds about 50 ms of work.
-            self.chunk = int(min(256, max(1, 0.05 / max(self._mean, 1e-6))))
 
     def shutdown(self, kill: bool = False) -> None:
         """Cancel what is left (with ``kill``) and drop the bridge; the cluster stays up."""
