@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,42 +77,60 @@ def _ray_start(*args: str) -> None:
         )
 
 
+def _when_finished(
+    sweeps: Any, project: str, n: int, act: Callable[[], None], within: float
+) -> threading.Thread:
+    """A thread that calls ``act`` once ``n`` trials of the project's sweep have finished
+    (it gives up, without acting, after ``within`` seconds)."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            found = sweeps.list_sweeps(project=project)
+            trials = sweeps.load_trials(found[0].id) if found else []
+            if sum(t.state == "finished" for t in trials) >= n:
+                act()
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def _sweep(project: str, n_trials: int, **options: Any) -> Any:
+    """A random-search sweep of ``on_node`` with the median pruner on the cluster."""
+    import loopml
+
+    return loopml.sweep(
+        "tests.sweeps_tests._objectives:on_node",
+        {"x": loopml.uniform(0, 1)},
+        metric="x",
+        n_trials=n_trials,
+        sampler="random",
+        pruner="median",
+        executor="ray",
+        project=project,
+        progress=False,
+        **options,
+    )
+
+
 def _sweep_that_loses_its_bridge(sweeps: Any) -> dict[str, Any]:
     """On the surviving node: kill the sweep's pruning bridge mid-sweep; trials go on unpruned."""
     import ray
 
-    import loopml
-
     killed: list[str] = []
 
-    def killer() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            found = sweeps.list_sweeps(project="ray-bridge")
-            trials = sweeps.load_trials(found[0].id) if found else []
-            if sum(t.state == "finished" for t in trials) >= 2:
-                for name in ray.util.list_named_actors():
-                    if name.startswith("loopml-sweep-bridge-"):
-                        print(f"killing the bridge {name}", file=sys.stderr)
-                        ray.kill(ray.get_actor(name))
-                        killed.append(name)
-                return
-            time.sleep(0.05)
+    def kill_bridge() -> None:
+        for name in ray.util.list_named_actors():
+            if name.startswith("loopml-sweep-bridge-"):
+                print(f"killing the bridge {name}", file=sys.stderr)
+                ray.kill(ray.get_actor(name))
+                killed.append(name)
 
-    thread = threading.Thread(target=killer, daemon=True)
-    thread.start()
-    sweep = loopml.sweep(
-        "tests.sweeps_tests._objectives:on_node",
-        {"x": loopml.uniform(0, 1)},
-        metric="x",
-        n_trials=6,
-        parallel=1,
-        sampler="random",
-        pruner="median",
-        executor="ray",
-        project="ray-bridge",
-        progress=False,
-    )
+    thread = _when_finished(sweeps, "ray-bridge", 2, kill_bridge, within=60)
+    sweep = _sweep("ray-bridge", 6, parallel=1)
     thread.join(timeout=5)
     return {"killed": killed, "states": [t.state for t in sweep.trial_rows()]}
 
@@ -145,32 +164,11 @@ def main() -> int:
         result["nodes"] = len([n for n in ray.nodes() if n["Alive"]])
         sweeps = SweepStore(default_session().store)
 
-        def killer() -> None:
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                found = sweeps.list_sweeps(project="ray")
-                trials = sweeps.load_trials(found[0].id) if found else []
-                if sum(t.state == "finished" for t in trials) >= 4:
-                    result["killed_node2"] = _kill_node2()
-                    return
-                time.sleep(0.05)
+        def kill_node2() -> None:
+            result["killed_node2"] = _kill_node2()
 
-        thread = threading.Thread(target=killer, daemon=True)
-        thread.start()
-        sweep = loopml.sweep(
-            "tests.sweeps_tests._objectives:on_node",
-            {"x": loopml.uniform(0, 1)},
-            metric="x",
-            n_trials=12,
-            parallel=2,
-            sampler="random",
-            pruner="median",
-            executor="ray",
-            ray_address=f"127.0.0.1:{PORT}",
-            retries=2,
-            project="ray",
-            progress=False,
-        )
+        thread = _when_finished(sweeps, "ray", 4, kill_node2, within=120)
+        sweep = _sweep("ray", 12, parallel=2, ray_address=f"127.0.0.1:{PORT}", retries=2)
         thread.join(timeout=5)
         store = default_session().store
         rows = sweep.trial_rows()
