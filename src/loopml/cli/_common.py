@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.table import Table
 
 from loopml._format import fmt_duration, fmt_time, fmt_value
 
@@ -12,6 +13,7 @@ __all__ = [
     "fmt_duration",
     "fmt_time",
     "fmt_value",
+    "new_table",
     "status_text",
 ]
 
@@ -32,3 +34,11 @@ def status_text(status: str) -> str:
     """A run status as rich markup in its colour."""
     style = STATUS_STYLES.get(status, "")
     return f"[{style}]{status}[/]" if style else status
+
+
+def new_table(title: str, *columns: str) -> Table:
+    """A table in the CLI's style with plain, left-aligned ``columns``."""
+    out = Table(title=title, header_style="bold")
+    for col in columns:
+        out.add_column(col)
+    return out

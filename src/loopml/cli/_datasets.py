@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from loopml._errors import ValidationError
-from loopml.cli._common import console, fmt_time
+from loopml.cli._common import console, fmt_time, new_table
 
 app = typer.Typer(help="Create, list, show and compare dataset versions.", no_args_is_help=True)
 
@@ -74,9 +73,7 @@ def list_() -> None:
     """List datasets with their latest version."""
     import loopml
 
-    table = Table(title="datasets", header_style="bold")
-    for col in ("name", "latest", "digest", "items", "splits", "created"):
-        table.add_column(col)
+    table = new_table("datasets", "name", "latest", "digest", "items", "splits", "created")
     for v in loopml.datasets.list_datasets():
         splits = ", ".join(f"{k} {n}" for k, n in v.splits.items())
         table.add_row(
@@ -97,9 +94,7 @@ def show(ref: Annotated[str, typer.Argument(help="'name', 'name@3' or a digest p
     if v.metadata:
         console.print(f"metadata {', '.join(v.metadata)}")
     console.print(f"source {v.source}   note {v.note or '-'}   file {v.path}")
-    versions = Table(title=f"versions of {v.name}", header_style="bold")
-    for col in ("version", "digest", "items", "created", "note"):
-        versions.add_column(col)
+    versions = new_table(f"versions of {v.name}", "version", "digest", "items", "created", "note")
     for o in loopml.datasets.versions(v.name):
         versions.add_row(
             f"v{o.number}", o.digest[:12], str(o.n_items), fmt_time(o.created_at), o.note or ""

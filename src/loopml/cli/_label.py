@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from loopml._errors import NotFoundError, ValidationError
-from loopml.cli._common import console, fmt_time
+from loopml.cli._common import console, fmt_time, new_table
 
 if TYPE_CHECKING:
     import numpy as np
@@ -113,9 +113,9 @@ def projects() -> None:
     """List labeling projects."""
     import loopml
 
-    table = Table(title="labeling projects", header_style="bold")
-    for col in ("project", "classes", "overlap", "items", "annotations", "created"):
-        table.add_column(col)
+    table = new_table(
+        "labeling projects", "project", "classes", "overlap", "items", "annotations", "created"
+    )
     for r in loopml.labeling.list_projects():
         table.add_row(
             r["name"],
@@ -179,9 +179,7 @@ def publish(
 @guidelines_app.command("list")
 def guidelines_list(project: ProjectOpt = None) -> None:
     """List guideline versions with their change notes."""
-    table = Table(title="guideline versions", header_style="bold")
-    for col in ("version", "published", "author", "affects", "note"):
-        table.add_column(col)
+    table = new_table("guideline versions", "version", "published", "author", "affects", "note")
     for g in _project(project).guidelines():
         table.add_row(
             f"v{g.version}", fmt_time(g.created_at), g.author or "", ", ".join(g.affects), g.note
@@ -227,9 +225,7 @@ def annotators_add(
 @annotators_app.command("list")
 def annotators_list(project: ProjectOpt = None) -> None:
     """List annotators with their label, flag and pending counts."""
-    table = Table(title="annotators", header_style="bold")
-    for col in ("name", "role", "labels", "flags", "pending"):
-        table.add_column(col)
+    table = new_table("annotators", "name", "role", "labels", "flags", "pending")
     for a in _project(project).annotators():
         table.add_row(a["name"], a["role"], str(a["labels"]), str(a["flags"]), str(a["pending"]))
     console.print(table)
@@ -375,9 +371,7 @@ def review(
     limit: Annotated[int, typer.Option("--limit", "-n")] = 20,
 ) -> None:
     """List the open review queue, most urgent first."""
-    table = Table(title="review queue", header_style="bold")
-    for col in ("item", "kind", "score", "reason"):
-        table.add_column(col)
+    table = new_table("review queue", "item", "kind", "score", "reason")
     for r in _project(project).review_queue(kind, limit=limit):
         table.add_row(r["item_id"], r["kind"], f"{r['score']:.2f}", r["detail"].get("reason", ""))
     console.print(table)

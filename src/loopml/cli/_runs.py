@@ -11,7 +11,14 @@ from rich.panel import Panel
 from rich.table import Table
 
 from loopml._errors import ValidationError
-from loopml.cli._common import console, fmt_duration, fmt_time, fmt_value, status_text
+from loopml.cli._common import (
+    console,
+    fmt_duration,
+    fmt_time,
+    fmt_value,
+    new_table,
+    status_text,
+)
 
 app = typer.Typer(help="List, inspect, export and delete runs.", no_args_is_help=True)
 
@@ -105,9 +112,7 @@ def show(
         info.add_row(label, value)
     console.print(Panel(info, title=f"run {r.name}", expand=False))
     if r.params:
-        t = Table(title="params", header_style="bold")
-        t.add_column("key")
-        t.add_column("value")
+        t = new_table("params", "key", "value")
         for k, v in r.params.items():
             t.add_row(k, fmt_value(v))
         console.print(t)
