@@ -14,7 +14,20 @@ from typing import Any, Protocol
 
 from loopml.sweeps._trial import TrialResult, TrialSpec
 
-__all__ = ["ChunkSizer", "Event", "Executor", "Lost", "Report"]
+__all__ = ["ChunkSizer", "Event", "Executor", "Lost", "Report", "thread_env"]
+
+_THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    """Environment variables that cap the BLAS and OpenMP pools of a trial at ``threads``."""
+    return dict.fromkeys(_THREAD_VARS, str(threads))
 
 
 @dataclass

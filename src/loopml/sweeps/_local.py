@@ -27,18 +27,11 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from loopml.sweeps._executor import ChunkSizer, Event, Lost, Report
+from loopml.sweeps._executor import ChunkSizer, Event, Lost, Report, thread_env
 from loopml.sweeps._trial import TrialResult, TrialSpec, execute_trial
 
 __all__ = ["LocalExecutor"]
 
-_THREAD_VARS = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-)
 _MAX_CHUNK = 256
 _CHUNK_SECONDS = 0.02  # a chunk holds about this much work
 _PREFETCH_BELOW = 0.05  # queue a chunk ahead only for trials shorter than this (seconds)
@@ -53,8 +46,7 @@ def _worker_main(
 ) -> None:
     # The terminal's Ctrl-C reaches the whole process group; the sweep decides, workers ignore it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    for var in _THREAD_VARS:
-        os.environ[var] = str(threads)
+    os.environ.update(thread_env(threads))
     try:
         from threadpoolctl import threadpool_limits
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopml._config import Settings
 from loopml._errors import ValidationError
+from loopml.sweeps._executor import thread_env
 from loopml.sweeps._space import function_ref
 from loopml.tracking._run import Run
 
@@ -91,8 +92,7 @@ class CommandObjective:
         if settings.store_url:
             env["LOOPML_STORE"] = settings.store_url
         if self.threads is not None:
-            for var in _THREAD_VARS:
-                env[var] = str(self.threads)
+            env.update(thread_env(self.threads))
         proc = subprocess.run(
             self.argv(params),
             env=env,
@@ -117,15 +117,6 @@ class CommandObjective:
                 f"run = loopml.init(project=...) and run.log({{{self.metric!r}: value}})"
             )
         return summary.last
-
-
-_THREAD_VARS = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-)
 
 
 def _die_with_parent() -> None:
