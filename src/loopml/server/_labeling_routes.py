@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import difflib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -164,12 +165,21 @@ def annotate_page(
     return render(request, "labeling/annotate.html", ctx)
 
 
-async def _form(request: Request) -> dict[str, str]:
-    """The posted form fields (URL-encoded; parsed here so no multipart library is needed)."""
+async def _posted(
+    request: Request, name: str, handle: Callable[[Store, str, dict[str, str]], RedirectResponse]
+) -> RedirectResponse:
+    """Parse the posted form, then run ``handle(store, name, form)`` off the event loop.
+
+    The form is URL-encoded and parsed here, so no multipart library is needed; the handler
+    writes to the store, which blocks, so it runs in the thread pool.
+    """
     from urllib.parse import parse_qsl
 
+    from starlette.concurrency import run_in_threadpool
+
     body = (await request.body()).decode("utf-8", errors="replace")
-    return dict(parse_qsl(body, keep_blank_values=True))
+    form = dict(parse_qsl(body, keep_blank_values=True))
+    return await run_in_threadpool(handle, get_store(request), name, form)
 
 
 def _number(text: str | None, kind: type) -> Any:
@@ -182,10 +192,7 @@ def _number(text: str | None, kind: type) -> Any:
 @router.post("/labeling/{name}/annotate")
 async def annotate_action(request: Request, name: str) -> RedirectResponse:
     """Label, skip or undo, then show the next item."""
-    from starlette.concurrency import run_in_threadpool
-
-    form = await _form(request)
-    return await run_in_threadpool(_annotate, get_store(request), name, form)
+    return await _posted(request, name, _annotate)
 
 
 def _annotate(store: Store, name: str, form: dict[str, str]) -> RedirectResponse:
@@ -313,10 +320,7 @@ def issues_page(request: Request, store: StoreDep, name: str) -> HTMLResponse:
 @router.post("/labeling/{name}/adjudicate")
 async def adjudicate_action(request: Request, name: str) -> RedirectResponse:
     """A reviewer's decision (an empty label dismisses the entry)."""
-    from starlette.concurrency import run_in_threadpool
-
-    form = await _form(request)
-    return await run_in_threadpool(_adjudicate, get_store(request), name, form)
+    return await _posted(request, name, _adjudicate)
 
 
 def _adjudicate(store: Store, name: str, form: dict[str, str]) -> RedirectResponse:
