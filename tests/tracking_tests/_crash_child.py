@@ -3,9 +3,9 @@
 Usage: python _crash_child.py ACK_FILE RUN_ID_FILE
 The acknowledgement counter is written with ``pwrite`` after each log() call returns, so every
 count it shows was written after the matching call returned, and it survives SIGKILL: the kernel
-holds it as soon as the call does. (It was a shared memory map once; on the VMs CI runs on, a map
-written in a tight loop by one process and read by another sometimes read back as zeros after the
-writer was killed, which the journal's own append pattern never did in 200 kills.)
+holds it as soon as the call does. Not a shared memory map: on the VMs CI runs on, one page
+rewritten in a tight loop sometimes reads back as zeros after its writer is killed (see "Why
+logging is fast and safe" in docs/tracking.md), and the counter would lie.
 """
 
 import os
