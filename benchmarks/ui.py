@@ -76,7 +76,7 @@ def seed_loopml(data_dir: Path, n_runs: int, n_points: int) -> tuple[Any, str]:
     from loopml.store import Batch, Store
     from loopml.store._dialect import bulk_upsert
     from loopml.store._engine import run_write
-    from loopml.store._schema import metric_summary, params, runs, tags
+    from loopml.store._schema_runs import metric_summary, params, runs, tags
 
     store = Store(Settings(data_dir=data_dir))
     keys = store.intern_keys(["acc", "loss", "signal"])

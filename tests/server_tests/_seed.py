@@ -97,7 +97,7 @@ def seed_sweep(n_trials: int = 6, sweep_id: str = "sweep0001") -> tuple[str, lis
     from sqlalchemy import update
 
     from loopml.store._engine import run_write
-    from loopml.store._schema import runs
+    from loopml.store._schema_runs import runs
 
     run_write(
         store.engine,

@@ -14,7 +14,7 @@ from sqlalchemy import event, insert
 from loopml.store import Store
 from loopml.store import _views as views
 from loopml.store._engine import run_write
-from loopml.store._schema import metric_summary, metrics
+from loopml.store._schema_runs import metric_summary, metrics
 from tests.server_tests._seed import PROJECT, Seeded
 
 

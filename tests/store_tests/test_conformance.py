@@ -270,7 +270,7 @@ def test_projects_listing(store: Store) -> None:
 
 def test_long_series_is_drawn_from_ingest_buckets_with_its_extremes(store: Store) -> None:
     """Per-bucket extremes kept on ingest give the same spikes as scanning every point."""
-    from loopml.store._schema import metric_buckets
+    from loopml.store._schema_runs import metric_buckets
     from loopml.store._views import _from_buckets, _scanned
 
     _run(store)

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, bindparam, delete, select, update
 
 from loopml.store._dialect import bulk_upsert, chunks, upsert
 from loopml.store._records import Batch
-from loopml.store._schema import (
+from loopml.store._schema_runs import (
     BUCKET_STEPS,
     FLAG_NAN,
     FLAG_NEG_ZERO,

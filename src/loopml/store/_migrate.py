@@ -13,10 +13,8 @@ from sqlalchemy import Connection, Engine, inspect, text
 
 from loopml._errors import SchemaVersionError
 from loopml.store._engine import is_sqlite, run_write
-from loopml.store._schema import SCHEMA_REVISION
+from loopml.store._metadata import KNOWN_REVISIONS, SCHEMA_REVISION
 
-# Every revision this code knows, oldest first. A store at any other revision is newer.
-KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003")
 _MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _PG_LOCK_KEY = 0x6C6F6F70  # "loop"
 

@@ -21,7 +21,7 @@ from sqlalchemy import (
     Text,
 )
 
-from loopml.store._schema import metadata
+from loopml.store._metadata import metadata
 
 datasets = Table(
     "datasets",

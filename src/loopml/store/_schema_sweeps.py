@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Float, ForeignKey, Index, Integer, String, Table, Text
 
-from loopml.store._schema import metadata
+from loopml.store._metadata import metadata
 
 sweeps = Table(
     "sweeps",

@@ -30,7 +30,7 @@ from loopml.store._records import (
     RunRecord,
     param_value,
 )
-from loopml.store._schema import (
+from loopml.store._schema_runs import (
     artifacts,
     journals,
     metric_buckets,

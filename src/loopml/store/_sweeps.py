@@ -20,7 +20,7 @@ from loopml._errors import NotFoundError, ValidationError
 from loopml.store._dialect import bulk_upsert, chunks
 from loopml.store._engine import read, run_write
 from loopml.store._ingest import aggregate_points, encode_value
-from loopml.store._schema import metric_summary, metrics, params, projects, runs, tags
+from loopml.store._schema_runs import metric_summary, metrics, params, projects, runs, tags
 from loopml.store._schema_sweeps import sweep_trials, sweeps
 from loopml.store._store import Store
 

@@ -21,7 +21,7 @@ from loopml.store._engine import read
 from loopml.store._ingest import decode_value
 from loopml.store._query import Compare, Field
 from loopml.store._records import RunRecord
-from loopml.store._schema import (
+from loopml.store._schema_runs import (
     metric_buckets,
     metric_keys,
     metric_summary,
