@@ -24,6 +24,9 @@ class Settings:
     flush_interval: float = 1.0
     heartbeat_interval: float = 10.0
     stale_after: float = 300.0
+    # Set by a sweep for the command trials it launches: the trial's run, and the sweep's metric.
+    run_id: str | None = None
+    sweep_metric: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -36,6 +39,8 @@ class Settings:
             flush_interval=_positive_float(env, "LOOPML_FLUSH_INTERVAL", 1.0),
             heartbeat_interval=_positive_float(env, "LOOPML_HEARTBEAT_INTERVAL", 10.0),
             stale_after=_positive_float(env, "LOOPML_STALE_AFTER", 300.0),
+            run_id=env.get("LOOPML_RUN_ID") or None,
+            sweep_metric=env.get("LOOPML_SWEEP_METRIC") or None,
         )
 
     @property

@@ -9,9 +9,11 @@ from __future__ import annotations
 __all__ = [
     "ConflictError",
     "InvalidValueTypeError",
+    "JournalFormatError",
     "LoopmlError",
     "MissingDependencyError",
     "NotFoundError",
+    "OffsetMismatch",
     "QueryError",
     "SchemaVersionError",
     "StoreError",
@@ -56,3 +58,21 @@ class SchemaVersionError(StoreError):
 
 class MissingDependencyError(LoopmlError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
+
+
+class JournalFormatError(StoreError):
+    """A run journal holds a record this loopml cannot read (written by a newer version)."""
+
+
+class OffsetMismatch(StoreError):
+    """A journal segment does not start where the store's copy of that journal ends.
+
+    Control flow between the tracking writer and the store, not a user error: the writer
+    re-reads the journal from ``stored`` and tries again.
+    """
+
+    def __init__(self, stored: int) -> None:
+        super().__init__(
+            f"the store holds this journal up to byte {stored}, not up to where this segment starts"
+        )
+        self.stored = stored

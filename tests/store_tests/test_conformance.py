@@ -19,7 +19,7 @@ SPECIALS = [math.nan, math.inf, -math.inf, -0.0, 0.0, 1e308, -1e308, 5e-324, 0.1
 def _run(
     store: Store, run_id: str = "r1", project: str = "p", journal: str = "j1", **params: object
 ) -> str:
-    from loopml.tracking._validate import encode_param
+    from loopml._values import encode_param
 
     store.create_run(
         run_id,

@@ -1,7 +1,7 @@
 """The metadata store: the only code that speaks SQL or touches the data folder."""
 
+from loopml._errors import OffsetMismatch
 from loopml.store._engine import make_engine, normalize_url
-from loopml.store._ingest import OffsetMismatch
 from loopml.store._query import parse_filter, parse_order_by
 from loopml.store._records import (
     RUN_STATUSES,

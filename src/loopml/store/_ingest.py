@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, select, update
 
+from loopml._errors import OffsetMismatch
 from loopml.store._dialect import bulk_upsert, chunks, upsert
 from loopml.store._records import Batch
 from loopml.store._schema_runs import (
@@ -29,14 +30,6 @@ from loopml.store._schema_runs import (
 )
 
 
-class OffsetMismatch(Exception):
-    """The store has ingested this journal up to ``stored``, not to where the reader started."""
-
-    def __init__(self, stored: int) -> None:
-        super().__init__(stored)
-        self.stored = stored
-
-
 def encode_value(value: float) -> tuple[float | None, int]:
     """A float as (column value, flag): NaN and -0.0 do not survive a SQLite REAL column."""
     if value != value:
@@ -52,13 +45,6 @@ def decode_value(value: float | None, flag: int) -> float:
         return math.nan
     if flag == FLAG_NEG_ZERO:
         return -0.0
-    return float(value)
-
-
-def param_num(value: Any) -> float | None:
-    """The numeric form of a param for numeric filters (ints and floats only, not bools)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
     return float(value)
 
 

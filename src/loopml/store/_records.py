@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from loopml._errors import StoreError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -109,7 +110,7 @@ class RunRecord:
     def history(self, keys: list[str] | str | None = None) -> pd.DataFrame:
         """The metric series as a DataFrame: one row per step, columns ``step``, ``time`` and keys."""
         if self._store is None:
-            raise RuntimeError(
+            raise StoreError(
                 "this RunRecord was built without a store; read it with loopml.get_run()"
             )
         return self._store.history_frame(self.id, keys)
@@ -136,14 +137,3 @@ class RunRecord:
             row[f"tags.{k}"] = v
         return row
 
-
-def param_value(text: str, num: float | None) -> Any:
-    """Turn a stored param back into a Python value (numbers were stored as JSON)."""
-    if num is None:
-        return text
-    if math.isnan(num) or math.isinf(num) or not num.is_integer():
-        return num
-    try:
-        return int(text)  # an int param (a float such as 2.0 keeps its ".0" and fails here)
-    except ValueError:
-        return num

@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from loopml._config import Settings
-from loopml._errors import NotFoundError, ValidationError
+from loopml._errors import NotFoundError, OffsetMismatch, ValidationError
+from loopml._values import decode_param
 from loopml.store import _search
 from loopml.store._artifacts import artifact_path, save_artifacts
 from loopml.store._dialect import chunks, upsert
 from loopml.store._engine import checkpoint, make_engine, read, run_write
-from loopml.store._ingest import OffsetMismatch, decode_value, ingest_batch, insert_run
+from loopml.store._ingest import decode_value, ingest_batch, insert_run
 from loopml.store._migrate import ensure_schema
 from loopml.store._query import Node, SortKey, parse_filter, parse_order_by
 from loopml.store._records import (
@@ -28,7 +29,6 @@ from loopml.store._records import (
     MetricSummary,
     ProjectInfo,
     RunRecord,
-    param_value,
 )
 from loopml.store._schema_runs import (
     artifacts,
@@ -323,7 +323,7 @@ class Store:
                 for r in conn.execute(q):
                     rows[r.id] = r
                 for r in conn.execute(select(params).where(params.c.run_id.in_(part))):
-                    p[r.run_id][r.key] = param_value(r.value, r.num)
+                    p[r.run_id][r.key] = decode_param(r.value, r.num)
                 for r in conn.execute(select(tags).where(tags.c.run_id.in_(part))):
                     t[r.run_id][r.key] = r.value
                 q2 = (

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from loopml._errors import ValidationError
+from loopml._values import check_key, check_project, check_run_name
 from loopml.store._sweeps import SweepRecord, SweepStore
 from loopml.sweeps._controller import Controller
 from loopml.sweeps._executor import Executor
@@ -16,7 +17,6 @@ from loopml.sweeps._objective import CommandObjective, objective_identity, objec
 from loopml.sweeps._optuna import build_study, make_pruner, make_sampler
 from loopml.sweeps._space import SpaceFn, SpaceSpec, load_ref
 from loopml.sweeps._sweep import Sweep
-from loopml.tracking._validate import check_key, check_project, check_run_name
 
 __all__ = ["load_sweep", "resume_sweep", "sweep"]
 

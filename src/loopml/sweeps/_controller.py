@@ -16,13 +16,13 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from loopml._values import encode_param, flatten
 from loopml.store._sweeps import SweepStore, TrialRow, TrialWrite
 from loopml.sweeps._executor import Executor, Lost, Report
 from loopml.sweeps._objective import cache_key
 from loopml.sweeps._space import SpaceSpec
 from loopml.sweeps._trial import TrialResult, TrialSpec
 from loopml.sweeps._writer import TrialWriter
-from loopml.tracking._validate import encode_param, flatten
 
 if TYPE_CHECKING:
     import optuna

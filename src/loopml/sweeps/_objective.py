@@ -25,7 +25,7 @@ from loopml._config import Settings
 from loopml._errors import ValidationError
 from loopml.sweeps._executor import thread_env
 from loopml.sweeps._space import function_ref
-from loopml.tracking._run import Run
+from loopml.tracking import BaseRun
 
 if TYPE_CHECKING:
     from loopml.store import Store
@@ -77,7 +77,7 @@ class CommandObjective:
             ) from None
         return shlex.split(line)
 
-    def __call__(self, params: dict[str, Any], run: Run) -> float:
+    def __call__(self, params: dict[str, Any], run: BaseRun) -> float:
         """Run the command for one trial and read the metric it logged from the store."""
         from loopml.store import Store
 

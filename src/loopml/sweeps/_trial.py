@@ -15,16 +15,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from loopml._errors import LoopmlError, ValidationError
-from loopml.tracking._run import Run
-from loopml.tracking._validate import (
-    check_key,
-    check_step,
-    encode_param,
-    encode_tag,
-    flatten,
-    to_float,
-)
+from loopml._errors import LoopmlError
+from loopml._values import check_key, check_step, encode_param, flatten, to_float
+from loopml.tracking import BaseRun
 
 __all__ = ["TrialPruned", "TrialResult", "TrialRun", "TrialSpec", "execute_trial"]
 
@@ -75,7 +68,7 @@ class TrialChannel:
         self.intermediate: dict[int, float] = {}
         self.stop = False
 
-    def report(self, run: Run, value: float, step: int) -> None:
+    def report(self, run: BaseRun, value: float, step: int) -> None:
         value = to_float(self.metric, value)
         step = check_step(step)
         self.intermediate[step] = value
@@ -84,27 +77,22 @@ class TrialChannel:
             self.stop = self.reporter(self.number, step, value)
 
 
-class TrialRun(Run):
-    """The live run handed to an objective; its records go back with the trial's result."""
+class TrialRun(BaseRun):
+    """The live run handed to a function objective: a sibling of :class:`loopml.Run` whose
+    records stay in memory and go back with the trial's result (no journal, no store handle)."""
 
     def __init__(self, spec: TrialSpec, channel: TrialChannel) -> None:
-        self.id = spec.run_id
-        self.project = spec.project
-        self.name = spec.name
-        self.status = "running"
-        self._step = 0
-        self._finished = False
-        self._keys: set[str] = set()
-        self._params: dict[str, str] = {
-            k: encode_param(k, v)[0] for k, v in flatten(spec.params).items()
-        }
+        super().__init__(
+            spec.run_id,
+            spec.project,
+            spec.name,
+            {k: encode_param(k, v)[0] for k, v in flatten(spec.params).items()},
+            0,
+        )
         self.points: list[tuple[int, float, str, float]] = []
         self.logged_params: dict[str, tuple[str, float | None]] = {}
         self.logged_tags: dict[str, str] = {}
-        self._sweep_trial = channel
-
-    def __repr__(self) -> str:
-        return f"TrialRun(id={self.id!r}, name={self.name!r}, status={self.status!r})"
+        self._channel = channel
 
     @property
     def store(self) -> Any:
@@ -117,9 +105,7 @@ class TrialRun(Run):
         """Log metric values at ``step`` (default: one past the last step)."""
         self._check_open()
         if not isinstance(data, Mapping):
-            raise ValidationError(
-                f"log() takes a dict of metric name -> number, not {type(data).__name__}"
-            )
+            data = self._as_dict(data)
         step = self._step if step is None else check_step(step)
         self._step = step + 1
         ts = time.time()
@@ -128,30 +114,25 @@ class TrialRun(Run):
                 self._keys.add(check_key(k))
             self.points.append((step, ts, k, v if type(v) is float else to_float(k, v)))
 
-    def log_params(self, params: Mapping[str, Any]) -> None:
-        """Record extra params (the sampled ones are recorded already)."""
-        self._check_open()
-        for k, v in flatten(params).items():
-            check_key(k, "param")
-            text, num = encode_param(k, v)
-            old = self._params.get(k)
-            if old is not None and old != text:
-                raise ValidationError(
-                    f"param {k!r} is already {old!r} in trial run {self.id}; it cannot become {text!r}"
-                )
-            self._params[k] = text
-            self.logged_params[k] = (text, num)
+    def _write_params(self, encoded: dict[str, tuple[str, float | None]]) -> None:
+        self.logged_params.update(encoded)
 
-    def set_tags(self, tags: Mapping[str, Any]) -> None:
-        """Set tags on the trial's run."""
-        self._check_open()
-        self.logged_tags.update({check_key(k, "tag"): encode_tag(k, v) for k, v in tags.items()})
+    def _write_tags(self, encoded: dict[str, str]) -> None:
+        self.logged_tags.update(encoded)
 
     def log_artifact(self, path: str, name: str | None = None) -> list[str]:
-        """Copy a file or folder into the trial run's artifacts (straight to the store's folder)."""
+        """Not available in a function trial yet (its records travel by pipe, not file)."""
         raise LoopmlError(
             "log_artifact() is not available inside a function trial yet; save the file and log its path as a tag"
         )
+
+    def report(self, value: float, step: int) -> None:
+        """Report an intermediate objective value to the sweep's pruner (and log it)."""
+        self._channel.report(self, value, step)
+
+    def should_stop(self) -> bool:
+        """True when the sweep's pruner decided, on the last report, that this trial should stop."""
+        return self._channel.stop
 
     def flush(self) -> None:
         """Nothing to do: a trial's records are written with its result."""
@@ -169,13 +150,17 @@ class TrialRun(Run):
                 best = (step, v)
         return None if best is None else best[1]
 
+    def logged(self, key: str) -> bool:
+        """Whether ``key`` has been logged in this trial."""
+        return key in self._keys
+
 
 def _is_pruned(exc: BaseException) -> bool:
     return isinstance(exc, TrialPruned) or type(exc).__name__ == "TrialPruned"
 
 
 def execute_trial(
-    objective: Callable[[dict[str, Any], Run], Any],
+    objective: Callable[[dict[str, Any], BaseRun], Any],
     spec: TrialSpec,
     metric: str,
     reporter: Reporter | None = None,
@@ -200,8 +185,8 @@ def execute_trial(
             state, error = "failed", "".join(traceback.format_exception(exc))
     # A command's process logs to the run itself; a function's returned value is logged here.
     logs_itself = getattr(objective, "logs_to_run", False)
-    if state == "finished" and value is not None and metric not in run._keys and not logs_itself:
-        run.points.append((run._step, time.time(), metric, value))
+    if state == "finished" and value is not None and not run.logged(metric) and not logs_itself:
+        run.points.append((run.step, time.time(), metric, value))
     return TrialResult(
         spec.number,
         state,
@@ -231,7 +216,7 @@ def _value_of(returned: Any, run: TrialRun, metric: str) -> tuple[float | None, 
             if k != metric and isinstance(v, (int, float)) and not isinstance(v, bool)
         }
         if extra:
-            run.log(extra, step=max(run._step - 1, 0))
+            run.log(extra, step=max(run.step - 1, 0))
         if metric not in returned:
             return None, (
                 f"the objective returned keys {sorted(map(str, returned))} without the sweep's metric "

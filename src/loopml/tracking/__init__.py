@@ -1,12 +1,14 @@
 """The tracking client: runs, the crash-safe journal, the background writer and queries."""
 
 from loopml.tracking._api import active_run, finish, get_run, init, log, recover, runs
+from loopml.tracking._base import BaseRun
 from loopml.tracking._recovery import RecoveryReport
 from loopml.tracking._run import FINAL_STATUSES, Run
 from loopml.tracking._session import Session, default_session, set_default_session
 
 __all__ = [
     "FINAL_STATUSES",
+    "BaseRun",
     "RecoveryReport",
     "Run",
     "Session",

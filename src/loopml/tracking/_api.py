@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -32,8 +31,9 @@ def init(
     mutable labels. ``id`` (or the ``LOOPML_RUN_ID`` environment variable, which sweeps set for
     the scripts they launch) attaches to an existing run instead of creating one.
     """
-    run_id = id if id is not None else (os.environ.get("LOOPML_RUN_ID") or None)
-    return default_session().start_run(
+    session = default_session()
+    run_id = id if id is not None else session.settings.run_id
+    return session.start_run(
         project, name, dict(config or {}), dict(tags or {}), run_id=run_id, lazy=True
     )
 

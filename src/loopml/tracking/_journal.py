@@ -10,15 +10,13 @@ ends in a newline and holds no NUL, which is how a reader finds a record cut by 
 The writing process holds an exclusive ``flock`` on the file for its whole life; a journal whose
 lock can be taken belongs to a dead process and is recovered.
 
-Record kinds (first byte): ``m`` metrics ``m<step>\\t<unix time in µs>\\t<key>\\t<value>...``;
-``p`` params, ``t`` tags, ``a`` artifacts, and ``r``, the run itself (project, name, attributes,
-first params and tags) for a run whose row is written with its first ingest; each is JSON.
+What the records say is owned by ``_journal_records.py`` (writers and parser side by side);
+this module only moves bytes.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import mmap
 import os
 import weakref
@@ -26,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loopml.store import Batch
+from loopml.tracking._journal_records import parse_records
 
 # Small to start: the first touch of a mapped page costs more the larger the file (fault-around).
 _INITIAL_SIZE = 1 << 16
@@ -176,32 +175,3 @@ def read_segment(path: Path, start: int, end: int | None = None) -> Segment:
     last_nl = data.rfind(b"\n")
     complete, truncated = data[: last_nl + 1], data[last_nl + 1 :]
     return Segment(parse_records(complete), start, start + len(complete), truncated)
-
-
-def parse_records(data: bytes) -> Batch:
-    """Turn complete journal records into one batch (later records win for params and tags)."""
-    batch = Batch()
-    points = batch.points
-    for line in data.decode("utf-8").split("\n"):
-        if not line:
-            continue
-        kind = line[0]
-        if kind == "m":
-            fields = line[1:].split("\t")
-            step = int(fields[0])
-            ts = int(fields[1]) / 1e6
-            for i in range(2, len(fields) - 1, 2):
-                points.append((step, ts, fields[i], float(fields[i + 1])))
-        elif kind == "p":
-            batch.params.update({k: (v[0], v[1]) for k, v in json.loads(line[1:]).items()})
-        elif kind == "t":
-            batch.tags.update(json.loads(line[1:]))
-        elif kind == "r":
-            spec = json.loads(line[1:])
-            spec["params"] = {k: (v[0], v[1]) for k, v in spec["params"].items()}
-            batch.create = spec
-        elif kind == "a":
-            batch.artifacts.extend(json.loads(line[1:]))
-        else:
-            raise ValueError(f"unknown journal record kind {kind!r}")
-    return batch

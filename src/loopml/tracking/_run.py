@@ -1,22 +1,19 @@
-"""``Run``: the live handle a training script logs through."""
+"""``Run``: the live handle a training script logs through, writing to a crash-safe journal."""
 
 from __future__ import annotations
 
-import json
 import time
-import traceback
 from collections.abc import Mapping
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from loopml._errors import ConflictError, LoopmlError, ValidationError
-from loopml.tracking._validate import (
-    check_key,
-    check_step,
-    encode_param,
-    encode_tag,
-    flatten,
-    to_float,
+from loopml._errors import LoopmlError, ValidationError
+from loopml._values import check_key, check_step, to_float
+from loopml.tracking._base import FINAL_STATUSES, BaseRun
+from loopml.tracking._journal_records import (
+    artifacts_record,
+    metrics_record,
+    params_record,
+    tags_record,
 )
 from loopml.tracking._writer import OpenJournal, flush
 
@@ -26,11 +23,10 @@ if TYPE_CHECKING:
 
 __all__ = ["FINAL_STATUSES", "Run"]
 
-FINAL_STATUSES = ("finished", "failed", "killed", "pruned")
 _time_ns = time.time_ns
 
 
-class Run:
+class Run(BaseRun):
     """A run in progress. ``log()`` appends to the run's journal and returns at once.
 
     Thread-safe: several threads may log to one run. Use as a context manager so that an
@@ -49,33 +45,20 @@ class Run:
         journal: OpenJournal,
         params: dict[str, str] | None = None,
         step: int = 0,
+        report_metric: str | None = None,
     ) -> None:
+        super().__init__(run_id, project, name, params or {}, step)
         self._session = session
-        self.id = run_id
-        self.project = project
-        self.name = name
         self._journal = journal
         self._append = journal.file.append
         self._file = journal.file
         self._lock = journal.append_lock
-        self._step = step
-        self._keys: set[str] = set()
-        self._params: dict[str, str] = dict(params or {})
-        self._finished = False
-        self.status = "running"
-
-    def __repr__(self) -> str:
-        return f"Run(id={self.id!r}, project={self.project!r}, name={self.name!r}, status={self.status!r})"
+        self._report_to = report_metric or "objective"
 
     @property
     def store(self) -> Store:
         """The store this run writes to."""
         return self._session.store
-
-    @property
-    def step(self) -> int:
-        """The step the next ``log()`` without an explicit step will use."""
-        return self._step
 
     # -- logging -------------------------------------------------------------------------------
     def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
@@ -87,14 +70,14 @@ class Run:
         if type(data) is not dict:
             data = self._as_dict(data)
         keys = self._keys
-        body = ""
+        fields = ""
         for k, v in data.items():
             if k not in keys:
                 keys.add(check_key(k))
             if type(v) is not float:
                 v = to_float(k, v)
-            body += f"\t{k}\t{v!r}"
-        if not body:
+            fields += f"\t{k}\t{v!r}"
+        if not fields:
             return
         with self._lock:
             if self._finished:
@@ -103,7 +86,7 @@ class Run:
                 )
             step = self._step if step is None else check_step(step)
             self._step = step + 1
-            record = f"m{step}\t{_time_ns() // 1000}{body}\n".encode()
+            record = metrics_record(step, _time_ns() // 1000, fields)
             file = self._file
             end = file.position + len(record)
             if end > file.size:
@@ -111,65 +94,24 @@ class Run:
             file.map[file.position : end] = record
             file.position = end
 
-    @staticmethod
-    def _as_dict(data: object) -> dict[str, Any]:
-        if not isinstance(data, Mapping):
-            raise ValidationError(
-                f"log() takes a dict of metric name -> number, e.g. {{'loss': 0.3}}, not {type(data).__name__}"
-            )
-        return dict(data)
-
-    def log_params(self, params: Mapping[str, Any]) -> None:
-        """Record the run's inputs (nested dicts are flattened with dots).
-
-        A param is fixed once logged: logging it again with another value raises ConflictError.
-        """
-        encoded: dict[str, tuple[str, float | None]] = {}
-        for k, v in flatten(params).items():
-            check_key(k, "param")
-            text, num = encode_param(k, v)
-            old = self._params.get(k)
-            if old is not None and old != text:
-                raise ConflictError(
-                    f"param {k!r} is already {old!r} in run {self.id}; it cannot become {text!r}. "
-                    "Params are a run's fixed inputs: log changing values with run.log(), or start a new run"
-                )
-            encoded[k] = (text, num)
-        if not encoded:
-            return
-        self._check_open()
+    def _write_params(self, encoded: dict[str, tuple[str, float | None]]) -> None:
         with self._lock:
-            self._params.update({k: t for k, (t, _) in encoded.items()})
-            self._append(
-                b"p" + json.dumps({k: list(v) for k, v in encoded.items()}).encode() + b"\n"
-            )
+            self._append(params_record(encoded))
 
-    def set_tags(self, tags: Mapping[str, Any]) -> None:
-        """Set tags (mutable labels such as ``team`` or ``stage``); a new value replaces the old."""
-        if not isinstance(tags, Mapping):
-            raise ValidationError(
-                f"set_tags() takes a dict of name -> text, not {type(tags).__name__}"
-            )
-        encoded = {check_key(k, "tag"): encode_tag(k, v) for k, v in tags.items()}
-        if not encoded:
-            return
-        self._check_open()
+    def _write_tags(self, encoded: dict[str, str]) -> None:
         with self._lock:
-            self._append(b"t" + json.dumps(encoded).encode() + b"\n")
+            self._append(tags_record(encoded))
 
     def log_artifact(self, path: str, name: str | None = None) -> list[str]:
         """Copy a file or folder into the run's artifacts; returns the stored names."""
         self._check_open()
         records = self.store.copy_artifacts(self.id, path, name)
         with self._lock:
-            self._append(b"a" + json.dumps(records).encode() + b"\n")
+            self._append(artifacts_record(records))
         return [r["name"] for r in records]
 
-    def _check_open(self) -> None:
-        if self._finished:
-            raise LoopmlError(
-                f"run {self.id} has ended ({self.status}); start a new run to log more"
-            )
+    def _report_metric(self) -> str:
+        return self._report_to
 
     # -- ending --------------------------------------------------------------------------------
     def flush(self) -> None:
@@ -201,47 +143,8 @@ class Run:
     def __enter__(self) -> Run:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.finish("finished")
-        elif issubclass(exc_type, KeyboardInterrupt):
-            self.finish("killed", error="KeyboardInterrupt")
-        else:
-            self.finish("failed", error="".join(traceback.format_exception(exc_type, exc, tb)))
-
     # Used by the session to know what this run has already stored.
     @property
     def journal(self) -> OpenJournal:
         """The journal this handle appends to."""
         return self._journal
-
-    # -- sweeps (the sweep's executor sets ``_sweep_trial`` on a trial's run) ---------------------
-    def report(self, value: float, step: int) -> None:
-        """Report an intermediate objective value at ``step``, for the sweep's pruner.
-
-        The value is logged under the sweep's metric; outside a sweep (or in a command trial)
-        it is only logged, under ``LOOPML_SWEEP_METRIC`` or ``objective``.
-        """
-        channel = getattr(self, "_sweep_trial", None)
-        if channel is not None:
-            channel.report(self, value, step)
-        else:
-            import os
-
-            self.log({os.environ.get("LOOPML_SWEEP_METRIC") or "objective": value}, step=step)
-
-    def should_stop(self) -> bool:
-        """True when the sweep's pruner has decided, on the last report, that this trial should stop."""
-        channel = getattr(self, "_sweep_trial", None)
-        return bool(channel is not None and channel.stop)
-
-    def use_dataset(self, version: Any) -> Any:
-        """Record that this run reads a dataset version (``"digits@2"`` or a DatasetVersion); returns it."""
-        from loopml.datasets import use_dataset
-
-        return use_dataset(self, version)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import random
 import sys
@@ -11,24 +10,27 @@ import threading
 import time
 import traceback
 import uuid
+import warnings
 from types import TracebackType
 from typing import Any
 
 from loopml._config import Settings
 from loopml._errors import LoopmlError, StoreError
-from loopml.store import Store
-from loopml.tracking._environment import run_attributes
-from loopml.tracking._journal import SPARE_SUFFIX, JournalWriter, journal_name
-from loopml.tracking._recovery import RecoveryReport, recover
-from loopml.tracking._run import Run
-from loopml.tracking._validate import (
+from loopml._values import (
     check_key,
     check_project,
     check_run_name,
+    decode_param,
     encode_param,
     encode_tag,
     flatten,
 )
+from loopml.store import Store
+from loopml.tracking._environment import run_attributes
+from loopml.tracking._journal import SPARE_SUFFIX, JournalWriter, journal_name
+from loopml.tracking._journal_records import run_record
+from loopml.tracking._recovery import RecoveryReport, recover
+from loopml.tracking._run import Run
 from loopml.tracking._writer import BackgroundWriter, OpenJournal, flush
 
 _ADJECTIVES = [
@@ -99,6 +101,7 @@ _NOUNS = [
 
 
 _MAX_SPARES = 4
+_WARNED_MOVES: set[tuple[str, str]] = set()
 
 
 def new_id() -> str:
@@ -163,7 +166,7 @@ class Session:
         if run_id is not None:
             existing = self.store.run_status(run_id)
             if existing is not None:
-                return self._attach(run_id, journal_id, params, tag_values)
+                return self._attach(run_id, journal_id, project, params, tag_values)
         run_id = run_id or new_id()
         name = name or f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{run_id[:4]}"
         attributes = run_attributes()
@@ -179,7 +182,7 @@ class Session:
                 "params": params,
                 "tags": tag_values,
             }
-            header = b"r" + json.dumps(spec).encode() + b"\n"
+            header = run_record(spec)
         else:
             self.store.create_run(
                 run_id, project, name, attributes, params, tag_values, journal_id=journal_id
@@ -192,17 +195,27 @@ class Session:
         self,
         run_id: str,
         journal_id: str,
+        project: str,
         params: dict[str, tuple[str, float | None]],
         tags: dict[str, str],
     ) -> Run:
         record = self.store.get_run(run_id)
+        if record.project != project and (run_id, project) not in _WARNED_MOVES:
+            # A sweep's command trial: its run lives in the sweep's project, whatever the
+            # script asks for. Say so once, so the run is not looked for in the wrong place.
+            _WARNED_MOVES.add((run_id, project))
+            warnings.warn(
+                f"loopml.init(project={project!r}) attaches to run {run_id}, which is in project "
+                f"{record.project!r} (the sweep's); the run stays in {record.project!r}",
+                stacklevel=4,
+            )
         self.store.open_journal(journal_id, run_id)
         stored = {k: encode_param(k, v)[0] for k, v in record.params.items()}
         step = max((m.last_step + 1 for m in record.metrics.values()), default=0)
         run = self._open(run_id, journal_id, record.project, record.name, stored, step)
         try:
             if params:
-                run.log_params({k: _decode_param(t, n) for k, (t, n) in params.items()})
+                run.log_params({k: decode_param(t, n) for k, (t, n) in params.items()})
             if tags:
                 run.set_tags(tags)
         except Exception:
@@ -226,7 +239,9 @@ class Session:
         journal = OpenJournal(run_id, journal_id, path, spare)
         if header is not None:
             journal.file.write_first(header)
-        run = Run(self, run_id, project, name, journal, params, step)
+        run = Run(
+            self, run_id, project, name, journal, params, step, self.settings.sweep_metric
+        )
         self.writer.add(journal)
         with self._lock:
             self._runs.append(run)
@@ -284,12 +299,6 @@ class Session:
             spares, self._spares = self._spares, []
         for spare in spares:
             spare.close(delete=True)
-
-
-def _decode_param(text: str, num: float | None) -> Any:
-    from loopml.store._records import param_value
-
-    return param_value(text, num)
 
 
 # -- the process-wide default session -------------------------------------------------------------

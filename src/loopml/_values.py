@@ -1,4 +1,9 @@
-"""Checks on what users log: keys, metric values, params and tags. Each error says the rule."""
+"""What users log, checked and put in its stored form: keys, metric values, steps, params, tags.
+
+The one owner of the param format: ``encode_param`` (value -> stored text and number) and
+``decode_param`` (back) sit side by side. Each check's error says the rule and the fix.
+Below every layer (like ``_errors``): the tracking client, sweeps and the store all use it.
+"""
 
 from __future__ import annotations
 
@@ -134,3 +139,22 @@ def encode_tag(key: str, value: Any) -> str:
             f"tag {key!r} is {len(text):,} characters long; the limit is {MAX_VALUE_LENGTH:,}"
         )
     return text
+
+
+def decode_param(text: str, num: float | None) -> Any:
+    """Turn a stored param back into a Python value (the inverse of :func:`encode_param`)."""
+    if num is None:
+        return text
+    if math.isnan(num) or math.isinf(num) or not num.is_integer():
+        return num
+    try:
+        return int(text)  # an int param (a float such as 2.0 keeps its ".0" and fails here)
+    except ValueError:
+        return num
+
+
+def param_num(value: Any) -> float | None:
+    """The numeric form of a param for numeric filters (ints and floats only, not bools)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
