@@ -156,7 +156,7 @@ def case_loopml_overhead() -> dict[str, Any]:
         cache=False, progress=False, project="overhead",
     )  # fmt: skip
     wall = time.perf_counter() - t0
-    stored = default_session().store.count_runs("overhead", f"sweep_id = '{sweep.id}'")
+    stored = default_session().store.runs.count("overhead", f"sweep_id = '{sweep.id}'")
     return {
         "rate": N_OVERHEAD / wall,
         "wall": wall,

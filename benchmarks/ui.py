@@ -79,7 +79,7 @@ def seed_loopml(data_dir: Path, n_runs: int, n_points: int) -> tuple[Any, str]:
     from loopml.store._schema_runs import metric_summary, params, runs, tags
 
     store = Store(Settings(data_dir=data_dir))
-    keys = store.intern_keys(["acc", "loss", "signal"])
+    keys = store.runs.intern_keys(["acc", "loss", "signal"])
     rng = random.Random(0)
     now = time.time() - n_runs
     run_rows, param_rows, tag_rows, summary_rows = [], [], [], []
@@ -119,14 +119,14 @@ def seed_loopml(data_dir: Path, n_runs: int, n_points: int) -> tuple[Any, str]:
     run_write(store.engine, write)
     # The long series goes through the store's real ingest path (as a run's journal would),
     # which also keeps the per-block extremes that charts are drawn from.
-    store.create_run(long_id, PROJECT, "long-series", {}, {}, {}, journal_id="bench")
+    store.runs.create(long_id, PROJECT, "long-series", {}, {}, {}, journal_id="bench")
     chunk = 100_000
     for start in range(0, n_points, chunk):
         stop = min(n_points, start + chunk)
         pts = [(i, now + i * 1e-3, "signal", values[i]) for i in range(start, stop)]
-        store.ingest("bench", long_id, Batch(points=pts), start, stop)
+        store.runs.ingest("bench", long_id, Batch(points=pts), start, stop)
     final = {"status": "finished", "ended_at": now + 1.0}
-    store.ingest("bench", long_id, Batch(), n_points, n_points, final=final, close=True)
+    store.runs.ingest("bench", long_id, Batch(), n_points, n_points, final=final, close=True)
     with store.engine.connect() as conn:
         conn.exec_driver_sql("ANALYZE")
     return store, long_id

@@ -1,4 +1,4 @@
-"""The dashboard's read queries (store/_views.py) on SQLite and PostgreSQL."""
+"""The dashboard's read queries (runs pages, columns, series, sweeps) on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, insert
 
-from loopml.store import Store
-from loopml.store import _views as views
+from loopml.store import ColumnChoices, Store
 from loopml.store._engine import run_write
 from loopml.store._schema_runs import metric_summary, metrics
 from tests.server_tests._seed import PROJECT, Seeded
@@ -21,8 +20,8 @@ from tests.server_tests._seed import PROJECT, Seeded
 def _long_series(store: Store, n: int, key: str = "signal") -> tuple[str, list[float]]:
     """A run with an ``n``-point series written straight to the tables (fast), with spikes."""
     rid = uuid.uuid4().hex[:16]
-    store.create_run(rid, "long", "long", {}, {}, {})
-    kid = store.intern_keys([key])[key]
+    store.runs.create(rid, "long", "long", {}, {}, {})
+    kid = store.runs.intern_keys([key])[key]
     values = [math.sin(i / 50.0) for i in range(n)]
     values[n // 3] = 1000.0  # one spike up, one down: downsampling must keep both
     values[2 * n // 3] = -1000.0
@@ -75,7 +74,7 @@ def count_queries(store: Store) -> Iterator[list[str]]:
 
 def test_downsampling_keeps_extremes_and_bounds_points(store: Store) -> None:
     rid, values = _long_series(store, 20_000)
-    s = views.metric_series(store, [rid], "signal", max_points=500)[rid]
+    s = store.runs.series([rid], "signal", max_points=500)[rid]
     assert s.downsampled and s.total == 20_000
     assert 0 < len(s.values) <= 500
     assert max(s.values) == 1000.0 and min(s.values) == -1000.0
@@ -91,7 +90,7 @@ def test_short_series_come_back_whole_for_many_runs_in_one_query(
 ) -> None:
     ids = seeded.runs[:5]
     with count_queries(store) as seen:
-        out = views.metric_series(store, ids, "loss")
+        out = store.runs.series(ids, "loss")
     assert len(seen) == 3  # key id, counts, points: not one per run
     assert [len(out[r].steps) for r in ids] == [30] * 5
     assert not any(s.downsampled for s in out.values())
@@ -99,42 +98,42 @@ def test_short_series_come_back_whole_for_many_runs_in_one_query(
 
 def test_runs_page_query_count_does_not_grow_with_page_size(store: Store, seeded: Seeded) -> None:
     with count_queries(store) as small:
-        views.runs_page(store, PROJECT, None, "-metrics.loss", limit=2)
+        store.runs.page(PROJECT, None, "-metrics.loss", limit=2)
     with count_queries(store) as large:
-        page = views.runs_page(store, PROJECT, None, "-metrics.loss", limit=50)
+        page = store.runs.page(PROJECT, None, "-metrics.loss", limit=50)
     assert len(page.runs) > 10
     assert len(large) == len(small)
 
 
 def test_column_choices(store: Store, seeded: Seeded) -> None:
-    c = views.column_choices(store, PROJECT)
+    c = store.runs.column_choices(PROJECT)
     assert {"lr", "model", "layers", "note", "opt"} <= set(c.params)
     assert {"loss", "acc", "weird", "val_loss"} <= set(c.metrics)
     assert set(c.tags) == {"team", "html"}
-    assert views.column_choices(store, "no-such-project") == views.ColumnChoices()
+    assert store.runs.column_choices("no-such-project") == ColumnChoices()
 
 
 def test_list_sweeps_and_trials(store: Store, seeded: Seeded) -> None:
-    sweeps = views.list_sweeps(store)
+    sweeps = store.sweeps.summaries()
     assert [s.sweep_id for s in sweeps] == [seeded.sweep_id]
     assert sweeps[0].trials == len(seeded.sweep_runs) and sweeps[0].by_status == {"finished": 6}
     assert sweeps[0].project == PROJECT and sweeps[0].last_activity is not None
-    assert [r.id for r in views.sweep_runs(store, seeded.sweep_id)] == seeded.sweep_runs
-    assert views.list_sweeps(store, "other") == []
-    assert views.sweep_record(store, seeded.sweep_id) is None  # logged without a sweep record
+    assert [r.id for r in store.sweeps.trial_runs(seeded.sweep_id)] == seeded.sweep_runs
+    assert store.sweeps.summaries("other") == []
+    assert store.sweeps.info(seeded.sweep_id) is None  # logged without a sweep record
 
 
 def test_max_points_is_checked(store: Store) -> None:
     with pytest.raises(ValueError, match="max_points"):
-        views.metric_series(store, ["x"], "k", max_points=1)
-    assert views.metric_series(store, [], "k") == {}
+        store.runs.series(["x"], "k", max_points=1)
+    assert store.runs.series([], "k") == {}
 
 
 def test_downsampled_series_cache_follows_new_points(store: Store) -> None:
     rid, _ = _long_series(store, 2_000)
-    first = views.metric_series(store, [rid], "signal", max_points=100)[rid]
-    assert views.metric_series(store, [rid], "signal", max_points=100)[rid] is first  # cached
-    kid = store.intern_keys(["signal"])["signal"]
+    first = store.runs.series([rid], "signal", max_points=100)[rid]
+    assert store.runs.series([rid], "signal", max_points=100)[rid] is first  # cached
+    kid = store.runs.intern_keys(["signal"])["signal"]
 
     def write(conn: Any) -> None:
         conn.execute(
@@ -146,5 +145,5 @@ def test_downsampled_series_cache_follows_new_points(store: Store) -> None:
         )
 
     run_write(store.engine, write)
-    again = views.metric_series(store, [rid], "signal", max_points=100)[rid]
+    again = store.runs.series([rid], "signal", max_points=100)[rid]
     assert again is not first and max(again.values) == 5000.0 and again.total == 2_001

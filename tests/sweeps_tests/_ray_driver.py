@@ -177,7 +177,7 @@ def main() -> int:
                 "number": t.number,
                 "state": t.state,
                 "attempts": t.attempts,
-                "node": store.get_run(t.run_id).tags.get("node"),
+                "node": store.runs.get(t.run_id).tags.get("node"),
             }
             for t in rows
         ]

@@ -92,7 +92,7 @@ def test_run_a_command_sweep(tmp_path: Path) -> None:
     assert "3 finished" in out
     sweeps = SweepStore(default_session().store)
     trials = sweeps.load_trials(sweeps.list_sweeps(project="cmd")[0].id)
-    record = default_session().store.get_run(trials[0].run_id)
+    record = default_session().store.runs.get(trials[0].run_id)
     assert (
         record.metrics["val_acc"].count == 3
         and record.sweep_id == sweeps.list_sweeps(project="cmd")[0].id

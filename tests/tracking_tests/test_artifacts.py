@@ -34,7 +34,7 @@ def test_unsafe_artifact_names_are_rejected(session: object, tmp_path: Path, nam
             run.log_artifact(str(src), name=name)
     assert loopml.get_run(run.id).id == run.id
     assert not (tmp_path / "escape.txt").exists()
-    assert run.store.list_artifacts(run.id) == []
+    assert run.store.runs.list_artifacts(run.id) == []
 
 
 def test_file_and_folder_artifacts(session: object, tmp_path: Path) -> None:
@@ -48,15 +48,15 @@ def test_file_and_folder_artifacts(session: object, tmp_path: Path) -> None:
         assert run.log_artifact(str(src)) == ["model.bin"]
         assert run.log_artifact(str(folder), name="figs") == ["figs/a.txt", "figs/sub/b.csv"]
     store = run.store
-    arts = {a.name: a for a in store.list_artifacts(run.id)}
+    arts = {a.name: a for a in store.runs.list_artifacts(run.id)}
     assert set(arts) == {"model.bin", "figs/a.txt", "figs/sub/b.csv"}
     assert arts["model.bin"].size == 5000
     assert arts["model.bin"].sha256 == hashlib.sha256(b"w" * 5000).hexdigest()
-    assert store.artifact_file(run.id, "figs/sub/b.csv").read_text() == "x,y\n1,2\n"
+    assert store.runs.artifact_file(run.id, "figs/sub/b.csv").read_text() == "x,y\n1,2\n"
     # no temporary file is ever left visible
     assert not [p for p in (store.artifacts_dir / run.id).rglob("*") if p.name.endswith(".partial")]
     with pytest.raises(NotFoundError):
-        store.artifact_file(run.id, "missing.txt")
+        store.runs.artifact_file(run.id, "missing.txt")
 
 
 def test_missing_source_is_a_clear_error(session: object, tmp_path: Path) -> None:
@@ -107,4 +107,4 @@ def test_interrupted_copy_leaves_nothing_visible(session: object, tmp_path: Path
             del _artifacts.open  # type: ignore[attr-defined]
     folder = run.store.artifacts_dir / run.id
     assert not folder.exists() or list(folder.rglob("*")) == []
-    assert run.store.list_artifacts(run.id) == []
+    assert run.store.runs.list_artifacts(run.id) == []

@@ -17,9 +17,14 @@ from loopml._config import Settings
 from loopml.store import Store
 from loopml.tracking import Session
 from loopml.tracking._journal import journal_name
-from loopml.tracking._recovery import recover
+from loopml.tracking._recovery import recover as _recover
 
 HERE = Path(__file__).parent
+
+
+def recover(store: Store) -> object:
+    """Replay the journals of dead writers into ``store`` (what a new session does first)."""
+    return _recover(store.runs, store.journals_dir, store.settings.stale_after)
 
 
 def _env(data_dir: Path, **extra: str) -> dict[str, str]:
@@ -59,14 +64,14 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_point(tmp_path: Path) -
     # Each child's start already replayed the journal its predecessor left; the last is ours.
     assert report.journals == 1
     for run_id, acknowledged in results:
-        record = store.get_run(run_id)
+        record = store.runs.get(run_id)
         assert record.status == "crashed", run_id
-        steps, _, xs = store.history(run_id, "x")
+        steps, _, xs = store.runs.history(run_id, "x")
         # Every acknowledged point is there; at most the one in flight beyond it, never a gap.
         assert len(steps) in (acknowledged, acknowledged + 1)
         assert steps == list(range(len(steps)))
         assert xs == [float(s) for s in steps]
-        assert store.history(run_id, "y")[2] == [-float(s) for s in steps]
+        assert store.runs.history(run_id, "y")[2] == [-float(s) for s in steps]
         assert record.metrics["x"].count == len(steps)
         assert record.params == {"kind": "sigkill"}
     assert not list(store.journals_dir.glob("*.journal"))
@@ -105,12 +110,12 @@ def test_eight_processes_logging_to_one_sqlite_store(tmp_path: Path) -> None:
         assert p.returncode == 0, err
         assert "locked" not in err.lower() and "ok" in out
     store = Store(Settings(data_dir=data_dir))
-    records = store.search_runs("concurrent", None, "name", limit=None)
+    records = store.runs.search("concurrent", None, "name", limit=None)
     assert len(records) == workers * runs
     for r in records:
         assert r.status == "finished"
         w, k = r.params["worker"], r.params["r"]
-        steps, _, values = store.history(r.id, "v")
+        steps, _, values = store.runs.history(r.id, "v")
         assert steps == list(range(points))  # nothing lost, nothing twice
         assert values == [float(w * 1_000_000 + k * 10_000 + s) for s in range(points)]
         assert r.metrics["v"].count == points
@@ -119,7 +124,7 @@ def test_eight_processes_logging_to_one_sqlite_store(tmp_path: Path) -> None:
 
 def _store_with_journal(tmp_path: Path) -> tuple[Store, Path]:
     store = Store(Settings(data_dir=tmp_path / "data"))
-    store.create_run("deadbeef00000000", "p", "cut", {}, {}, {}, journal_id="j0")
+    store.runs.create("deadbeef00000000", "p", "cut", {}, {}, {}, journal_id="j0")
     path = store.journals_dir / journal_name("deadbeef00000000", "j0")
     path.parent.mkdir(parents=True, exist_ok=True)
     return store, path
@@ -131,9 +136,9 @@ def test_cut_last_record_is_set_aside_and_the_rest_ingested(tmp_path: Path) -> N
     path.write_bytes(records + b"m2\t3000000\tx\t3." + b"\x00" * 4096)
     report = recover(store)
     assert report.journals == 1 and report.points == 2 and report.truncated == [path]
-    assert store.history("deadbeef00000000", "x")[2] == [1.0, 2.0]
-    assert store.get_run("deadbeef00000000").tags == {"a": "b"}
-    assert store.run_status("deadbeef00000000") == "crashed"
+    assert store.runs.history("deadbeef00000000", "x")[2] == [1.0, 2.0]
+    assert store.runs.get("deadbeef00000000").tags == {"a": "b"}
+    assert store.runs.status("deadbeef00000000") == "crashed"
     assert path.with_name(path.name + ".partial").read_bytes().startswith(b"m2\t3000000\tx\t3.")
     assert not path.exists()
 
@@ -143,7 +148,7 @@ def test_record_with_a_hole_counts_as_cut(tmp_path: Path) -> None:
     store, path = _store_with_journal(tmp_path)
     path.write_bytes(b"m0\t1000000\tx\t1.0\nm1\t2000000\t\x00\x00\x00\t2.0\n" + b"\x00" * 100)
     recover(store)
-    assert store.history("deadbeef00000000", "x")[2] == [1.0]
+    assert store.runs.history("deadbeef00000000", "x")[2] == [1.0]
 
 
 def test_live_journal_is_left_alone_and_replay_is_idempotent(tmp_path: Path) -> None:
@@ -153,22 +158,22 @@ def test_live_journal_is_left_alone_and_replay_is_idempotent(tmp_path: Path) -> 
     run.log({"a": 1.0})
     report = recover(session.store)  # our own lock is held: nothing to recover
     assert report.journals == 0
-    assert session.store.run_status(run.id) == "running"
+    assert session.store.runs.status(run.id) == "running"
     run.flush()
     run.flush()  # a second flush of the same bytes ingests nothing twice
     run.log({"a": 2.0})
     run.finish()
-    assert session.store.get_run(run.id).metrics["a"].count == 2
+    assert session.store.runs.get(run.id).metrics["a"].count == 2
     session.shutdown()
 
 
 def test_stale_heartbeat_on_another_host_becomes_crashed(tmp_path: Path) -> None:
     store = Store(Settings(data_dir=tmp_path / "data", stale_after=0.01))
-    store.create_run("feedface00000000", "p", "remote", {"host": "elsewhere"}, {}, {})
+    store.runs.create("feedface00000000", "p", "remote", {"host": "elsewhere"}, {}, {})
     time.sleep(0.05)
     report = recover(store)
     assert "feedface00000000" in report.runs_crashed
-    assert store.run_status("feedface00000000") == "crashed"
+    assert store.runs.status("feedface00000000") == "crashed"
 
 
 def test_process_exit_without_finish_marks_finished_and_uncaught_error_failed(
@@ -187,7 +192,7 @@ def test_process_exit_without_finish_marks_finished_and_uncaught_error_failed(
     )
     assert bad.returncode != 0
     store = Store(Settings(data_dir=data_dir))
-    assert store.get_run(ok.stdout.strip()).status == "finished"
-    failed = store.get_run(bad.stdout.strip())
+    assert store.runs.get(ok.stdout.strip()).status == "finished"
+    failed = store.runs.get(bad.stdout.strip())
     assert failed.status == "failed" and "SystemError: boom" in (failed.error or "")
     assert failed.metrics["a"].last == 1.0

@@ -61,8 +61,8 @@ def list_runs(
 ) -> None:
     """Show runs as a table, newest first unless --sort says otherwise."""
     store = _store()
-    records = store.search_runs(project, where, sort, limit)
-    total = store.count_runs(project, where)
+    records = store.runs.search(project, where, sort, limit)
+    total = store.runs.count(project, where)
     if columns:
         extra = [c.strip() for c in columns.split(",") if c.strip()]
     else:
@@ -93,7 +93,7 @@ def show(
 ) -> None:
     """Show one run: attributes, params, metric summaries, tags, artifacts and environment."""
     store = _store()
-    r = store.get_run(run_id)
+    r = store.runs.get(run_id)
     info = Table.grid(padding=(0, 2))
     info.add_column(style="bold")
     info.add_column()
@@ -132,7 +132,7 @@ def show(
         console.print(t)
     if r.tags:
         console.print("[bold]tags[/] " + ", ".join(f"{k}={v}" for k, v in r.tags.items()))
-    arts = store.list_artifacts(r.id)
+    arts = store.runs.list_artifacts(r.id)
     if arts:
         t = Table(title="artifacts", header_style="bold")
         t.add_column("name")
@@ -187,9 +187,9 @@ def delete(
     """Delete runs by id, or every run matching --project/--where, with their data and artifacts."""
     store = _store()
     if run_ids:
-        ids = [store.resolve_run_id(i) for i in run_ids]
+        ids = [store.runs.resolve_id(i) for i in run_ids]
     elif where or project:
-        ids = [r.id for r in store.search_runs(project, where, None, None)]
+        ids = [r.id for r in store.runs.search(project, where, None, None)]
     else:
         raise ValidationError(
             "name the runs to delete: give run ids, or --project/--where to select them"
@@ -199,7 +199,7 @@ def delete(
         return
     if not yes and not typer.confirm(f"delete {len(ids)} run(s)? This cannot be undone"):
         raise typer.Abort()
-    n = store.delete_runs(ids)
+    n = store.runs.delete(ids)
     console.print(f"deleted {n} run(s)")
 
 

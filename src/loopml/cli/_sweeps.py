@@ -16,10 +16,9 @@ app = typer.Typer(
 
 
 def _sweeps():  # type: ignore[no-untyped-def]
-    from loopml.store._sweeps import SweepStore
     from loopml.tracking import default_session
 
-    return SweepStore(default_session().store)
+    return default_session().store.sweeps
 
 
 def _interrupted(exc: BaseException) -> None:

@@ -183,4 +183,4 @@ def inputs_of(run_id: str, *, store: Store | None = None) -> list[DatasetVersion
     from loopml.store._datasets import run_inputs
 
     store = _store(store)
-    return [_version(store, r) for r in run_inputs(store, store.resolve_run_id(run_id))]
+    return [_version(store, r) for r in run_inputs(store, store.runs.resolve_id(run_id))]

@@ -342,7 +342,7 @@ def _load_probs(p: LabelingProject, pred_probs: Any, run: str | None, artifact: 
     if (pred_probs is None) == (run is None):
         raise ValidationError("give exactly one of pred_probs=, run= or cv=True")
     if run is not None:
-        path = p.store.artifact_file(p.store.resolve_run_id(run), artifact)
+        path = p.store.runs.artifact_file(p.store.runs.resolve_id(run), artifact)
         try:
             pred_probs = np.load(path, allow_pickle=False)
         except ValueError as exc:

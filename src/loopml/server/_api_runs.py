@@ -13,8 +13,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse
 
 from loopml.server._deps import get_store, jsonable
-from loopml.store import RunRecord, Store
-from loopml.store import _views as views
+from loopml.store import MAX_SERIES_POINTS, RunRecord, Store
 
 __all__ = ["router", "run_json"]
 
@@ -98,7 +97,7 @@ def search_runs(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     """One page of runs matching a filter (the ``loopml.runs`` query language), and the total."""
-    page = views.runs_page(store, project, q or None, _order_list(order), limit, offset)
+    page = store.runs.page(project, q or None, _order_list(order), limit, offset)
     return {
         "total": page.total,
         "offset": offset,
@@ -116,13 +115,13 @@ def _order_list(order: str | None) -> list[str] | None:
 @router.get("/runs/{run_id}")
 def get_run(store: StoreDep, run_id: str) -> dict[str, Any]:
     """One run (by id or unique prefix) with params, tags, metric summaries and system info."""
-    return run_json(store.get_run(run_id))
+    return run_json(store.runs.get(run_id))
 
 
 @router.get("/columns")
 def columns(store: StoreDep, project: str | None = None) -> dict[str, list[str]]:
     """The param, metric and tag keys of recent runs (what a runs table can show)."""
-    c = views.column_choices(store, project)
+    c = store.runs.column_choices(project)
     return {"params": c.params, "metrics": c.metrics, "tags": c.tags}
 
 
@@ -131,10 +130,10 @@ def series(
     store: StoreDep,
     run: Annotated[list[str], Query(description="run ids (repeat the parameter)")],
     key: Annotated[list[str], Query(description="metric keys (repeat the parameter)")],
-    max_points: Annotated[int, Query(ge=4, le=100_000)] = views.MAX_SERIES_POINTS,
+    max_points: Annotated[int, Query(ge=4, le=100_000)] = MAX_SERIES_POINTS,
 ) -> dict[str, Any]:
     """Metric series of runs, each downsampled on the server to at most ``max_points`` points."""
-    ids = [store.resolve_run_id(r) for r in run[:50]]
+    ids = [store.runs.resolve_id(r) for r in run[:50]]
     out: dict[str, Any] = {}
     for k in key[:50]:
         out[k] = {
@@ -145,7 +144,7 @@ def series(
                 "total": s.total,
                 "downsampled": s.downsampled,
             }
-            for rid, s in views.metric_series(store, ids, k, max_points).items()
+            for rid, s in store.runs.series(ids, k, max_points).items()
         }
     return {"series": jsonable(out)}
 
@@ -153,18 +152,18 @@ def series(
 @router.get("/runs/{run_id}/artifacts")
 def list_artifacts(store: StoreDep, run_id: str) -> list[dict[str, Any]]:
     """A run's artifacts: name, size, sha256, time."""
-    rid = store.resolve_run_id(run_id)
+    rid = store.runs.resolve_id(run_id)
     return [
         {"name": a.name, "size": a.size, "sha256": a.sha256, "created_at": a.created_at}
-        for a in store.list_artifacts(rid)
+        for a in store.runs.list_artifacts(rid)
     ]
 
 
 @router.get("/runs/{run_id}/artifacts/{name:path}")
 def get_artifact(store: StoreDep, run_id: str, name: str) -> FileResponse:
     """An artifact's bytes; the name is checked (no ``..``, no absolute path)."""
-    rid = store.resolve_run_id(run_id)
-    path = store.artifact_file(rid, name)
+    rid = store.runs.resolve_id(run_id)
+    path = store.runs.artifact_file(rid, name)
     media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     inline = media in _INLINE
     return FileResponse(

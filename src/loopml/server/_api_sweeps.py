@@ -10,7 +10,6 @@ from loopml.server._api_runs import run_json
 from loopml.server._deps import get_store, jsonable
 from loopml.server._sweep_view import build_sweep_view
 from loopml.store import Store
-from loopml.store import _views as views
 
 __all__ = ["router"]
 
@@ -30,7 +29,7 @@ def list_sweeps(store: StoreDep, project: str | None = None) -> list[dict[str, A
             "started_at": s.started_at,
             "last_activity": s.last_activity,
         }
-        for s in views.list_sweeps(store, project)
+        for s in store.sweeps.summaries(project)
     ]
 
 

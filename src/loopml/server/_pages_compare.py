@@ -76,7 +76,7 @@ def compare_page(
         ids = ids[:MAX_COMPARED]
     records: list[RunRecord] = []
     try:
-        records = store.get_runs([store.resolve_run_id(i) for i in ids])
+        records = store.runs.get_many([store.runs.resolve_id(i) for i in ids])
     except (ValidationError, LookupError) as exc:
         error = str(exc)
     all_keys = sorted({k for r in records for k in r.metrics})

@@ -16,8 +16,7 @@ from loopml._errors import ValidationError
 from loopml.server import _format
 from loopml.server._deps import get_store, render, script_json
 from loopml.server._previews import preview
-from loopml.store import RunRecord, Store
-from loopml.store import _views as views
+from loopml.store import RunRecord, RunsPage, Store
 
 __all__ = ["router"]
 
@@ -38,7 +37,7 @@ _DEFAULT_SHOWN = 5  # default metrics and params shown when the URL names no col
 def projects_page(request: Request, store: StoreDep) -> HTMLResponse:
     """Every project: run counts, running now, last activity."""
     projects = store.list_projects()
-    sweeps = views.list_sweeps(store)
+    sweeps = store.sweeps.summaries()
     return render(
         request,
         "projects.html",
@@ -91,16 +90,16 @@ def runs_page(
 ) -> HTMLResponse:
     """The runs table: filter, sort, paging, column choice, select to compare."""
     project = project or None
-    choices = views.column_choices(store, project)
+    choices = store.runs.column_choices(project)
     if cols:
         shown, error = _check_columns(cols)
     else:
         shown = [f"metrics.{k}" for k in choices.metrics[:_DEFAULT_SHOWN]]
         shown += [f"params.{k}" for k in choices.params[:_DEFAULT_SHOWN]]
         error = None
-    result: views.RunsPage | None = None
+    result: RunsPage | None = None
     try:
-        result = views.runs_page(store, project, q or None, order or None, per, (page - 1) * per)
+        result = store.runs.page(project, q or None, order or None, per, (page - 1) * per)
     except ValidationError as exc:
         # A bad filter or sort is the user's typo, not a server fault: say what is wrong.
         error = str(exc)
@@ -140,8 +139,8 @@ def runs_page(
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 def run_page(request: Request, store: StoreDep, run_id: str) -> HTMLResponse:
     """One run: charts, params, tags, summary, system info, artifacts with previews."""
-    run = store.get_run(run_id)
-    artifacts = store.list_artifacts(run.id)
+    run = store.runs.get(run_id)
+    artifacts = store.runs.list_artifacts(run.id)
     previews = {a.name: preview(store, run.id, a) for a in artifacts[:12]}
     data = {
         "runs": [{"id": run.id, "name": run.name}],

@@ -11,7 +11,6 @@ from loopml.server._deps import get_store, render, script_json
 from loopml.server._pages_compare import differing_params, trials_data
 from loopml.server._sweep_view import build_sweep_view
 from loopml.store import Store
-from loopml.store import _views as views
 
 __all__ = ["router"]
 
@@ -22,8 +21,8 @@ StoreDep = Annotated[Store, Depends(get_store)]
 @router.get("/sweeps", response_class=HTMLResponse)
 def sweeps_page(request: Request, store: StoreDep, project: str | None = None) -> HTMLResponse:
     """Every sweep (of a project), newest first."""
-    sweeps = views.list_sweeps(store, project or None)
-    records = views.sweep_records(store, [s.sweep_id for s in sweeps]) if sweeps else {}
+    sweeps = store.sweeps.summaries(project or None)
+    records = store.sweeps.infos([s.sweep_id for s in sweeps]) if sweeps else {}
     return render(
         request,
         "sweeps.html",

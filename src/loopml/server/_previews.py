@@ -47,7 +47,7 @@ def preview(store: Store, run_id: str, artifact: ArtifactRecord) -> Preview:
     """A preview of ``artifact``; unreadable files give a ``none`` preview saying why."""
     name = artifact.name.lower()
     try:
-        path = store.artifact_file(run_id, artifact.name)
+        path = store.runs.artifact_file(run_id, artifact.name)
         if name.endswith(_IMAGE):
             return Preview("image")
         if name.endswith(".csv") or name.endswith(".tsv"):

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loopml.store import RunRecord, Store
-from loopml.store import _views as views
 
 __all__ = ["SweepView", "build_sweep_view", "param_importances"]
 
@@ -68,10 +67,10 @@ def build_sweep_view(
     """Trials, progress, best-so-far curve and parameter importances of sweep ``sweep_id``."""
     from loopml._errors import NotFoundError
 
-    trials = views.sweep_runs(store, sweep_id)
+    trials = store.sweeps.trial_runs(sweep_id)
     if not trials:
         raise NotFoundError(f"no sweep {sweep_id!r} has trials; list sweeps at /sweeps")
-    record = views.sweep_record(store, sweep_id)
+    record = store.sweeps.info(sweep_id)
     keys = sorted({k for t in trials for k in t.metrics})
     if metric not in keys:
         metric = record.metric if record and record.metric in keys else _guess_metric(trials)
@@ -101,7 +100,7 @@ def build_sweep_view(
         if v is not None and (best_value is None or sign * v > sign * best_value):
             best_value, view.best = v, t
         view.curve.append({"n": n, "id": t.id, "name": t.name, "value": v, "best": best_value})
-    trial_dists = views.sweep_distributions(store, sweep_id) if record else {}
+    trial_dists = store.sweeps.distributions(sweep_id) if record else {}
     view.importances, view.importance_note = param_importances(trials, metric, goal, trial_dists)
     return view
 

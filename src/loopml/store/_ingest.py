@@ -7,13 +7,15 @@ advanced in the same transaction as the rows, so a segment replayed by two proce
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, select, update
 
 from loopml._errors import OffsetMismatch
-from loopml.store._dialect import bulk_upsert, chunks, upsert
-from loopml.store._records import Batch
+from loopml.store._dialect import bulk_upsert, chunks
+from loopml.store._records import Batch, Point
 from loopml.store._schema_runs import (
     BUCKET_STEPS,
     FLAG_NAN,
@@ -92,26 +94,12 @@ def ingest_batch(
         raise OffsetMismatch(int(stored))
     if stored != start:
         raise OffsetMismatch(int(stored))
-    if batch.points:
-        _write_points(conn, run_id, batch.points, key_ids, fresh)
-    if batch.params:
-        conn.execute(
-            upsert(conn, params, ["run_id", "key"], None),
-            [
-                {"run_id": run_id, "key": k, "value": v[0], "num": v[1]}
-                for k, v in batch.params.items()
-            ],
-        )
-    if batch.tags:
-        conn.execute(
-            upsert(conn, tags, ["run_id", "key"], ["value"]),
-            [{"run_id": run_id, "key": k, "value": v} for k, v in batch.tags.items()],
-        )
-    if batch.artifacts:
-        conn.execute(
-            upsert(conn, artifacts, ["run_id", "name"], ["size", "sha256", "created_at"]),
-            [{"run_id": run_id, **a} for a in batch.artifacts],
-        )
+    write_content(
+        conn,
+        [RunContent(run_id, batch.points, batch.params, batch.tags, batch.artifacts)],
+        key_ids,
+        merge=not fresh,
+    )
     if fresh and close and final is not None:
         return True  # one shot: the row was inserted with its final status
     if close:
@@ -218,6 +206,79 @@ def aggregate_points(
     return rows, agg
 
 
+@dataclass
+class RunContent:
+    """What one transaction adds to one run: metric points, params, tags, artifact rows."""
+
+    run_id: str
+    points: list[Point] = field(default_factory=list)
+    params: dict[str, tuple[str, float | None]] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+
+
+def write_content(
+    conn: Connection, contents: Sequence[RunContent], key_ids: dict[str, int], merge: bool
+) -> None:
+    """Write runs' points (rows, per-bucket extremes, per-key summaries), params, tags and
+    artifacts in bulk: the one path by which anything a run logged reaches the tables.
+
+    ``merge`` folds the new points into the summaries and buckets already stored (a journal's
+    later segment); without it they replace them (a run created in this transaction, or a
+    sweep trial's attempt, whose series starts over).
+    """
+    point_rows: list[tuple[Any, ...]] = []
+    bucket_rows: list[tuple[Any, ...]] = []
+    summary_rows: list[tuple[Any, ...]] = []
+    param_rows: list[tuple[Any, ...]] = []
+    tag_rows: list[tuple[Any, ...]] = []
+    artifact_rows: list[tuple[Any, ...]] = []
+    for c in contents:
+        if c.points:
+            rows, agg = aggregate_points(c.run_id, c.points, key_ids)
+            point_rows += rows
+            buckets = _bucket_points(c.points, key_ids)
+            if merge:
+                _merge_buckets(conn, c.run_id, buckets)
+                _merge_summaries(conn, c.run_id, agg)
+            bucket_rows += [(c.run_id, kid, bucket, *b) for (kid, bucket), b in buckets.items()]
+            for kid, (last_step, last, lo, hi, count) in agg.items():
+                last_v, last_flag = encode_value(last)
+                summary_rows.append((c.run_id, kid, last_v, last_flag, last_step, lo, hi, count))
+        param_rows += [(c.run_id, k, v, n) for k, (v, n) in c.params.items()]
+        tag_rows += [(c.run_id, k, v) for k, v in c.tags.items()]
+        artifact_rows += [
+            (c.run_id, a["name"], a["size"], a["sha256"], a["created_at"]) for a in c.artifacts
+        ]
+    bulk_upsert(conn, metrics, _METRIC_KEY, _METRIC_SET, _METRIC_COLUMNS, point_rows)
+    bulk_upsert(conn, metric_buckets, _BUCKET_KEY, _BUCKET_SET, _BUCKET_COLUMNS, bucket_rows)
+    bulk_upsert(conn, metric_summary, _SUMMARY_KEY, _SUMMARY_SET, _SUMMARY_COLUMNS, summary_rows)
+    # A param is fixed once stored (the client refuses a change); a tag's new value replaces.
+    bulk_upsert(
+        conn, params, ["run_id", "key"], None, ("run_id", "key", "value", "num"), param_rows
+    )
+    bulk_upsert(conn, tags, ["run_id", "key"], ["value"], ("run_id", "key", "value"), tag_rows)
+    bulk_upsert(
+        conn,
+        artifacts,
+        ["run_id", "name"],
+        ["size", "sha256", "created_at"],
+        ("run_id", "name", "size", "sha256", "created_at"),
+        artifact_rows,
+    )
+
+
+_METRIC_KEY = ["run_id", "key_id", "step"]
+_METRIC_SET = ["value", "flag", "ts"]
+_METRIC_COLUMNS = ("run_id", "key_id", "step", "value", "flag", "ts")
+_SUMMARY_KEY = ["run_id", "key_id"]
+_SUMMARY_SET = ["last", "last_flag", "last_step", "min", "max", "count"]
+_SUMMARY_COLUMNS = ("run_id", "key_id", "last", "last_flag", "last_step", "min", "max", "count")
+_BUCKET_KEY = ["run_id", "key_id", "bucket"]
+_BUCKET_SET = ["count", "lo_step", "lo_value", "lo_ts", "hi_step", "hi_value", "hi_ts"]
+_BUCKET_COLUMNS = ("run_id", "key_id", "bucket", *_BUCKET_SET)
+
+
 def _bucket_points(
     points: list[tuple[int, float, str, float]], key_ids: dict[str, int]
 ) -> dict[tuple[int, int], list[Any]]:
@@ -236,103 +297,32 @@ def _bucket_points(
     return out
 
 
-def _write_buckets(
-    conn: Connection,
-    run_id: str,
-    points: list[tuple[int, float, str, float]],
-    key_ids: dict[str, int],
-    fresh: bool,
-) -> None:
-    new = _bucket_points(points, key_ids)
-    if not fresh:
-        by_key: dict[int, list[int]] = {}
-        for kid, bucket in new:
-            by_key.setdefault(kid, []).append(bucket)
-        for kid, buckets in by_key.items():
-            for old in conn.execute(
-                _BUCKETS, {"rid": run_id, "kid": kid, "lo": min(buckets), "hi": max(buckets)}
-            ):
-                b = new.get((kid, old.bucket))
-                if b is None:
-                    continue
-                b[0] += old._mapping["count"]
-                if old.lo_value is not None and (b[2] is None or old.lo_value < b[2]):
-                    b[1], b[2], b[3] = old.lo_step, old.lo_value, old.lo_ts
-                if old.hi_value is not None and (b[5] is None or old.hi_value > b[5]):
-                    b[4], b[5], b[6] = old.hi_step, old.hi_value, old.hi_ts
-    bulk_upsert(
-        conn,
-        metric_buckets,
-        ["run_id", "key_id", "bucket"],
-        ["count", "lo_step", "lo_value", "lo_ts", "hi_step", "hi_value", "hi_ts"],
-        _BUCKET_COLUMNS,
-        [(run_id, kid, bucket, *b) for (kid, bucket), b in new.items()],
-    )
+def _merge_buckets(conn: Connection, run_id: str, new: dict[tuple[int, int], list[Any]]) -> None:
+    """Fold the stored extremes of the buckets that ``new`` touches into ``new``."""
+    by_key: dict[int, list[int]] = {}
+    for kid, bucket in new:
+        by_key.setdefault(kid, []).append(bucket)
+    for kid, buckets in by_key.items():
+        for old in conn.execute(
+            _BUCKETS, {"rid": run_id, "kid": kid, "lo": min(buckets), "hi": max(buckets)}
+        ):
+            b = new.get((kid, old.bucket))
+            if b is None:
+                continue
+            b[0] += old._mapping["count"]
+            if old.lo_value is not None and (b[2] is None or old.lo_value < b[2]):
+                b[1], b[2], b[3] = old.lo_step, old.lo_value, old.lo_ts
+            if old.hi_value is not None and (b[5] is None or old.hi_value > b[5]):
+                b[4], b[5], b[6] = old.hi_step, old.hi_value, old.hi_ts
 
 
-_BUCKET_COLUMNS = (
-    "run_id",
-    "key_id",
-    "bucket",
-    "count",
-    "lo_step",
-    "lo_value",
-    "lo_ts",
-    "hi_step",
-    "hi_value",
-    "hi_ts",
-)
-
-
-def _write_points(
-    conn: Connection,
-    run_id: str,
-    points: list[tuple[int, float, str, float]],
-    key_ids: dict[str, int],
-    fresh: bool,
-) -> None:
-    _write_buckets(conn, run_id, points, key_ids, fresh)
-    rows, agg = aggregate_points(run_id, points, key_ids)
-    bulk_upsert(
-        conn,
-        metrics,
-        ["run_id", "key_id", "step"],
-        ["value", "flag", "ts"],
-        ("run_id", "key_id", "step", "value", "flag", "ts"),
-        rows,
-    )
-    existing: dict[int, Any] = {}
-    for part in [] if fresh else chunks(list(agg)):  # a run created just now has no summaries
-        for r in conn.execute(_SUMMARIES, {"rid": run_id, "kids": part}):
-            existing[r.key_id] = r
-    summary_rows = []
-    for kid, (last_step, last, lo, hi, count) in agg.items():
-        old = existing.get(kid)
-        if old is not None:
-            if old.last_step > last_step:
-                last_step, last = old.last_step, decode_value(old.last, old.last_flag)
-            lo = old.min if lo is None else (lo if old.min is None else min(lo, old.min))
-            hi = old.max if hi is None else (hi if old.max is None else max(hi, old.max))
-            count += old._mapping["count"]  # Row.count is tuple.count
-        last_v, last_flag = encode_value(last)
-        summary_rows.append(
-            {
-                "run_id": run_id,
-                "key_id": kid,
-                "last": last_v,
-                "last_flag": last_flag,
-                "last_step": last_step,
-                "min": lo,
-                "max": hi,
-                "count": count,
-            }
-        )
-    conn.execute(
-        upsert(
-            conn,
-            metric_summary,
-            ["run_id", "key_id"],
-            ["last", "last_flag", "last_step", "min", "max", "count"],
-        ),
-        summary_rows,
-    )
+def _merge_summaries(conn: Connection, run_id: str, agg: dict[int, list[Any]]) -> None:
+    """Fold the stored per-key summaries into ``agg`` ([last_step, last, min, max, count])."""
+    for part in chunks(list(agg)):
+        for old in conn.execute(_SUMMARIES, {"rid": run_id, "kids": part}):
+            a = agg[old.key_id]
+            if old.last_step > a[0]:
+                a[0], a[1] = old.last_step, decode_value(old.last, old.last_flag)
+            a[2] = old.min if a[2] is None else (a[2] if old.min is None else min(a[2], old.min))
+            a[3] = old.max if a[3] is None else (a[3] if old.max is None else max(a[3], old.max))
+            a[4] += old._mapping["count"]  # Row.count is tuple.count

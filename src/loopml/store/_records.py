@@ -113,7 +113,7 @@ class RunRecord:
             raise StoreError(
                 "this RunRecord was built without a store; read it with loopml.get_run()"
             )
-        return self._store.history_frame(self.id, keys)
+        return self._store.runs.history_frame(self.id, keys)
 
     def to_flat_dict(self) -> dict[str, Any]:
         """One flat row: attributes, ``params.*``, ``metrics.*`` (last values) and ``tags.*``."""
@@ -136,4 +136,3 @@ class RunRecord:
         for k, v in self.tags.items():
             row[f"tags.{k}"] = v
         return row
-

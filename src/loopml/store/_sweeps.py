@@ -1,7 +1,8 @@
 """Store operations for sweeps: the sweep rows, and trials written as ordinary runs in batches.
 
 A sweep writes its trials in batches, one transaction each: the trial's run (``runs`` row with
-``sweep_id``), its params, metric points and summaries, tags, and its ``sweep_trials`` row. A
+``sweep_id``), its ``sweep_trials`` row, and what it logged through the same writer as a journal
+segment (``_ingest.write_content``: points, summaries, per-bucket extremes, params, tags). A
 trial that starts and ends inside one batch costs one row per table, which is what lets a sweep
 of trivial trials persist thousands of them per second.
 """
@@ -12,19 +13,30 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 
 from loopml._errors import NotFoundError, ValidationError
 from loopml.store._dialect import bulk_upsert, chunks
 from loopml.store._engine import read, run_write
-from loopml.store._ingest import aggregate_points, encode_value
-from loopml.store._schema_runs import metric_summary, metrics, params, projects, runs, tags
+from loopml.store._ingest import RunContent, write_content
+from loopml.store._query import Compare, Field
+from loopml.store._records import RunRecord
+from loopml.store._schema_runs import projects, runs
 from loopml.store._schema_sweeps import sweep_trials, sweeps
-from loopml.store._store import Store
 
-__all__ = ["SweepRecord", "SweepStore", "TrialRow", "TrialWrite"]
+if TYPE_CHECKING:
+    from loopml.store._store import Store
+
+__all__ = [
+    "SweepInfo",
+    "SweepRecord",
+    "SweepStore",
+    "SweepSummary",
+    "TrialRow",
+    "TrialWrite",
+]
 
 _RUN_COLUMNS = (
     "id",
@@ -117,6 +129,29 @@ class TrialWrite:
     objective_key: str | None = None
     cache_key: str | None = None
     cached_from: str | None = None
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """A sweep as seen from its trials (runs sharing a ``sweep_id``)."""
+
+    sweep_id: str
+    project: str
+    trials: int
+    by_status: dict[str, int]
+    started_at: float
+    last_activity: float | None
+
+
+@dataclass(frozen=True)
+class SweepInfo:
+    """What a sweep's own record says (when the sweeps capability stored one)."""
+
+    name: str
+    metric: str
+    direction: str
+    budget: int | None
+    status: str
 
 
 # Trial states map to run statuses one to one, except that a trial still to run is a running run.
@@ -238,8 +273,6 @@ class SweepStore:
 
     def trial_counts(self, sweep_ids: Sequence[str]) -> dict[str, dict[str, int]]:
         """Per sweep, how many trials are in each state."""
-        from sqlalchemy import func
-
         out: dict[str, dict[str, int]] = {i: {} for i in sweep_ids}
         query = (
             select(sweep_trials.c.sweep_id, sweep_trials.c.state, func.count())
@@ -297,17 +330,14 @@ class SweepStore:
         if not trials:
             return
         names = {p[2] for t in trials for p in t.points}
-        key_ids = self.store.intern_keys(names) if names else {}
+        key_ids = self.store.runs.intern_keys(names) if names else {}
         now = time.time()
 
         def write(conn: Connection) -> None:
             pid = self.store.project_id(conn, project)
             run_rows: list[tuple[Any, ...]] = []
             trial_rows: list[tuple[Any, ...]] = []
-            param_rows: list[tuple[Any, ...]] = []
-            tag_rows: list[tuple[Any, ...]] = []
-            point_rows: list[tuple[Any, ...]] = []
-            summary_rows: list[tuple[Any, ...]] = []
+            contents: list[RunContent] = []
             for t in trials:
                 run_rows.append(
                     (
@@ -346,10 +376,7 @@ class SweepStore:
                         t.ended_at,
                     )
                 )
-                param_rows += [(t.run_id, k, v, n) for k, (v, n) in t.encoded_params.items()]
-                tag_rows += [(t.run_id, k, v) for k, v in t.tags.items()]
-                if t.points:
-                    _points(t.run_id, t.points, key_ids, point_rows, summary_rows)
+                contents.append(RunContent(t.run_id, t.points, t.encoded_params, t.tags))
             bulk_upsert(
                 conn,
                 runs,
@@ -358,28 +385,8 @@ class SweepStore:
                 _RUN_COLUMNS,
                 run_rows,
             )
-            bulk_upsert(
-                conn, params, ["run_id", "key"], None, ("run_id", "key", "value", "num"), param_rows
-            )
-            bulk_upsert(
-                conn, tags, ["run_id", "key"], ["value"], ("run_id", "key", "value"), tag_rows
-            )
-            bulk_upsert(
-                conn,
-                metrics,
-                ["run_id", "key_id", "step"],
-                ["value", "flag", "ts"],
-                ("run_id", "key_id", "step", "value", "flag", "ts"),
-                point_rows,
-            )
-            bulk_upsert(
-                conn,
-                metric_summary,
-                ["run_id", "key_id"],
-                ["last", "last_flag", "last_step", "min", "max", "count"],
-                ("run_id", "key_id", "last", "last_flag", "last_step", "min", "max", "count"),
-                summary_rows,
-            )
+            # One attempt's points replace the run's series (a retried trial starts over).
+            write_content(conn, contents, key_ids, merge=False)
             bulk_upsert(
                 conn,
                 sweep_trials,
@@ -416,17 +423,72 @@ class SweepStore:
 
         return run_write(self.engine, write)
 
+    # -- what the dashboard shows --------------------------------------------------------------
+    def summaries(self, project: str | None = None) -> list[SweepSummary]:
+        """Every sweep id found on runs, newest first, with trial counts by status (one query)."""
+        activity = func.max(func.coalesce(runs.c.heartbeat_at, runs.c.ended_at, runs.c.created_at))
+        q = (
+            select(
+                runs.c.sweep_id,
+                projects.c.name,
+                runs.c.status,
+                func.count().label("n"),
+                func.min(runs.c.created_at).label("first"),
+                activity.label("last"),
+            )
+            .select_from(runs.join(projects, projects.c.id == runs.c.project_id))
+            .where(runs.c.sweep_id.is_not(None))
+            .group_by(runs.c.sweep_id, projects.c.name, runs.c.status)
+        )
+        if project is not None:
+            q = q.where(projects.c.name == project)
+        found: dict[str, SweepSummary] = {}
+        with read(self.engine) as conn:
+            for r in conn.execute(q):
+                s = found.get(r.sweep_id)
+                if s is None:
+                    s = found[r.sweep_id] = SweepSummary(r.sweep_id, r.name, 0, {}, r.first, r.last)
+                s.by_status[r.status] = int(r.n)
+                last: float | None = s.last_activity
+                if r.last is not None and (last is None or r.last > last):
+                    last = float(r.last)
+                found[r.sweep_id] = SweepSummary(
+                    s.sweep_id,
+                    s.project,
+                    s.trials + int(r.n),
+                    s.by_status,
+                    min(s.started_at, r.first),
+                    last,
+                )
+        out = list(found.values())
+        out.sort(key=lambda s: s.started_at, reverse=True)
+        return out
 
-def _points(
-    run_id: str,
-    points: list[tuple[int, float, str, float]],
-    key_ids: dict[str, int],
-    point_rows: list[tuple[Any, ...]],
-    summary_rows: list[tuple[Any, ...]],
-) -> None:
-    # One attempt's points replace the run's summary: a retried trial starts its series over.
-    rows, agg = aggregate_points(run_id, points, key_ids)
-    point_rows += rows
-    for kid, (last_step, last, lo, hi, count) in agg.items():
-        last_v, last_flag = encode_value(last)
-        summary_rows.append((run_id, kid, last_v, last_flag, last_step, lo, hi, count))
+    def trial_runs(self, sweep_id: str, limit: int | None = 10_000) -> list[RunRecord]:
+        """The trials of a sweep (its runs), oldest first, loaded in bulk."""
+        node = Compare(Field("attr", "sweep_id"), "=", sweep_id)
+        return self.store.runs.search(None, node, "created_at", limit)
+
+    def infos(self, sweep_ids: Sequence[str]) -> dict[str, SweepInfo]:
+        """The stored records of these sweeps (one query); ids without a record are left out."""
+        out = {}
+        for rec in self.list_sweeps(ids=list(sweep_ids), limit=max(1, len(sweep_ids))):
+            budget = rec.config.get("n_trials")
+            # The sweeps capability stores ``max`` / ``min``; pages and Optuna speak ``maximize``.
+            direction = {"max": "maximize", "min": "minimize"}.get(rec.direction, rec.direction)
+            out[rec.id] = SweepInfo(
+                rec.name,
+                rec.metric,
+                direction,
+                budget if isinstance(budget, int) and not isinstance(budget, bool) else None,
+                rec.status,
+            )
+        return out
+
+    def info(self, sweep_id: str) -> SweepInfo | None:
+        """The stored record of one sweep, or None when its trials were logged without one."""
+        return self.infos([sweep_id]).get(sweep_id)
+
+    def distributions(self, sweep_id: str) -> dict[str, dict[str, str]]:
+        """Per trial run id, the Optuna distributions (as JSON) its sampled params came from."""
+        return {t.run_id: t.distributions for t in self.load_trials(sweep_id)}

@@ -10,7 +10,7 @@ from typing import Any
 
 from loopml._errors import ValidationError
 from loopml._values import check_key, check_project, check_run_name
-from loopml.store._sweeps import SweepRecord, SweepStore
+from loopml.store import SweepRecord, SweepStore
 from loopml.sweeps._controller import Controller
 from loopml.sweeps._executor import Executor
 from loopml.sweeps._objective import CommandObjective, objective_identity, objective_key
@@ -254,7 +254,7 @@ def _make_executor(config: dict[str, Any]) -> Executor:
 def _sweep_store() -> SweepStore:
     from loopml.tracking import default_session
 
-    return SweepStore(default_session().store)
+    return default_session().store.sweeps
 
 
 def _check_metric(metric: Any, direction: Any) -> tuple[str, str]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from loopml._values import encode_param, flatten
-from loopml.store._sweeps import SweepStore, TrialRow, TrialWrite
+from loopml.store import SweepStore, TrialRow, TrialWrite
 from loopml.sweeps._executor import Executor, Lost, Report
 from loopml.sweeps._objective import cache_key
 from loopml.sweeps._space import SpaceSpec
@@ -350,7 +350,7 @@ class Controller:
             return
         self._last_heartbeat = now
         self.flush(wait=True)
-        self.sweeps.store.heartbeat([live.spec.run_id for live in self.live.values()])
+        self.sweeps.store.runs.heartbeat([live.spec.run_id for live in self.live.values()])
 
     def _note_best(self, value: float) -> None:
         if math.isnan(value):

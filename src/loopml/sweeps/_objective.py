@@ -109,7 +109,7 @@ class CommandObjective:
             )
         if self._store is None:
             self._store = Store(settings)
-        record = self._store.get_runs([run.id])
+        record = self._store.runs.get_many([run.id])
         summary = record[0].metrics.get(self.metric) if record else None
         if summary is None:
             raise RuntimeError(

@@ -15,7 +15,7 @@ from loopml.sweeps._space import SpaceSpec
 if TYPE_CHECKING:
     import optuna
 
-    from loopml.store._sweeps import TrialRow
+    from loopml.store import TrialRow
 
 __all__ = ["PRUNERS", "SAMPLERS", "build_study", "make_pruner", "make_sampler"]
 

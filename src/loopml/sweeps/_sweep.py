@@ -11,7 +11,7 @@ from loopml._errors import NotFoundError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from loopml.store._sweeps import SweepRecord, SweepStore, TrialRow
+    from loopml.store import SweepRecord, SweepStore, TrialRow
 
 __all__ = ["BestTrial", "Sweep"]
 

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from loopml.store._sweeps import SweepStore, TrialWrite
+from loopml.store import SweepStore, TrialWrite
 
 __all__ = ["TrialWriter"]
 

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from loopml._errors import LoopmlError
 from loopml.tracking._recovery import RecoveryReport
-from loopml.tracking._recovery import recover as _recover
 from loopml.tracking._run import Run
 from loopml.tracking._session import default_session
 
@@ -71,7 +70,7 @@ def runs(
 
     session = default_session()
     session.sync()  # read your own writes: this process's runs are in the store first
-    records = session.store.search_runs(project, where, order_by, limit)
+    records = session.backend.search(project, where, order_by, limit)
     columns = [
         "id",
         "project",
@@ -97,9 +96,9 @@ def get_run(run_id: str) -> RunRecord:
     """A stored run's snapshot, by id or unique id prefix; ``.history(keys)`` gives its series."""
     session = default_session()
     session.sync()
-    return session.store.get_run(run_id)
+    return session.backend.get(run_id)
 
 
 def recover() -> RecoveryReport:
     """Replay journals of dead processes now (also done when a store is first opened)."""
-    return _recover(default_session().store)
+    return default_session().recover()

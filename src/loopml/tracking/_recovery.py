@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loopml.store import OffsetMismatch, Store
+from loopml.store import OffsetMismatch, RunBackend
 from loopml.tracking._journal import SPARE_SUFFIX, parse_journal_name, read_segment, try_lock
 
 
@@ -21,7 +21,7 @@ class RecoveryReport:
     truncated: list[Path] = field(default_factory=list)
 
 
-def recover(store: Store) -> RecoveryReport:
+def recover(backend: RunBackend, folder: Path, stale_after: float) -> RecoveryReport:
     """Ingest every journal whose writer is gone; mark its run ``crashed`` if still running.
 
     A journal whose lock is held belongs to a live process and is left alone. A record cut short
@@ -29,7 +29,6 @@ def recover(store: Store) -> RecoveryReport:
     Runs on other machines that stopped beating their heartbeat are marked ``crashed`` too.
     """
     report = RecoveryReport()
-    folder = store.journals_dir
     paths = sorted(folder.glob("*.journal")) if folder.is_dir() else []
     for path in paths:
         names = parse_journal_name(path)
@@ -39,7 +38,7 @@ def recover(store: Store) -> RecoveryReport:
         if fd is None:
             continue  # a live process owns it
         try:
-            if _recover_one(store, path, *names, report):
+            if _recover_one(backend, path, *names, report):
                 report.journals += 1
         finally:
             os.close(fd)
@@ -48,16 +47,16 @@ def recover(store: Store) -> RecoveryReport:
         if fd is not None:
             spare.unlink(missing_ok=True)
             os.close(fd)
-    report.runs_crashed += store.mark_stale_crashed(store.settings.stale_after)
+    report.runs_crashed += backend.mark_stale_crashed(stale_after)
     return report
 
 
 def _recover_one(
-    store: Store, path: Path, run_id: str, journal_id: str, report: RecoveryReport
+    backend: RunBackend, path: Path, run_id: str, journal_id: str, report: RecoveryReport
 ) -> bool:
-    offset = store.journal_offset(journal_id)
+    offset = backend.journal_offset(journal_id)
     segment = read_segment(path, offset or 0)
-    if offset is None and (segment.batch.create is None or store.run_status(run_id) is not None):
+    if offset is None and (segment.batch.create is None or backend.status(run_id) is not None):
         # Closed already: the writer died between its last commit and deleting the file.
         path.unlink(missing_ok=True)
         return False
@@ -68,13 +67,13 @@ def _recover_one(
     last = max((p[1] for p in segment.batch.points), default=time.time())
     final = {"status": "crashed", "ended_at": last}
     try:
-        store.ingest(
+        backend.ingest(
             journal_id, run_id, segment.batch, segment.start, segment.end, final=final, close=True
         )
     except OffsetMismatch:
         return False  # someone else is recovering it; they will finish
     report.points += len(segment.batch.points)
-    if store.run_status(run_id) == "crashed":
+    if backend.status(run_id) == "crashed":
         report.runs_crashed.append(run_id)
     path.unlink(missing_ok=True)
     return True

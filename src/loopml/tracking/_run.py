@@ -105,7 +105,7 @@ class Run(BaseRun):
     def log_artifact(self, path: str, name: str | None = None) -> list[str]:
         """Copy a file or folder into the run's artifacts; returns the stored names."""
         self._check_open()
-        records = self.store.copy_artifacts(self.id, path, name)
+        records = self._session.backend.copy_artifacts(self.id, path, name)
         with self._lock:
             self._append(artifacts_record(records))
         return [r["name"] for r in records]
@@ -116,7 +116,7 @@ class Run(BaseRun):
     # -- ending --------------------------------------------------------------------------------
     def flush(self) -> None:
         """Wait until everything logged so far is in the store."""
-        flush(self.store, self._journal)
+        flush(self._session.backend, self._journal)
 
     def finish(self, status: str = "finished", error: str | None = None) -> None:
         """End the run: drain its journal into the store and set its final status."""
@@ -138,7 +138,7 @@ class Run(BaseRun):
         """A snapshot of the run as stored now (flushes first)."""
         if not self._finished:
             self.flush()
-        return self.store.get_run(self.id)
+        return self._session.backend.get(self.id)
 
     def __enter__(self) -> Run:
         return self

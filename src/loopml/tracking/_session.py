@@ -11,6 +11,7 @@ import time
 import traceback
 import uuid
 import warnings
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -25,7 +26,7 @@ from loopml._values import (
     encode_tag,
     flatten,
 )
-from loopml.store import Store
+from loopml.store import RunBackend, Store
 from loopml.tracking._environment import run_attributes
 from loopml.tracking._journal import SPARE_SUFFIX, JournalWriter, journal_name
 from loopml.tracking._journal_records import run_record
@@ -115,18 +116,26 @@ class Session:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings.from_env()
         self.store = Store(self.settings)
-        self.last_recovery: RecoveryReport = recover(self.store)
+        # Everything a run writes and reads goes through this contract (``RunBackend``); the
+        # journals stay in this machine's data folder whatever the backend.
+        self.backend: RunBackend = self.store.runs
+        self.journals_dir: Path = self.store.journals_dir
+        self.last_recovery: RecoveryReport = self.recover()
         self._writer: BackgroundWriter | None = None
         self._runs: list[Run] = []
         self._spares: list[JournalWriter] = []  # finished journals kept for the next runs
         self._lock = threading.Lock()
         self._failure: str | None = None
 
+    def recover(self) -> RecoveryReport:
+        """Replay the journals of dead processes into the backend (see ``_recovery``)."""
+        return recover(self.backend, self.journals_dir, self.settings.stale_after)
+
     @property
     def writer(self) -> BackgroundWriter:
         """The background writer, started on first use."""
         if self._writer is None:
-            self._writer = BackgroundWriter(self.store)
+            self._writer = BackgroundWriter(self.backend, self.settings)
         return self._writer
 
     def sync(self) -> None:
@@ -164,7 +173,7 @@ class Session:
             check_run_name(name)
         journal_id = new_id()
         if run_id is not None:
-            existing = self.store.run_status(run_id)
+            existing = self.backend.status(run_id)
             if existing is not None:
                 return self._attach(run_id, journal_id, project, params, tag_values)
         run_id = run_id or new_id()
@@ -184,7 +193,7 @@ class Session:
             }
             header = run_record(spec)
         else:
-            self.store.create_run(
+            self.backend.create(
                 run_id, project, name, attributes, params, tag_values, journal_id=journal_id
             )
         return self._open(
@@ -199,7 +208,7 @@ class Session:
         params: dict[str, tuple[str, float | None]],
         tags: dict[str, str],
     ) -> Run:
-        record = self.store.get_run(run_id)
+        record = self.backend.get(run_id)
         if record.project != project and (run_id, project) not in _WARNED_MOVES:
             # A sweep's command trial: its run lives in the sweep's project, whatever the
             # script asks for. Say so once, so the run is not looked for in the wrong place.
@@ -209,7 +218,7 @@ class Session:
                 f"{record.project!r} (the sweep's); the run stays in {record.project!r}",
                 stacklevel=4,
             )
-        self.store.open_journal(journal_id, run_id)
+        self.backend.open_journal(journal_id, run_id)
         stored = {k: encode_param(k, v)[0] for k, v in record.params.items()}
         step = max((m.last_step + 1 for m in record.metrics.values()), default=0)
         run = self._open(run_id, journal_id, record.project, record.name, stored, step)
@@ -233,15 +242,13 @@ class Session:
         step: int,
         header: bytes | None = None,
     ) -> Run:
-        path = self.store.journals_dir / journal_name(run_id, journal_id)
+        path = self.journals_dir / journal_name(run_id, journal_id)
         with self._lock:
             spare = self._spares.pop() if self._spares else None
         journal = OpenJournal(run_id, journal_id, path, spare)
         if header is not None:
             journal.file.write_first(header)
-        run = Run(
-            self, run_id, project, name, journal, params, step, self.settings.sweep_metric
-        )
+        run = Run(self, run_id, project, name, journal, params, step, self.settings.sweep_metric)
         self.writer.add(journal)
         with self._lock:
             self._runs.append(run)
@@ -252,7 +259,7 @@ class Session:
         journal = run.journal
         self.writer.remove(journal)
         try:
-            flush(self.store, journal, final=final, close=True)
+            flush(self.backend, journal, final=final, close=True)
         except Exception as exc:
             journal.file.close(delete=False)
             raise StoreError(
@@ -268,7 +275,7 @@ class Session:
     def _retire(self, file: JournalWriter) -> None:
         with self._lock:
             keep = len(self._spares) < _MAX_SPARES
-        spare_path = self.store.journals_dir / f"spare-{new_id()}{SPARE_SUFFIX}"
+        spare_path = self.journals_dir / f"spare-{new_id()}{SPARE_SUFFIX}"
         if keep and file.retire(spare_path):
             with self._lock:
                 self._spares.append(file)

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loopml.store import OffsetMismatch, Store
+from loopml._config import Settings
+from loopml.store import OffsetMismatch, RunBackend
 from loopml.tracking._journal import JournalWriter, read_segment
 
 logger = logging.getLogger("loopml")
@@ -40,7 +41,10 @@ class OpenJournal:
 
 
 def flush(
-    store: Store, journal: OpenJournal, final: dict[str, Any] | None = None, close: bool = False
+    backend: RunBackend,
+    journal: OpenJournal,
+    final: dict[str, Any] | None = None,
+    close: bool = False,
 ) -> None:
     """Ingest what the journal holds beyond ``journal.ingested`` (and, with ``final``, end the run)."""
     with journal.ingest_lock:
@@ -50,7 +54,7 @@ def flush(
                 return
             segment = read_segment(journal.path, journal.ingested, end)
             try:
-                store.ingest(
+                backend.ingest(
                     journal.journal_id,
                     journal.run_id,
                     segment.batch,
@@ -67,10 +71,11 @@ def flush(
 
 
 class BackgroundWriter:
-    """Owns the thread that ingests the open journals of one store."""
+    """Owns the thread that ingests the open journals of one backend."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, backend: RunBackend, settings: Settings) -> None:
+        self.backend = backend
+        self.settings = settings
         self._journals: dict[str, OpenJournal] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -98,7 +103,7 @@ class BackgroundWriter:
             self._thread.join(timeout=30)
 
     def _loop(self) -> None:
-        interval = self.store.settings.flush_interval
+        interval = self.settings.flush_interval
         while not self._stop:
             self._wake.wait(interval)
             self._wake.clear()
@@ -112,7 +117,7 @@ class BackgroundWriter:
             journals = list(self._journals.values())
         for journal in journals:
             try:
-                flush(self.store, journal)
+                flush(self.backend, journal)
             except Exception as exc:  # the records stay in the journal; next pass retries
                 logger.warning(
                     "loopml: could not ingest run %s yet (%s); will retry", journal.run_id, exc
@@ -120,13 +125,13 @@ class BackgroundWriter:
         if time.monotonic() - self._last_checkpoint >= _CHECKPOINT_INTERVAL:
             self._last_checkpoint = time.monotonic()
             try:
-                self.store.checkpoint()  # here, not inside some user's commit
+                self.backend.maintain()  # here, not inside some user's commit
             except Exception as exc:
-                logger.warning("loopml: WAL checkpoint failed (%s); will retry", exc)
+                logger.warning("loopml: store upkeep failed (%s); will retry", exc)
         now = time.time()
-        if journals and now - self._last_heartbeat >= self.store.settings.heartbeat_interval:
+        if journals and now - self._last_heartbeat >= self.settings.heartbeat_interval:
             try:
-                self.store.heartbeat(sorted({j.run_id for j in journals}))
+                self.backend.heartbeat(sorted({j.run_id for j in journals}))
                 self._last_heartbeat = now
             except Exception as exc:
                 logger.warning("loopml: heartbeat failed (%s); will retry", exc)

@@ -1,8 +1,8 @@
-"""Read queries for the dashboard: pages of runs, column choices, downsampled series, sweeps.
+"""Metric series as a chart is sent them: whole when short, downsampled in the database when long.
 
-Every function takes a :class:`Store` and issues a fixed number of queries whatever the number
-of runs it shows (records are loaded in bulk by ``Store.get_runs``). A long metric series is
-downsampled inside the database, so a million points never cross into Python.
+A long series is drawn from the per-bucket extremes kept at ingest (``metric_buckets``), or
+reduced by one query to the minimum and maximum of each step range, so a million points never
+cross into Python and spikes survive.
 """
 
 from __future__ import annotations
@@ -11,113 +11,23 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select, text
 
 from loopml._errors import ValidationError
 from loopml.store._engine import read
 from loopml.store._ingest import decode_value
-from loopml.store._query import Compare, Field
-from loopml.store._records import RunRecord
-from loopml.store._schema_runs import (
-    metric_buckets,
-    metric_keys,
-    metric_summary,
-    metrics,
-    params,
-    projects,
-    runs,
-    tags,
-)
-from loopml.store._store import Store
+from loopml.store._schema_runs import metric_buckets, metric_keys, metric_summary, metrics
 
-__all__ = [
-    "MAX_SERIES_POINTS",
-    "ColumnChoices",
-    "RunsPage",
-    "Series",
-    "SweepInfo",
-    "SweepSummary",
-    "column_choices",
-    "list_sweeps",
-    "metric_series",
-    "runs_page",
-    "sweep_distributions",
-    "sweep_record",
-    "sweep_records",
-    "sweep_runs",
-]
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+__all__ = ["MAX_SERIES_POINTS", "Series", "metric_series"]
 
 # The most points a chart is sent per series; longer series are downsampled to this.
 MAX_SERIES_POINTS = 5000
-
-
-@dataclass(frozen=True)
-class RunsPage:
-    """One page of a runs query: the records, and how many runs match in all."""
-
-    runs: list[RunRecord]
-    total: int
-    offset: int
-    limit: int
-
-
-def runs_page(
-    store: Store,
-    project: str | Sequence[str] | None = None,
-    where: str | None = None,
-    order_by: str | Sequence[str] | None = None,
-    limit: int = 50,
-    offset: int = 0,
-) -> RunsPage:
-    """A page of runs and the total count (three queries for ids and count, then a bulk load)."""
-    total = store.count_runs(project, where)
-    records = store.search_runs(project, where, order_by, limit, offset)
-    return RunsPage(records, total, offset, limit)
-
-
-@dataclass(frozen=True)
-class ColumnChoices:
-    """The param, metric and tag keys a runs table can show as columns."""
-
-    params: list[str] = field(default_factory=list)
-    metrics: list[str] = field(default_factory=list)
-    tags: list[str] = field(default_factory=list)
-
-
-def column_choices(store: Store, project: str | None = None, sample: int = 2000) -> ColumnChoices:
-    """Keys used by the ``sample`` most recent runs (of ``project``): three indexed queries.
-
-    Sampling the recent runs keeps this fast with 100,000 runs; keys only older runs used can
-    still be typed into a filter or an explicit column list.
-    """
-    recent = select(runs.c.id).order_by(runs.c.created_at.desc()).limit(sample)
-    with read(store.engine) as conn:
-        if project is not None:
-            pid = conn.execute(select(projects.c.id).where(projects.c.name == project)).scalar()
-            if pid is None:
-                return ColumnChoices()
-            recent = recent.where(runs.c.project_id == pid)
-        ids_sub = select(recent.subquery().c.id)
-        p = [
-            r[0]
-            for r in conn.execute(
-                select(params.c.key).distinct().where(params.c.run_id.in_(ids_sub))
-            )
-        ]
-        t = [
-            r[0]
-            for r in conn.execute(select(tags.c.key).distinct().where(tags.c.run_id.in_(ids_sub)))
-        ]
-        mk = select(metric_keys.c.name).where(
-            metric_keys.c.id.in_(
-                select(metric_summary.c.key_id).where(metric_summary.c.run_id.in_(ids_sub))
-            )
-        )
-        m = [r[0] for r in conn.execute(mk)]
-    return ColumnChoices(sorted(p), sorted(m), sorted(t))
 
 
 @dataclass(frozen=True)
@@ -134,7 +44,7 @@ class Series:
 
 
 def metric_series(
-    store: Store, run_ids: Sequence[str], key: str, max_points: int = MAX_SERIES_POINTS
+    engine: Engine, url: str, run_ids: Sequence[str], key: str, max_points: int = MAX_SERIES_POINTS
 ) -> dict[str, Series]:
     """Series ``key`` of each run, at most ``max_points`` points each.
 
@@ -148,7 +58,7 @@ def metric_series(
     out: dict[str, Series] = {}
     if not run_ids:
         return out
-    with read(store.engine) as conn:
+    with read(engine) as conn:
         key_id = conn.execute(select(metric_keys.c.id).where(metric_keys.c.name == key)).scalar()
         if key_id is None:
             return {r: Series(r, key, [], [], [], 0, False) for r in run_ids}
@@ -181,7 +91,7 @@ def metric_series(
                 out[r] = Series(r, key, s, t, v, len(s), False)
         for r in run_ids:
             if r not in out:
-                cache_key = (store.url, r, int(key_id), counts[r], max_points)
+                cache_key = (url, r, int(key_id), counts[r], max_points)
                 hit = _DOWNSAMPLED.get(cache_key)
                 if hit is None:
                     hit = _downsampled(conn, r, key, int(key_id), counts[r], max_points)
@@ -265,7 +175,7 @@ def _from_buckets(
 ) -> Series | None:
     """The series from the per-bucket extremes kept at ingest, merged into at most
     ``max_points // 2`` groups; None when there are fewer buckets than groups, or when the
-    buckets do not cover every point (e.g. points written by a sweep's batch path)."""
+    buckets do not cover every point (a retried sweep trial whose earlier attempt logged further)."""
     rows = conn.execute(
         select(metric_buckets)
         .where(metric_buckets.c.run_id == run_id, metric_buckets.c.key_id == key_id)
@@ -333,104 +243,3 @@ def _scanned(
             }
             points.extend(sorted(found))
     return _reduced(run_id, key, points, total)
-
-
-@dataclass(frozen=True)
-class SweepSummary:
-    """A sweep as seen from its trials (runs sharing a ``sweep_id``)."""
-
-    sweep_id: str
-    project: str
-    trials: int
-    by_status: dict[str, int]
-    started_at: float
-    last_activity: float | None
-
-
-def list_sweeps(store: Store, project: str | None = None) -> list[SweepSummary]:
-    """Every sweep id found on runs, newest first, with trial counts by status (one query)."""
-    activity = func.max(func.coalesce(runs.c.heartbeat_at, runs.c.ended_at, runs.c.created_at))
-    q = (
-        select(
-            runs.c.sweep_id,
-            projects.c.name,
-            runs.c.status,
-            func.count().label("n"),
-            func.min(runs.c.created_at).label("first"),
-            activity.label("last"),
-        )
-        .select_from(runs.join(projects, projects.c.id == runs.c.project_id))
-        .where(runs.c.sweep_id.is_not(None))
-        .group_by(runs.c.sweep_id, projects.c.name, runs.c.status)
-    )
-    if project is not None:
-        q = q.where(projects.c.name == project)
-    found: dict[str, SweepSummary] = {}
-    with read(store.engine) as conn:
-        for r in conn.execute(q):
-            s = found.get(r.sweep_id)
-            if s is None:
-                s = found[r.sweep_id] = SweepSummary(r.sweep_id, r.name, 0, {}, r.first, r.last)
-            s.by_status[r.status] = int(r.n)
-            last: float | None = s.last_activity
-            if r.last is not None and (last is None or r.last > last):
-                last = float(r.last)
-            found[r.sweep_id] = SweepSummary(
-                s.sweep_id,
-                s.project,
-                s.trials + int(r.n),
-                s.by_status,
-                min(s.started_at, r.first),
-                last,
-            )
-    out = list(found.values())
-    out.sort(key=lambda s: s.started_at, reverse=True)
-    return out
-
-
-def sweep_runs(store: Store, sweep_id: str, limit: int | None = 10_000) -> list[RunRecord]:
-    """The trials of a sweep (its runs), oldest first, loaded in bulk."""
-    node = Compare(Field("attr", "sweep_id"), "=", sweep_id)
-    return store.search_runs(None, node, "created_at", limit)
-
-
-@dataclass(frozen=True)
-class SweepInfo:
-    """What a sweep's own record says (when the sweeps capability stored one)."""
-
-    name: str
-    metric: str
-    direction: str
-    budget: int | None
-    status: str
-
-
-def sweep_records(store: Store, sweep_ids: Sequence[str]) -> dict[str, SweepInfo]:
-    """The stored records of these sweeps (one query); ids without a record are left out."""
-    from loopml.store._sweeps import SweepStore
-
-    out = {}
-    for rec in SweepStore(store).list_sweeps(ids=list(sweep_ids), limit=max(1, len(sweep_ids))):
-        budget = rec.config.get("n_trials")
-        # The sweeps capability stores ``max`` / ``min``; pages and Optuna speak ``maximize``.
-        direction = {"max": "maximize", "min": "minimize"}.get(rec.direction, rec.direction)
-        out[rec.id] = SweepInfo(
-            rec.name,
-            rec.metric,
-            direction,
-            budget if isinstance(budget, int) and not isinstance(budget, bool) else None,
-            rec.status,
-        )
-    return out
-
-
-def sweep_record(store: Store, sweep_id: str) -> SweepInfo | None:
-    """The stored record of one sweep, or None when its trials were logged without one."""
-    return sweep_records(store, [sweep_id]).get(sweep_id)
-
-
-def sweep_distributions(store: Store, sweep_id: str) -> dict[str, dict[str, str]]:
-    """Per trial run id, the Optuna distributions (as JSON) its sampled params came from."""
-    from loopml.store._sweeps import SweepStore
-
-    return {t.run_id: t.distributions for t in SweepStore(store).load_trials(sweep_id)}
