@@ -25,8 +25,7 @@ from loopml._errors import (
     StoreError,
     ValidationError,
 )
-
-__version__ = "0.1.0"
+from loopml._version import __version__
 
 # Public name -> module that defines it; loaded on first access (PEP 562).
 _LAZY = {

@@ -6,7 +6,7 @@ import datetime as dt
 import math
 from typing import Any
 
-__all__ = ["fmt_duration", "fmt_time", "fmt_value"]
+__all__ = ["STATUS_STYLES", "fmt_duration", "fmt_time", "fmt_value", "status_text"]
 
 
 def fmt_time(ts: float | None) -> str:
@@ -42,3 +42,20 @@ def fmt_value(value: Any) -> str:
             return "inf" if value > 0 else "-inf"
         return f"{value:.6g}"
     return str(value)
+
+
+# A run status's colour wherever a terminal shows it (rich styles).
+STATUS_STYLES = {
+    "running": "bold blue",
+    "finished": "green",
+    "failed": "bold red",
+    "crashed": "bold magenta",
+    "killed": "yellow",
+    "pruned": "dim",
+}
+
+
+def status_text(status: str) -> str:
+    """A run status as rich markup in its colour."""
+    style = STATUS_STYLES.get(status, "")
+    return f"[{style}]{status}[/]" if style else status

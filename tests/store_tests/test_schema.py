@@ -142,7 +142,12 @@ def test_sweep_trials_land_through_the_journal_ingest_path(store: Store) -> None
     record = store.runs.get("t0")
     assert record.sweep_id == "s1" and record.tags == {"k": "v"} and record.params == {"lr": 0.1}
     summary = record.metrics["v"]
-    assert (summary.count, summary.min, summary.max, summary.last) == (n, 0.0, 96.0, float((n - 1) % 97))
+    assert (summary.count, summary.min, summary.max, summary.last) == (
+        n,
+        0.0,
+        96.0,
+        float((n - 1) % 97),
+    )
     kid = store.runs.intern_keys(["v"])["v"]
     with store.engine.connect() as conn:
         drawn = _from_buckets(conn, "t0", "v", kid, n, 20)

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from loopml import __version__
 from loopml._errors import LoopmlError
+from loopml._version import __version__
 from loopml.cli import _datasets, _label, _runs, _sweeps, _ui
 from loopml.cli._common import console, err_console
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from loopml._format import fmt_duration, fmt_time, fmt_value
+from loopml._format import fmt_duration, fmt_time, fmt_value, status_text
 
 __all__ = [
     "console",
@@ -19,21 +19,6 @@ __all__ = [
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
-
-STATUS_STYLES = {
-    "running": "bold blue",
-    "finished": "green",
-    "failed": "bold red",
-    "crashed": "bold magenta",
-    "killed": "yellow",
-    "pruned": "dim",
-}
-
-
-def status_text(status: str) -> str:
-    """A run status as rich markup in its colour."""
-    style = STATUS_STYLES.get(status, "")
-    return f"[{style}]{status}[/]" if style else status
 
 
 def new_table(title: str, *columns: str) -> Table:

@@ -51,7 +51,7 @@ def run(
 ) -> None:
     """Run the sweep described by FILE, then print its best trials."""
     import loopml
-    from loopml.sweeps._file import read_sweep_file
+    from loopml.sweeps import read_sweep_file
 
     kwargs: dict[str, Any] = read_sweep_file(file)
     if no_cache:

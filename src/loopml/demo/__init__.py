@@ -8,7 +8,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from loopml.cli._common import fmt_duration, fmt_value, status_text
+from loopml._format import fmt_duration, fmt_value, status_text
 from loopml.demo._labeling import label_digits
 from loopml.demo._sweeps import sweep_digits
 from loopml.demo._tracking import PROJECT, train_models

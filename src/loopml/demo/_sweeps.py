@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from loopml.cli._common import fmt_value
+from loopml._format import fmt_value
 from loopml.demo._tracking import PROJECT, load_digits_split
 
 # Its own project, so stage 1's project lists only stage 1's runs (pruned trials are expected here).

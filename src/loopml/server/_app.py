@@ -43,7 +43,7 @@ def create_app(store: Store | None = None, allowed_hosts: Sequence[str] | None =
     from fastapi.staticfiles import StaticFiles
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    from loopml import __version__
+    from loopml._version import __version__
     from loopml.server._registry import include_routers
 
     if store is None:

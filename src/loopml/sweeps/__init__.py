@@ -13,6 +13,7 @@ sweep.best_trial
 from typing import Any
 
 from loopml.sweeps._api import load_sweep, resume_sweep, sweep
+from loopml.sweeps._file import read_sweep_file
 from loopml.sweeps._objective import CommandObjective
 from loopml.sweeps._space import Param, choice, intrange, loguniform, uniform
 from loopml.sweeps._sweep import BestTrial, Sweep
@@ -39,6 +40,7 @@ __all__ = [
     "intrange",
     "load_sweep",
     "loguniform",
+    "read_sweep_file",
     "resume_sweep",
     "sweep",
     "uniform",

@@ -182,7 +182,7 @@ def _execute(
     setup: Callable[[], Any] | None,
     progress: bool | None,
 ) -> Sweep:
-    from loopml.tracking._environment import run_attributes
+    from loopml.tracking import run_attributes
 
     config = record.config
     stored = sweeps.load_trials(record.id)

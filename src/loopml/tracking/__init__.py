@@ -2,6 +2,7 @@
 
 from loopml.tracking._api import active_run, finish, get_run, init, log, recover, runs
 from loopml.tracking._base import BaseRun
+from loopml.tracking._environment import run_attributes
 from loopml.tracking._recovery import RecoveryReport
 from loopml.tracking._run import FINAL_STATUSES, Run
 from loopml.tracking._session import Session, default_session, set_default_session
@@ -19,6 +20,7 @@ __all__ = [
     "init",
     "log",
     "recover",
+    "run_attributes",
     "runs",
     "set_default_session",
 ]

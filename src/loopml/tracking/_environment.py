@@ -54,7 +54,7 @@ def git_state(cwd: str) -> tuple[str | None, bool | None]:
 
 def environment() -> dict[str, Any]:
     """Interpreter, platform, loopml and imported key package versions."""
-    from loopml import __version__
+    from loopml._version import __version__
 
     packages = {"loopml": __version__}
     for name in _KEY_PACKAGES:
