@@ -6,6 +6,8 @@ and what to do instead.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 __all__ = [
     "ConflictError",
     "InvalidValueTypeError",
@@ -76,3 +78,11 @@ class OffsetMismatch(StoreError):
             f"the store holds this journal up to byte {stored}, not up to where this segment starts"
         )
         self.stored = stored
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``choices`` to a mistyped ``word``, or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""

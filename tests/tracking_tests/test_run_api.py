@@ -169,7 +169,9 @@ def test_runs_dataframe_and_query(session: object) -> None:
     assert len(frame) == 1 and frame["metrics.acc"].iloc[0] == 0.95
     assert {"id", "status", "params.model", "metrics.acc"} <= set(frame.columns)
     assert list(loopml.runs("q", order_by="-metrics.acc")["metrics.acc"]) == [0.95, 0.91, 0.85]
-    assert loopml.runs("empty").empty
+    assert loopml.runs("q", where="metrics.acc > 0.99").empty  # a project's no-match: empty
+    with pytest.raises(loopml.NotFoundError, match="projects: 'q'"):
+        loopml.runs("empty")  # a project that does not exist: said so (issue 9)
 
 
 def test_run_records_environment(session: object) -> None:
@@ -219,3 +221,29 @@ def test_a_started_run_is_visible_to_queries_at_once(session: object) -> None:
     assert loopml.get_run(run.id).params == {"a": 1}
     run.finish()
     assert loopml.get_run(run.id).status == "finished"
+
+
+def test_typos_get_did_you_mean_instead_of_an_empty_frame() -> None:
+    with loopml.init(project="digits") as run:
+        run.log({"val_acc": 0.9})
+        run.log_params({"model": "svc"})
+    with pytest.raises(
+        loopml.NotFoundError, match=r"no project named 'digit'; did you mean 'digits'\?"
+    ):
+        loopml.runs("digit")
+    with pytest.raises(
+        loopml.QueryError, match=r"metrics.val_accc; did you mean 'metrics.val_acc'\?"
+    ):
+        loopml.runs("digits", where="metrics.val_accc > 0.5")
+    with pytest.raises(loopml.QueryError, match=r"no run in project 'digits' has params.modle"):
+        loopml.runs("digits", where="params.modle = 'svc'")
+    # A known key that matches nothing is an answer, not an error.
+    assert loopml.runs("digits", where="metrics.val_acc > 0.95").empty
+    assert len(loopml.runs("digits", where="params.model = 'svc'")) == 1
+
+
+def test_a_lone_surrogate_in_a_filter_is_a_query_error_naming_the_position() -> None:
+    with loopml.init(project="p") as run:
+        run.log_params({"model": "svc"})
+    with pytest.raises(loopml.QueryError, match="position 16"):
+        loopml.runs("p", where="params.model = '\ud800'")

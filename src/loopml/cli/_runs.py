@@ -61,6 +61,7 @@ def list_runs(
 ) -> None:
     """Show runs as a table, newest first unless --sort says otherwise."""
     store = _store()
+    store.runs.check_query(project, where)
     records = store.runs.search(project, where, sort, limit)
     total = store.runs.count(project, where)
     if columns:

@@ -143,6 +143,12 @@ class RunBackend(ABC):
         """How many runs match a filter."""
 
     @abstractmethod
+    def check_query(
+        self, project: str | Sequence[str] | None = None, where: str | Node | None = None
+    ) -> None:
+        """Raise NotFoundError for an unknown project, QueryError for a key no run has."""
+
+    @abstractmethod
     def metric_keys(self, run_id: str) -> list[str]:
         """The metric keys a run has logged."""
 

@@ -35,6 +35,7 @@ __all__ = [
     "Not",
     "Or",
     "SortKey",
+    "fields_of",
     "parse_filter",
     "parse_order_by",
 ]
@@ -340,7 +341,29 @@ def parse_filter(source: str | None) -> Node | None:
         return None
     if "\x00" in source:
         raise QueryError("the filter contains a NUL character; remove it")
+    _check_encodable(source, "filter")
     return _Parser(source).parse()
+
+
+def _check_encodable(source: str, what: str) -> None:
+    """Refuse a lone surrogate (text no encoding can store), naming where it is."""
+    for pos, ch in enumerate(source):
+        if "\ud800" <= ch <= "\udfff":
+            raise QueryError(
+                f"the {what} {source!r} has a lone surrogate {ch!r} at position {pos}, which is "
+                "not valid text; remove it or write the intended character"
+            )
+
+
+def fields_of(node: Node | None) -> list[Field]:
+    """Every field a filter names, in order of appearance."""
+    if node is None:
+        return []
+    if isinstance(node, Compare | InList | Like):
+        return [node.field]
+    if isinstance(node, Not):
+        return fields_of(node.item)
+    return [f for item in node.items for f in fields_of(item)]
 
 
 def parse_order_by(source: str | list[str] | tuple[str, ...] | None) -> list[SortKey]:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from loopml._errors import NotFoundError, ValidationError
+from loopml._errors import NotFoundError, QueryError, ValidationError, did_you_mean
 from loopml._values import decode_param
 from loopml.store import _search
 from loopml.store._artifacts import artifact_path, save_artifacts
@@ -26,7 +26,7 @@ from loopml.store._backend import RunBackend
 from loopml.store._dialect import chunks, upsert
 from loopml.store._engine import read, run_write
 from loopml.store._ingest import decode_value, ingest_batch, insert_run
-from loopml.store._query import Node, SortKey, parse_filter, parse_order_by
+from loopml.store._query import Node, SortKey, fields_of, parse_filter, parse_order_by
 from loopml.store._records import ArtifactRecord, Batch, MetricSummary, RunRecord
 from loopml.store._schema_runs import (
     artifacts,
@@ -418,6 +418,58 @@ class RunStore(RunBackend):
         if not path.is_file():
             raise NotFoundError(f"run {run_id} has no artifact named {name!r}")
         return path
+
+    def check_query(
+        self, project: str | Sequence[str] | None = None, where: str | Node | None = None
+    ) -> None:
+        """Refuse what would silently match nothing because of a typo.
+
+        An unknown project raises NotFoundError naming the projects there are; a filter on a
+        metric, param or tag key that no run of those projects has raises QueryError with the
+        closest key. (``search`` itself stays permissive: an empty result is an answer.)
+        """
+        names = [] if project is None else [project] if isinstance(project, str) else list(project)
+        known = [p.name for p in self._store.list_projects()]
+        for name in names:
+            if name not in known:
+                listing = ", ".join(repr(k) for k in known) if known else "none yet"
+                raise NotFoundError(
+                    f"no project named {name!r}{did_you_mean(name, known)} "
+                    f"(projects: {listing}); list them with `loopml projects`"
+                )
+        node = parse_filter(where) if isinstance(where, str) or where is None else where
+        wanted = [f for f in fields_of(node) if f.kind != "attr"]
+        if not wanted:
+            return
+        keys = self._keys_in(names or None)
+        for field_ in wanted:
+            if field_.key not in keys[field_.kind]:
+                others = [f"{field_.kind}s.{k}" for k in keys[field_.kind]]
+                where_ = f"project {names[0]!r}" if len(names) == 1 else "these projects"
+                raise QueryError(
+                    f"no run in {where_} has {field_}{did_you_mean(str(field_), others)}"
+                )
+
+    def _keys_in(self, projects_: list[str] | None) -> dict[str, set[str]]:
+        """The metric, param and tag keys that runs of ``projects_`` (or any run) have."""
+        run_ids = select(runs.c.id)
+        if projects_ is not None:
+            run_ids = run_ids.join(projects, projects.c.id == runs.c.project_id).where(
+                projects.c.name.in_(projects_)
+            )
+        with read(self._engine) as conn:
+            metric = select(metric_keys.c.name).where(
+                metric_keys.c.id.in_(
+                    select(metric_summary.c.key_id).where(metric_summary.c.run_id.in_(run_ids))
+                )
+            )
+            param = select(params.c.key).distinct().where(params.c.run_id.in_(run_ids))
+            tag = select(tags.c.key).distinct().where(tags.c.run_id.in_(run_ids))
+            return {
+                "metric": {r[0] for r in conn.execute(metric)},
+                "param": {r[0] for r in conn.execute(param)},
+                "tag": {r[0] for r in conn.execute(tag)},
+            }
 
     def maintain(self) -> None:
         """Fold SQLite's write-ahead log into the database file (a no-op on PostgreSQL)."""

@@ -64,12 +64,15 @@ def runs(
     """Runs as a DataFrame, one row each: attributes, ``params.*``, ``metrics.*`` (last), ``tags.*``.
 
     ``where`` is a filter such as ``"metrics.acc > 0.9 and params.model = 'svc'"``;
-    ``order_by`` a list such as ``"-metrics.acc"`` (``-`` for descending).
+    ``order_by`` a list such as ``"-metrics.acc"`` (``-`` for descending). An unknown project,
+    or a filter key no run has, raises an error naming the closest match instead of returning
+    an empty frame.
     """
     import pandas as pd
 
     session = default_session()
     session.sync()  # read your own writes: this process's runs are in the store first
+    session.backend.check_query(project, where)
     records = session.backend.search(project, where, order_by, limit)
     columns = [
         "id",
