@@ -29,7 +29,7 @@ from loopml.tracking._validate import (
 __all__ = ["TrialPruned", "TrialResult", "TrialRun", "TrialSpec", "execute_trial"]
 
 
-class TrialPruned(Exception):
+class TrialPruned(LoopmlError):
     """Raise from an objective to end its trial as ``pruned`` (Optuna's ``TrialPruned`` works too)."""
 
 
