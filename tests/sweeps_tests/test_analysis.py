@@ -129,5 +129,6 @@ def test_sweep_api_uses_the_analysis() -> None:
     assert a.direction == "maximize" and a.metric == "val_acc"
     assert a.best is not None and a.best.run_id == sweep.best_trial.run_id
     assert a.best.value == sweep.best_value == max(sweep.trials["value"])
+    assert a.best.name == loopml.get_run(a.best.run_id).name  # points carry the runs' names
     assert dict(a.importances.values) == sweep.importances()
     assert sweep.importances() == loopml.load_sweep(sweep.id).importances()  # seeded

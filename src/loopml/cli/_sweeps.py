@@ -132,12 +132,13 @@ def show(
 
 
 def _show(sweep_id: str, top: int, importances: bool) -> None:
-    from loopml.sweeps import load_sweep, ranked
+    from loopml.sweeps import analyze, load_sweep, points_from_trials, ranked
 
     sweep = load_sweep(sweep_id)
     r = sweep.record
-    analysis = sweep.analysis(importances=importances)
-    cached = sum(1 for t in sweep.trial_rows() if t.cached_from)
+    rows = sweep.trial_rows()
+    analysis = analyze(points_from_trials(rows, r.name), r.metric, r.direction, importances)
+    cached = sum(1 for t in rows if t.cached_from)
     c = r.config
     console.print(
         Text.assemble(

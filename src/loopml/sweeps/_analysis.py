@@ -191,19 +191,17 @@ def _finite(value: float | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def points_from_trials(
-    rows: Iterable[Any], names: Mapping[str, str] | None = None
-) -> list[TrialPoint]:
+def points_from_trials(rows: Iterable[Any], sweep_name: str | None = None) -> list[TrialPoint]:
     """Points from a sweep's stored trials (``TrialRow``: number, run_id, state, value...).
 
-    ``names`` maps run ids to run names when the caller has them (else ``trial-<number>``).
+    Each trial's run is named ``<sweep_name>-<number>`` (``trial-<number>`` without a name).
     """
-    names = names or {}
+    prefix = sweep_name or "trial"
     return [
         TrialPoint(
             number=t.number,
             run_id=t.run_id,
-            name=names.get(t.run_id, f"trial-{t.number}"),
+            name=f"{prefix}-{t.number}",
             state=t.state,
             value=_finite(t.value),
             params=t.params,

@@ -362,7 +362,8 @@ class Controller:
         self.sweeps.store.heartbeat([live.spec.run_id for live in self.live.values()])
 
     def _note_best(self, value: float) -> None:
-        if math.isnan(value):
+        # The analysis's rule (``loopml.sweeps.best_trial``): only a finite value can be best.
+        if not math.isfinite(value):
             return
         best = self.counts.best
         if best is None or (value > best if self.maximize else value < best):

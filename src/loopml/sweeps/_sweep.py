@@ -78,7 +78,7 @@ class Sweep:
 
     def analysis(self, importances: bool = True) -> SweepAnalysis:
         """Best trial, best-so-far curve, state counts and importances (see ``loopml.sweeps``)."""
-        points = points_from_trials(self.trial_rows())
+        points = points_from_trials(self.trial_rows(), self.name)
         return analyze(points, self.record.metric, self.record.direction, importances)
 
     @property
