@@ -17,6 +17,8 @@ Cases (targets from issue 3):
      same best score)
   3. 64 SGDClassifier trials x 20 epochs with ASHA vs no pruning (<= 260 epochs, best accuracy
      within 0.5 point, wall below Optuna's)
+  1c. a fresh process's first sweep of 1,000 trivial trials (fresh `python -c` processes, loopml's
+     call vs Optuna's in-memory ``study.optimize``; >= 0.25x Optuna's loop rate, issue 9)
 Cases 2 and 3 open each tool's storage before the timer (loopml's store, Optuna's study) and
 time the rest, data loading included. Slow anchor paths are capped (Optuna with SQLite storage, Ray Tune's defaults) and their rates
 extrapolated from the capped run; the notes say so.
@@ -39,6 +41,8 @@ from _common import Row, fmt_rate, fmt_ratio, fmt_seconds, print_machine, print_
 
 QUICK = os.environ.get("LOOPML_BENCH_QUICK") == "1" or "--quick" in sys.argv
 N_OVERHEAD = 300 if QUICK else 2000
+N_FIRST = 1000
+FIRST_PAIRS = 3 if QUICK else 5
 N_HGB = 8 if QUICK else 48
 N_SGD = 16 if QUICK else 64
 EPOCHS = 20
@@ -400,6 +404,85 @@ def case_sgd_raytune() -> dict[str, Any]:
     return {"wall": wall, "best": best, "epochs": epochs}
 
 
+_FIRST_LOOPML = """
+import json, time
+t0, c0 = time.perf_counter(), time.process_time()
+import loopml
+def objective(params, run):
+    return float(params["x"])
+t1, c1 = time.perf_counter(), time.process_time()
+loopml.sweep(
+    objective, {"x": loopml.uniform(0, 1)}, n_trials=__N__, parallel=2, sampler="random", seed=0,
+    cache=False, progress=False, project="first",
+)
+t2, c2 = time.perf_counter(), time.process_time()
+print("RESULT " + json.dumps({
+    "total": t2 - t0, "call": t2 - t1, "cpu_total": c2 - c0, "cpu_call": c2 - c1,
+}))
+"""
+
+_FIRST_OPTUNA = """
+import json, time
+t0, c0 = time.perf_counter(), time.process_time()
+import optuna
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+t1, c1 = time.perf_counter(), time.process_time()
+study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=__N__)
+t2, c2 = time.perf_counter(), time.process_time()
+print("RESULT " + json.dumps({
+    "total": t2 - t0, "call": t2 - t1, "cpu_total": c2 - c0, "cpu_call": c2 - c1,
+}))
+"""
+
+
+def _fresh(code: str, n: int) -> dict[str, float]:
+    """Run ``code`` in a fresh ``python -c`` process with its own data folder; its RESULT."""
+    with tempfile.TemporaryDirectory(prefix="bench-first-") as d:
+        env = {**os.environ, "LOOPML_DIR": str(Path(d) / "loopml"), "HOME": d}
+        done = subprocess.run(
+            [sys.executable, "-c", code.replace("__N__", str(n))],
+            env=env, cwd=d, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            out: dict[str, float] = json.loads(line[len("RESULT ") :])
+            return out
+    raise RuntimeError(f"first-sweep child failed:\n{done.stdout[-1500:]}\n{done.stderr[-2500:]}")
+
+
+def case_first_sweep() -> dict[str, Any]:
+    """Case 1c: a fresh process's first sweep, loopml and Optuna in memory, pairs interleaved."""
+    import statistics
+
+    pairs = [
+        (_fresh(_FIRST_LOOPML, N_FIRST), _fresh(_FIRST_OPTUNA, N_FIRST)) for _ in range(FIRST_PAIRS)
+    ]
+    call = statistics.median(ours["call"] for ours, _ in pairs)
+    total = statistics.median(ours["total"] for ours, _ in pairs)
+    loop = statistics.median(theirs["call"] for _, theirs in pairs)
+    fresh = statistics.median(theirs["total"] for _, theirs in pairs)
+    return {
+        "rate": N_FIRST / call,
+        "rate_process": N_FIRST / total,
+        "optuna_loop_rate": N_FIRST / loop,
+        "optuna_process_rate": N_FIRST / fresh,
+        # Each pair ran back to back: its ratio cancels most of the shared machine's drift.
+        "ratio": statistics.median(theirs["call"] / ours["call"] for ours, theirs in pairs),
+        "ratio_process": statistics.median(
+            theirs["total"] / ours["total"] for ours, theirs in pairs
+        ),
+        # CPU seconds of the sweeping process (all its threads; not loopml's workers): what
+        # the rates would be on an idle machine, where a shared one's wall times wander.
+        "cpu_ratio": statistics.median(
+            theirs["cpu_call"] / ours["cpu_call"] for ours, theirs in pairs
+        ),
+        "cpu_call": statistics.median(ours["cpu_call"] for ours, _ in pairs),
+        "optuna_cpu_loop": statistics.median(theirs["cpu_call"] for _, theirs in pairs),
+        "pairs": FIRST_PAIRS,
+    }
+
+
 CASES = {name[len("case_") :]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 
@@ -510,6 +593,27 @@ def main() -> None:
             notes=["loopml imported already; the pool is forked on the call"],
         ),
     ]
+    first = r.get("first_sweep")
+    if first:
+        rows.append(
+            Row(
+                f"1c. first sweep in a fresh process: {N_FIRST:,} trivial trials (trials/s)",
+                f"{fmt_rate(first['rate'])}\n{fmt_rate(first['rate_process'])} with import",
+                f"Optuna in memory, loop {fmt_rate(first['optuna_loop_rate'])}\n"
+                f"{fmt_rate(first['optuna_process_rate'])} with import",
+                f"call vs loop {first['ratio']:.2f}x\nwith imports {first['ratio_process']:.2f}x\n"
+                f"CPU, call vs loop {first['cpu_ratio']:.2f}x",
+                ">= 0.25x Optuna's loop",
+                ok=first["ratio"] >= 0.25,
+                notes=[
+                    f"median of {first['pairs']} interleaved pairs of fresh `python -c` processes; "
+                    "loopml's call includes its lazy imports (store, Optuna), Optuna's loop does not; "
+                    "'with import' times both from before `import loopml` / `import optuna`",
+                    f"CPU of the sweeping process: loopml's call {first['cpu_call']:.2f} s, "
+                    f"Optuna's loop {first['optuna_cpu_loop']:.2f} s",
+                ],
+            )
+        )
     seq, lm, op, rt = (
         r.get(k) for k in ("hgb_sequential", "hgb_loopml", "hgb_optuna", "hgb_raytune")
     )

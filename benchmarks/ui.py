@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     from fastapi.testclient import TestClient
 
     from loopml.server import create_app
-    from loopml.store import _views as views
+    from loopml.store import _series
 
     rows: list[Row] = []
     with temp_dir("bench-ui-") as tmp:
@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
             _, html_s = timed(page(f"/runs?{qs}"))
             _, api_s = timed(page(f"/api/v1/runs?{api_qs}"))
             first_store, store_s = timed(
-                lambda w=where, o=order: views.runs_page(store, PROJECT, w or None, o, 50, 0)
+                lambda w=where, o=order: store.runs.page(PROJECT, w or None, o, 50, 0)
             )
 
             def ml_call(w: str = ml_where, o: Any = ml_order) -> Any:
@@ -305,12 +305,8 @@ def main(argv: list[str] | None = None) -> int:
                     ],
                 )
             )
-        small = count_selects(
-            store, lambda: views.runs_page(store, PROJECT, None, "-metrics.acc", 5, 0)
-        )
-        large = count_selects(
-            store, lambda: views.runs_page(store, PROJECT, None, "-metrics.acc", 200, 0)
-        )
+        small = count_selects(store, lambda: store.runs.page(PROJECT, None, "-metrics.acc", 5, 0))
+        large = count_selects(store, lambda: store.runs.page(PROJECT, None, "-metrics.acc", 200, 0))
         rows.append(
             Row(
                 "SQL SELECTs per runs page (5 vs 200 rows)",
@@ -331,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
             body.update(r.json()["series"]["signal"][long_id])
 
         def series_uncached() -> None:
-            views._DOWNSAMPLED.items.clear()  # measure the database work, not the LRU cache
+            _series._DOWNSAMPLED.items.clear()  # measure the database work, not the LRU cache
             series()
 
         first_s, series_s = timed(series_uncached)

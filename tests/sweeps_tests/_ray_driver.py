@@ -157,12 +157,11 @@ def main() -> int:
         import ray
 
         import loopml
-        from loopml.store._sweeps import SweepStore
         from loopml.tracking import default_session
 
         ray.init(address=f"127.0.0.1:{PORT}", log_to_driver=False)
         result["nodes"] = len([n for n in ray.nodes() if n["Alive"]])
-        sweeps = SweepStore(default_session().store)
+        sweeps = default_session().store.sweeps
 
         def kill_node2() -> None:
             result["killed_node2"] = _kill_node2()

@@ -10,7 +10,6 @@ import pytest
 from typer.testing import CliRunner
 
 from loopml.cli import app
-from loopml.store._sweeps import SweepStore
 from loopml.tracking import default_session
 
 runner = CliRunner()
@@ -64,7 +63,7 @@ def test_run_show_list_resume_a_function_sweep(tmp_path: Path) -> None:
     )
     out = _invoke("sweep", "run", str(spec), "--no-progress")
     assert "best 5 trials" in out and "6 finished" in out
-    sweeps = SweepStore(default_session().store)
+    sweeps = default_session().store.sweeps
     record = sweeps.list_sweeps(project="cli")[0]
     out = _invoke("sweep", "show", record.id[:6])
     assert "parameter importances" in out and "quad" in out
@@ -90,7 +89,7 @@ def test_run_a_command_sweep(tmp_path: Path) -> None:
     )
     out = _invoke("sweep", "run", str(spec), "--no-progress", "--no-cache")
     assert "3 finished" in out
-    sweeps = SweepStore(default_session().store)
+    sweeps = default_session().store.sweeps
     trials = sweeps.load_trials(sweeps.list_sweeps(project="cmd")[0].id)
     record = default_session().store.runs.get(trials[0].run_id)
     assert (
@@ -127,3 +126,37 @@ def test_bad_sweep_files(tmp_path: Path, text: str, needle: str) -> None:
 def test_unknown_sweep_id() -> None:
     result = runner.invoke(app, ["sweep", "show", "nosuchsweep"])
     assert "no sweep with id 'nosuchsweep'" in str(result.exception)
+
+
+def test_errors_print_with_their_brackets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from loopml.cli import main
+
+    spec = _write(tmp_path, "bad.yaml", "objective: a:b\nspace: {x: {normal: [0, 1]}}\n")
+    monkeypatch.setattr(sys, "argv", ["loopml", "sweep", "run", str(spec), "--no-progress"])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 2
+    err = " ".join(capsys.readouterr().err.split())  # the console wraps long lines
+    assert "error:" in err and "{uniform: [low, high]}" in err
+
+
+def test_show_without_an_id(tmp_path: Path) -> None:
+    out = _invoke("sweep", "show")
+    assert "no sweeps yet" in out and "loopml sweep run FILE" in out
+    _write(tmp_path, "myobjective.py", OBJECTIVE)
+    space = "space:\n  x: {uniform: [0, 1]}\n"
+    for project in ("one", "one", "two"):
+        spec = _write(
+            tmp_path,
+            f"{project}.yaml",
+            f"project: {project}\nobjective: myobjective:objective\nn_trials: 2\n{space}",
+        )
+        _invoke("sweep", "run", str(spec), "--no-progress")
+        if project == "one":
+            latest = default_session().store.sweeps.list_sweeps()[0]
+            out = _invoke("sweep", "show")
+            assert f"sweep {latest.id}" in out and "the latest sweep of project one" in out
+    out = _invoke("sweep", "show")  # sweeps of two projects: list them, show none
+    assert "several projects" in out and "sweeps (3)" in out and "best 2 trials" not in out

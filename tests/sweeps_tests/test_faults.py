@@ -112,7 +112,7 @@ def _states(sweeps: SweepStore) -> dict[int, str]:
 
 
 def test_sigkill_then_resume_loses_no_trial_and_runs_none_twice(tmp_path: Path) -> None:
-    sweeps = SweepStore(default_session().store)
+    sweeps = default_session().store.sweeps
     child = _child(tmp_path)
     _wait_for(lambda: list(_states(sweeps).values()).count("finished") >= 2)
     os.killpg(child.pid, signal.SIGKILL)  # the sweep and its workers, at once
@@ -133,7 +133,7 @@ def test_sigkill_then_resume_loses_no_trial_and_runs_none_twice(tmp_path: Path) 
 
 
 def test_ctrl_c_marks_unfinished_trials_killed(tmp_path: Path) -> None:
-    sweeps = SweepStore(default_session().store)
+    sweeps = default_session().store.sweeps
     child = _child(tmp_path, n=6)
     _wait_for(lambda: "running" in _states(sweeps).values())
     os.killpg(child.pid, signal.SIGINT)  # what the terminal sends on Ctrl-C

@@ -6,6 +6,7 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from loopml._errors import LoopmlError
 from loopml._version import __version__
@@ -79,7 +80,8 @@ def main() -> None:
     try:
         app()
     except LoopmlError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
+        # The message is data, not markup: hints like "{uniform: [low, high]}" keep their brackets.
+        err_console.print(Text.assemble(("error:", "bold red"), " ", str(exc)))
         sys.exit(2)
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from loopml.cli._common import console, err_console, fmt_time, fmt_value, status_text
 
@@ -24,7 +25,9 @@ def _sweeps():  # type: ignore[no-untyped-def]
 def _interrupted(exc: BaseException) -> None:
     sweep_id = getattr(exc, "loopml_sweep_id", None)
     hint = f"; resume it with `loopml sweep resume {sweep_id}`" if sweep_id else ""
-    err_console.print(f"[yellow]sweep stopped: unfinished trials were marked killed{hint}[/]")
+    err_console.print(
+        Text(f"sweep stopped: unfinished trials were marked killed{hint}", style="yellow")
+    )
     raise typer.Exit(130)
 
 
@@ -97,64 +100,84 @@ def resume(
 @app.command("show")
 def show(
     sweep_id: Annotated[
-        str, typer.Argument(help="Sweep id (or a unique prefix of 4+ characters).")
-    ],
+        str | None,
+        typer.Argument(
+            help="Sweep id (or a unique prefix of 4+ characters); default: the latest sweep."
+        ),
+    ] = None,
     top: Annotated[
         int, typer.Option("--top", "-n", min=1, help="How many best trials to list.")
     ] = 10,
 ) -> None:
     """Print a sweep's settings, its best trials and its parameter importances."""
+    if sweep_id is None:
+        latest = _sweeps().list_sweeps(limit=20)
+        if not latest:
+            console.print("no sweeps yet; run one with `loopml sweep run FILE`")
+            return
+        if len({r.project for r in latest}) > 1:
+            # Several projects: the newest sweep of one may not be the one meant; list them.
+            console.print("sweeps of several projects; show one with `loopml sweep show ID`")
+            list_sweeps(project=None, limit=20)
+            return
+        sweep_id = latest[0].id
+        console.print(
+            Text(
+                f"the latest sweep of project {latest[0].project} (`loopml sweep list` lists all)"
+            ),
+            style="dim",
+        )
     _show(sweep_id, top, importances=True)
 
 
 def _show(sweep_id: str, top: int, importances: bool) -> None:
-    from loopml.sweeps import load_sweep
+    from loopml.sweeps import analyze, load_sweep, points_from_trials, ranked
 
     sweep = load_sweep(sweep_id)
     r = sweep.record
     rows = sweep.trial_rows()
-    counts: dict[str, int] = {}
-    for t in rows:
-        counts[t.state] = counts.get(t.state, 0) + 1
+    analysis = analyze(points_from_trials(rows, r.name), r.metric, r.direction, importances)
     cached = sum(1 for t in rows if t.cached_from)
     c = r.config
     console.print(
-        f"[bold]sweep {r.id}[/] {r.name} in project {r.project}: {status_text(r.status)}, "
-        f"{r.direction} {r.metric}, sampler {c['sampler']}, pruner {c['pruner'] or '-'}, "
-        f"executor {c['executor']} x{c['parallel']}, started {fmt_time(r.created_at)}"
+        Text.assemble(
+            (f"sweep {r.id}", "bold"),
+            f" {r.name} in project {r.project}: ",
+            Text.from_markup(status_text(r.status)),
+            f", {r.direction} {r.metric}, sampler {c['sampler']}, pruner {c['pruner'] or '-'}, "
+            f"executor {c['executor']} x{c['parallel']}, started {fmt_time(r.created_at)}",
+        )
     )
     console.print(
         "trials: "
-        + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        + f" ({cached} from cache) of {c['n_trials']}"
+        + ", ".join(f"{n} {s}" for s, n in sorted(analysis.by_status.items()))
+        + f" ({cached} from cache) of {c['n_trials']}",
+        markup=False,
     )
-    finished = [t for t in rows if t.state == "finished" and t.value is not None]
-    finished.sort(key=lambda t: t.value, reverse=r.direction == "max")  # type: ignore[arg-type, return-value]
-    names = sorted({k for t in finished[:top] for k in t.params})
-    table = Table(title=f"best {min(top, len(finished))} trials", header_style="bold")
+    best = ranked(analysis.trials, analysis.direction)[:top]
+    names = sorted({k for t in best for k in t.params})
+    table = Table(title=f"best {len(best)} trials", header_style="bold")
     for col in ("#", "run", r.metric, *names):
-        table.add_column(col, justify="right" if col != "run" else "left")
-    for t in finished[:top]:
+        table.add_column(Text(col), justify="right" if col != "run" else "left")
+    for t in best:
         table.add_row(
             str(t.number),
             t.run_id[:8],
             fmt_value(t.value),
-            *(fmt_value(t.params.get(k)) for k in names),
+            *(Text(fmt_value(t.params.get(k))) for k in names),
         )
     console.print(table)
     if importances:
-        values = sweep.importances()
-        if not values:
-            console.print(
-                "[dim]parameter importances need at least two finished trials with sampled params[/]"
-            )
+        found = analysis.importances
+        if not found.values:
+            console.print(Text(found.note, style="dim"))
             return
         imp = Table(title="parameter importances (fANOVA)", header_style="bold")
         imp.add_column("param")
         imp.add_column("importance", justify="right")
         imp.add_column("")
-        for k, v in values.items():
-            imp.add_row(k, f"{v:.3f}", "█" * round(v * 30))
+        for k, v in found.values.items():
+            imp.add_row(Text(k), f"{v:.3f}", "█" * round(v * 30))
         console.print(imp)
 
 
@@ -168,6 +191,8 @@ def list_sweeps(
     ] = 20,
 ) -> None:
     """List sweeps, newest first, with their trial counts and best value."""
+    from loopml.sweeps import best_trial, points_from_trials
+
     sweeps = _sweeps()
     records = sweeps.list_sweeps(project=project, limit=limit)
     counts = sweeps.trial_counts([r.id for r in records])
@@ -180,23 +205,16 @@ def list_sweeps(
         )
     for r in records:
         n = counts[r.id]
-        best = None
-        values = [
-            t.value
-            for t in sweeps.load_trials(r.id)
-            if t.state == "finished" and t.value is not None
-        ]
-        if values:
-            best = max(values) if r.direction == "max" else min(values)
+        best = best_trial(points_from_trials(sweeps.load_trials(r.id)), r.direction)
         table.add_row(
             r.id,
-            r.name,
-            r.project,
+            Text(r.name),
+            Text(r.project),
             status_text(r.status),
             fmt_time(r.created_at),
-            f"{r.direction} {r.metric}",
+            Text(f"{r.direction} {r.metric}"),
             f"{sum(n.values())}/{r.config['n_trials']}",
             str(n.get("failed", 0)),
-            fmt_value(best),
+            fmt_value(best.value if best else None),
         )
     console.print(table)

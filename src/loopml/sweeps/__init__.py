@@ -12,11 +12,24 @@ sweep.best_trial
 
 from typing import Any
 
+from loopml.sweeps._analysis import (
+    BestTrial,
+    CurvePoint,
+    Importances,
+    SweepAnalysis,
+    TrialPoint,
+    analyze,
+    best_trial,
+    choose_objective,
+    points_from_runs,
+    points_from_trials,
+    ranked,
+)
 from loopml.sweeps._api import load_sweep, resume_sweep, sweep
 from loopml.sweeps._file import read_sweep_file
-from loopml.sweeps._objective import CommandObjective
+from loopml.sweeps._objective import CommandObjective, CommandTrialError
 from loopml.sweeps._space import Param, choice, intrange, loguniform, uniform
-from loopml.sweeps._sweep import BestTrial, Sweep
+from loopml.sweeps._sweep import Sweep
 from loopml.sweeps._trial import TrialPruned, TrialResult, TrialRun, TrialSpec
 
 
@@ -30,16 +43,27 @@ def worker_data() -> Any:
 __all__ = [
     "BestTrial",
     "CommandObjective",
+    "CommandTrialError",
+    "CurvePoint",
+    "Importances",
     "Param",
     "Sweep",
+    "SweepAnalysis",
+    "TrialPoint",
     "TrialPruned",
     "TrialResult",
     "TrialRun",
     "TrialSpec",
+    "analyze",
+    "best_trial",
     "choice",
+    "choose_objective",
     "intrange",
     "load_sweep",
     "loguniform",
+    "points_from_runs",
+    "points_from_trials",
+    "ranked",
     "read_sweep_file",
     "resume_sweep",
     "sweep",

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopml._config import Settings
-from loopml._errors import ValidationError
+from loopml._errors import LoopmlError, ValidationError
 from loopml.sweeps._executor import thread_env
 from loopml.sweeps._space import function_ref
 from loopml.tracking import BaseRun
@@ -30,7 +30,17 @@ from loopml.tracking import BaseRun
 if TYPE_CHECKING:
     from loopml.store import Store
 
-__all__ = ["CommandObjective", "cache_key", "objective_identity", "objective_key"]
+__all__ = [
+    "CommandObjective",
+    "CommandTrialError",
+    "cache_key",
+    "objective_identity",
+    "objective_key",
+]
+
+
+class CommandTrialError(LoopmlError, RuntimeError):
+    """A command trial's process failed or never logged the sweep's metric (the trial fails)."""
 
 
 class CommandObjective:
@@ -104,7 +114,7 @@ class CommandObjective:
         )
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout or "").strip()[-2000:]
-            raise RuntimeError(
+            raise CommandTrialError(
                 f"command exited with code {proc.returncode}: {shlex.join(self.argv(params))}\n{tail}"
             )
         if self._store is None:
@@ -112,7 +122,7 @@ class CommandObjective:
         record = self._store.runs.get_many([run.id])
         summary = record[0].metrics.get(self.metric) if record else None
         if summary is None:
-            raise RuntimeError(
+            raise CommandTrialError(
                 f"command finished but never logged {self.metric!r} to its run; in the script, call "
                 f"run = loopml.init(project=...) and run.log({{{self.metric!r}: value}})"
             )

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from loopml.store import TrialRow
 
-__all__ = ["PRUNERS", "SAMPLERS", "build_study", "make_pruner", "make_sampler"]
+__all__ = ["PRUNERS", "SAMPLERS", "build_study", "make_pruner", "make_sampler", "tell"]
 
 SAMPLERS = ("tpe", "random", "grid", "cmaes", "qmc")
 PRUNERS = ("median", "asha", "hyperband")
@@ -126,3 +126,29 @@ def build_study(
     if frozen:
         study.add_trials(frozen)
     return study
+
+
+def tell(
+    study: optuna.Study, trial: optuna.trial.Trial, value: float | None = None, state: Any = None
+) -> None:
+    """``study.tell(trial, value, state)``, without deep-copying the finished trial it returns.
+
+    That copy is a third of ``tell``'s cost and loopml never reads it; Optuna's own
+    ``study.optimize`` loop calls the same internal function for the same reason. Falls back to
+    ``study.tell`` if a later Optuna moves it.
+    """
+    global _TELL
+    if _TELL is None:
+        try:
+            from optuna.study._tell import _tell_with_warning
+
+            _TELL = _tell_with_warning
+        except ImportError:  # pragma: no cover - depends on Optuna's internals
+            _TELL = False
+    if _TELL:
+        _TELL(study=study, trial=trial, value_or_values=value, state=state)
+    else:  # pragma: no cover
+        study.tell(trial, value, state)
+
+
+_TELL: Any = None  # Optuna's internal tell, found on first use (False: not there)

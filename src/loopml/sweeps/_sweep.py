@@ -3,27 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from loopml._errors import NotFoundError
+from loopml.sweeps._analysis import (
+    BestTrial,
+    SweepAnalysis,
+    analyze,
+    best_trial,
+    param_importances,
+    points_from_trials,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from loopml.store import SweepRecord, SweepStore, TrialRow
 
-__all__ = ["BestTrial", "Sweep"]
-
-
-@dataclass(frozen=True)
-class BestTrial:
-    """The best finished trial: its number, run, value and params."""
-
-    number: int
-    run_id: str
-    value: float
-    params: dict[str, Any]
+__all__ = ["Sweep"]
 
 
 class Sweep:
@@ -79,17 +76,20 @@ class Sweep:
         columns = ["number", "run_id", "state", "value", "attempts", "cached_from", "duration"]
         return pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)
 
+    def analysis(self, importances: bool = True) -> SweepAnalysis:
+        """Best trial, best-so-far curve, state counts and importances (see ``loopml.sweeps``)."""
+        points = points_from_trials(self.trial_rows(), self.name)
+        return analyze(points, self.record.metric, self.record.direction, importances)
+
     @property
     def best_trial(self) -> BestTrial:
         """The best finished trial (raises NotFoundError when none finished)."""
-        finished = [t for t in self.trial_rows() if t.state == "finished" and t.value is not None]
-        if not finished:
+        best = best_trial(points_from_trials(self.trial_rows()), self.record.direction)
+        if best is None or best.value is None:
             raise NotFoundError(
                 f"sweep {self.id} has no finished trial yet; see sweep.trials for what happened"
             )
-        pick = max if self.record.direction == "max" else min
-        best = pick(finished, key=lambda t: t.value)  # type: ignore[arg-type, return-value]
-        return BestTrial(best.number, best.run_id, float(best.value), best.params)  # type: ignore[arg-type]
+        return BestTrial(best.number, best.run_id, best.value, dict(best.params))
 
     @property
     def best_value(self) -> float:
@@ -102,22 +102,12 @@ class Sweep:
         return self.best_trial.params
 
     def importances(self) -> dict[str, float]:
-        """Parameter importances (Optuna's fANOVA evaluator) over the finished trials."""
-        import optuna
+        """Parameter importances (Optuna's fANOVA, seeded) over the finished trials.
 
-        from loopml.sweeps._optuna import build_study
-
-        rows = self.trial_rows()
-        study = build_study(
-            self.record.direction, optuna.samplers.RandomSampler(), optuna.pruners.NopPruner(), rows
-        )
-        finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-        if len(finished) < 2 or not study.best_trial.distributions:
-            return {}
-        try:
-            return dict(optuna.importance.get_param_importances(study))
-        except (RuntimeError, ValueError):
-            return {}
+        Empty when fewer than three trials finished or no sampled param varies.
+        """
+        points = points_from_trials(self.trial_rows())
+        return dict(param_importances(points, self.record.direction).values)
 
     def resume(self, n_trials: int | None = None, **kwargs: Any) -> Sweep:
         """Continue this sweep (see :func:`loopml.resume_sweep`)."""

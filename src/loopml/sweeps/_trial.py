@@ -22,7 +22,7 @@ from loopml.tracking import BaseRun
 __all__ = ["TrialPruned", "TrialResult", "TrialRun", "TrialSpec", "execute_trial"]
 
 
-class TrialPruned(Exception):
+class TrialPruned(LoopmlError):
     """Raise from an objective to end its trial as ``pruned`` (Optuna's ``TrialPruned`` works too)."""
 
 
