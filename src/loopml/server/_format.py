@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -13,6 +14,7 @@ __all__ = [
     "fmt_ago",
     "fmt_bytes",
     "fmt_duration",
+    "fmt_short",
     "fmt_time",
     "fmt_value",
     "status_class",
@@ -28,6 +30,14 @@ def fmt_ago(ts: float | None) -> str:
         if s >= size:
             return f"{int(s // size)} {unit} ago"
     return f"{int(s)} s ago"
+
+
+def fmt_short(value: Any) -> str:
+    """A value for a table cell: floats to 4 significant digits (``0.9622``, ``9.545e-05``), the
+    rest as :func:`fmt_value`; the cell's tooltip carries the full value."""
+    if isinstance(value, float) and math.isfinite(value):
+        return f"{value:.4g}"
+    return fmt_value(value)
 
 
 def fmt_bytes(n: int | None) -> str:
@@ -66,6 +76,7 @@ FILTERS = {
     "ago": fmt_ago,
     "duration": fmt_duration,
     "value": fmt_value,
+    "short": fmt_short,
     "bytes": fmt_bytes,
     "status_class": status_class,
 }
