@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 from urllib.parse import urlencode
 
-from loopml._format import fmt_duration, fmt_time, fmt_value
+from loopml._format import fmt_ago, fmt_duration, fmt_time, fmt_value
 
 __all__ = [
     "FILTERS",
@@ -19,17 +18,6 @@ __all__ = [
     "fmt_value",
     "status_class",
 ]
-
-
-def fmt_ago(ts: float | None) -> str:
-    """How long ago ``ts`` was, compactly (``5 s ago``, ``3 min ago``, ``2 d ago``)."""
-    if ts is None:
-        return "never"
-    s = max(0.0, time.time() - ts)
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if s >= size:
-            return f"{int(s // size)} {unit} ago"
-    return f"{int(s)} s ago"
 
 
 def fmt_short(value: Any) -> str:
