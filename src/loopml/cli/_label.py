@@ -147,7 +147,10 @@ def status(project: ProjectOpt = None) -> None:
         ("guideline", f"v{s['guideline_version']}" if s["guideline_version"] else "none yet"),
         ("annotators", str(s["annotators"])),
         ("queue", f"{q['pending']:,} pending, {q['done']:,} done, {q['skipped']:,} skipped"),
-        ("open reviews", f"{to_review:,} ties or low agreement, {to_check:,} suspected label errors"),
+        (
+            "open reviews",
+            f"{to_review:,} ties or low agreement, {to_check:,} suspected label errors",
+        ),
     ):
         grid.add_row(label, Text(value))
     console.print(grid)
