@@ -150,7 +150,7 @@ def test_compare_draws_a_line_per_run_with_categorical_axes(
 
 
 # -- 5. counts that agree with their pages, feedback after actions ----------------------------------
-def test_overview_counts_match_the_queues_they_link_to(page: Any) -> None:
+def test_overview_counts_match_the_queues_they_link_to(page: Any, doc_shot: Any) -> None:
     page.goto(LABELS)
     to_review = int(page.inner_text("#to-review").split()[0])
     to_check = int(page.inner_text("#to-check").split()[0])
@@ -162,15 +162,15 @@ def test_overview_counts_match_the_queues_they_link_to(page: Any) -> None:
     page.click("#to-check")
     page.wait_for_url(re.compile(r"/issues$"))
     assert page.locator("#review-table tbody tr").count() == to_check > 0
+    doc_shot(page, "labeling-issues")
 
 
-def test_recompute_consensus_says_what_happened(page: Any, doc_shot: Any) -> None:
+def test_recompute_consensus_says_what_happened(page: Any) -> None:
     page.goto(f"{LABELS}/review")
     page.get_by_role("button", name="Recompute consensus").click()
     page.wait_for_url(re.compile(r"consensus=\d+"))
     notice = page.inner_text("#notice")
     assert re.search(r"Consensus recomputed on \d+ labeled items: \d+ open for review", notice)
-    doc_shot(page, "labeling-review")
 
 
 # -- 7. the demo leaves work to do; undo says what it took back -------------------------------------
