@@ -61,7 +61,7 @@ class Col:
     """
 
     header: str
-    cells: list[str | Text] = field(default_factory=list)
+    cells: Sequence[str | Text] = field(default_factory=list)
     priority: int = 50
     justify: str = "left"
     wrap: bool = False
