@@ -283,7 +283,8 @@ def next_(
     p = _project(project)
     for q in p.next_items(annotator, n):
         console.print(f"{q.item_id}  ({q.reason}, guideline v{q.round})", markup=False)
-    console.print(f"queue: {p.queue_counts(annotator)}")
+    q = p.queue_counts(annotator)
+    console.print(f"queue: {q['pending']} pending, {q['done']} done, {q['skipped']} skipped")
 
 
 @app.command("annotate")
@@ -502,4 +503,9 @@ def snapshot(
 ) -> None:
     """Save consensus labels as a new dataset version (with each label's guideline version)."""
     v = _project(project).snapshot(name, method=method, note=note)
-    console.print(f"{v}: labels from guideline versions {v.source.get('guideline_versions')}")
+    versions = v.source.get("guideline_versions") or {}
+    console.print(
+        f"{v}: labels from "
+        + (", ".join(f"guideline v{k} ({n} items)" for k, n in sorted(versions.items())) or "-"),
+        markup=False,
+    )
