@@ -60,7 +60,7 @@ def run_demo(serve: bool = True, port: int = 8765) -> None:
     if serve:
         base = f"http://127.0.0.1:{port}"
         console.print(
-            f"dashboard: {base}/  ·  label a few digits yourself: "
+            "label a few digits yourself (keys 0-9): "
             f"{base}/labeling/{LABEL_PROJECT}/annotate?annotator={ANNOTATORS[0]}",
             markup=False,
             soft_wrap=True,
