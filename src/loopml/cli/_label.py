@@ -283,8 +283,10 @@ def next_(
     p = _project(project)
     for q in p.next_items(annotator, n):
         console.print(f"{q.item_id}  ({q.reason}, guideline v{q.round})", markup=False)
-    q = p.queue_counts(annotator)
-    console.print(f"queue: {q['pending']} pending, {q['done']} done, {q['skipped']} skipped")
+    counts = p.queue_counts(annotator)
+    console.print(
+        f"queue: {counts['pending']} pending, {counts['done']} done, {counts['skipped']} skipped"
+    )
 
 
 @app.command("annotate")
