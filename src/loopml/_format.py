@@ -6,7 +6,7 @@ import datetime as dt
 import math
 from typing import Any
 
-__all__ = ["STATUS_STYLES", "fmt_duration", "fmt_time", "fmt_value", "status_text"]
+__all__ = ["STATUS_STYLES", "fmt_ago", "fmt_duration", "fmt_time", "fmt_value", "status_text"]
 
 
 def fmt_time(ts: float | None) -> str:
@@ -14,6 +14,19 @@ def fmt_time(ts: float | None) -> str:
     if ts is None:
         return "-"
     return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def fmt_ago(ts: float | None, now: float | None = None) -> str:
+    """How long ago ``ts`` was, compactly (``5 s ago``, ``3 min ago``, ``2 d ago``)."""
+    import time
+
+    if ts is None:
+        return "never"
+    s = max(0.0, (time.time() if now is None else now) - ts)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if s >= size:
+            return f"{int(s // size)} {unit} ago"
+    return f"{int(s)} s ago"
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -30,9 +43,16 @@ def fmt_duration(seconds: float | None) -> str:
 
 
 def fmt_value(value: Any) -> str:
-    """A metric or param value, compact; NaN and infinities shown as ``NaN``, ``inf``, ``-inf``."""
+    """A metric or param value, compact; NaN and infinities shown as ``NaN``, ``inf``, ``-inf``.
+
+    Mappings read ``k=v, k=v`` and lists ``a, b``, never as Python reprs.
+    """
     if value is None:
         return ""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={fmt_value(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(fmt_value(v) for v in value)
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, float):

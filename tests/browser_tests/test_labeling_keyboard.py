@@ -52,14 +52,13 @@ def _item(page: Any) -> str:
     return str(page.inner_text("#item-id"))
 
 
-def test_whole_session_with_the_keyboard(page: Any, live_server: LiveServer, doc_shot: Any) -> None:
+def test_whole_session_with_the_keyboard(page: Any, live_server: LiveServer) -> None:
     page.goto(URL)
     assert _item(page) == "it0"
     assert EVIL in page.inner_text("#item-text")  # shown as text, not run
     assert "A fox is a dog." in page.inner_text(
         "#guideline .line.changed"
     )  # new in v2, highlighted
-    doc_shot(page, "labeling-annotate")
     _press(page, "1")  # cat
     assert _item(page) == "it1"
     page.keyboard.press("f")  # flag: the comment box opens and takes the typing
@@ -101,7 +100,7 @@ def test_whole_session_with_the_keyboard(page: Any, live_server: LiveServer, doc
     assert p.queue_counts("ann") == {"pending": 0, "done": 4, "skipped": 0}
 
 
-def test_manager_pages_render_in_the_browser(page: Any, doc_shot: Any) -> None:
+def test_manager_pages_render_in_the_browser(page: Any) -> None:
     page.goto("/labeling")
     page.get_by_role("link", name="kb-labels").click()
     page.wait_for_selector("#agreement-table, .panel")
@@ -109,4 +108,3 @@ def test_manager_pages_render_in_the_browser(page: Any, doc_shot: Any) -> None:
     assert "+- A fox is a **dog**." in page.inner_text("#guideline-v2")
     page.goto("/labeling/kb-labels/problems")
     page.goto("/labeling/kb-labels/review")
-    doc_shot(page, "labeling-review")

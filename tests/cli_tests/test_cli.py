@@ -127,3 +127,29 @@ def test_demo_runs_every_stage_on_the_embedded_store() -> None:
     baseline = loopml.runs("digits", where="tags.stage = 'baseline'")
     assert len(baseline) == 4 and (baseline["status"] == "finished").all()
     assert baseline["metrics.val_acc"].max() > 0.9
+
+
+@pytest.mark.slow
+def test_demo_rerun_reuses_what_it_stored() -> None:
+    """A second ``make demo`` adds no runs, sweeps or labels, says what it reused, and prints
+    the same review and label-issue counts; each annotator has a few items left to label."""
+    first = runner.invoke(app, ["demo", "--no-serve"], terminal_width=160)
+    assert first.exit_code == 0, first.output
+    before = loopml.runs()
+    second = runner.invoke(app, ["demo", "--no-serve"], terminal_width=160)
+    assert second.exit_code == 0, second.output
+    after = loopml.runs()
+    assert len(after) == len(before) and set(after["id"]) == set(before["id"])
+    out = second.output
+    assert "reusing the 4 runs of a previous demo" in out
+    assert "loopml runs delete --project digits --yes" in out
+    assert "reusing sweep" in out and "exists already" in out
+    for text in ("consensus on", "label issues (cleanlab"):  # (lines wrap at 80)
+        line1 = next(x for x in first.output.splitlines() if text in x)
+        line2 = next(x for x in out.splitlines() if text in x)
+        assert line1 == line2
+    assert "NaN" not in out and "{'" not in out  # never-logged metrics are "-", no dict reprs
+    waiting = next(x for x in out.splitlines() if "left in the annotators' queues" in x)
+    assert re.search(r"ana \d+", waiting)
+    p = loopml.labeling.project("digits-labels")
+    assert p.next_item("ana") is not None

@@ -67,7 +67,8 @@ def test_datasets_and_labeling_commands(tmp_path: Path) -> None:
     assert "1 review entries closed" in _ok("label", "adjudicate", "i0", "b", "--reviewer", "rev")
     assert "ann" in _ok("label", "annotators", "list")
     assert "toy-labels" in _ok("label", "projects")
-    assert "guideline_version" in _ok("label", "status")
+    status = _ok("label", "status")
+    assert "guideline     v2" in status and "{" not in status  # formatted, no dict reprs
     probs = np.full((8, 2), 0.5)
     np.save(tmp_path / "p.npy", probs)
     assert "score" not in _ok("label", "suggest", "--probs", str(tmp_path / "p.npy"))

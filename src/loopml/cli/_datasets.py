@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from loopml._errors import ValidationError
-from loopml.cli._common import console, fmt_time, new_table
+from loopml.cli._common import console, fmt_time, fmt_value, new_table
 
 app = typer.Typer(help="Create, list, show and compare dataset versions.", no_args_is_help=True)
 
@@ -65,7 +65,9 @@ def create(
         metadata=meta,
         note=note,
     )
-    console.print(f"{v.ref}  {v.digest[:12]}  {v.n_items} items  splits {v.splits}")
+    console.print(
+        f"{v.ref}  {v.digest[:12]}  {v.n_items} items  splits {fmt_value(v.splits)}", markup=False
+    )
 
 
 @app.command("list")
@@ -89,11 +91,16 @@ def show(ref: Annotated[str, typer.Argument(help="'name', 'name@3' or a digest p
 
     v = loopml.datasets.get(ref)
     console.print(f"[bold]{v.ref}[/]  digest {v.digest}")
-    console.print(f"items {v.n_items}   splits {v.splits}   label column {v.label or '-'}")
+    console.print(
+        f"items {v.n_items}   splits {fmt_value(v.splits)}   label column {v.label or '-'}",
+        markup=False,
+    )
     console.print(f"inputs {', '.join(v.inputs[:12])}{' ...' if len(v.inputs) > 12 else ''}")
     if v.metadata:
         console.print(f"metadata {', '.join(v.metadata)}")
-    console.print(f"source {v.source}   note {v.note or '-'}   file {v.path}")
+    console.print(
+        f"source {fmt_value(v.source)}   note {v.note or '-'}   file {v.path}", markup=False
+    )
     versions = new_table(f"versions of {v.name}", "version", "digest", "items", "created", "note")
     for o in loopml.datasets.versions(v.name):
         versions.add_row(

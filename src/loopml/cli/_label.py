@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from loopml._errors import NotFoundError, ValidationError
-from loopml.cli._common import console, fmt_time, new_table
+from loopml.cli._common import console, fmt_time, fmt_value, new_table
 
 if TYPE_CHECKING:
     import numpy as np
@@ -131,9 +132,30 @@ def projects() -> None:
 @app.command("status")
 def status(project: ProjectOpt = None) -> None:
     """Show a project's items, guideline version, queue and open reviews."""
-    s = _project(project).status()
-    for k, v in s.items():
-        console.print(f"[bold]{k}[/]: {v}")
+    p = _project(project)
+    s = p.status()
+    q = s["queue"]
+    to_review = len(p.review_queue(["tie", "low_agreement"], limit=None))
+    to_check = len(p.review_queue(["label_issue"], limit=None))
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    for label, value in (
+        ("project", s["project"]),
+        ("dataset", f"{s['dataset']}, {s['items']:,} items"),
+        ("classes", ", ".join(s["classes"])),
+        ("guideline", f"v{s['guideline_version']}" if s["guideline_version"] else "none yet"),
+        ("annotators", str(s["annotators"])),
+        ("queue", f"{q['pending']:,} pending, {q['done']:,} done, {q['skipped']:,} skipped"),
+        (
+            "open reviews",
+            f"{to_review:,} ties or low agreement, {to_check:,} suspected label errors",
+        ),
+    ):
+        grid.add_row(label, Text(value))
+    console.print(grid)
+    if to_review or to_check:
+        console.print(f"list them: loopml label review --project {p.name}", markup=False)
 
 
 # -- guidelines ------------------------------------------------------------------------------
@@ -261,7 +283,10 @@ def next_(
     p = _project(project)
     for q in p.next_items(annotator, n):
         console.print(f"{q.item_id}  ({q.reason}, guideline v{q.round})", markup=False)
-    console.print(f"queue: {p.queue_counts(annotator)}")
+    counts = p.queue_counts(annotator)
+    console.print(
+        f"queue: {counts['pending']} pending, {counts['done']} done, {counts['skipped']} skipped"
+    )
 
 
 @app.command("annotate")
@@ -281,6 +306,29 @@ def annotate(
     value = _csv(label) if p.schema.multi_label else label
     p.annotate(annotator, item, value, flag=flag or bool(comment), comment=comment, seconds=seconds)
     console.print(f"labeled {item} as {label}", markup=False)
+
+
+@app.command("labels")
+def labels(
+    item: Annotated[str, typer.Argument(help="Item id.")],
+    project: ProjectOpt = None,
+) -> None:
+    """List every label of one item, oldest first: who, which class, under which guideline."""
+    p = _project(project)
+    rows = p.item_annotations(item)
+    table = new_table(f"labels of {item}", "annotator", "label", "guideline", "kind", "comment")
+    for r in rows:
+        label = r["label"]
+        table.add_row(
+            Text(r["annotator"]),
+            Text("(undecided)" if label is None else fmt_value(label)),
+            f"v{r['guideline_version']}",
+            r["kind"] + (", flagged" if r.get("flag") else ""),
+            Text(r.get("comment") or ""),
+        )
+    console.print(table)
+    if not rows:
+        console.print(f"{item} has no labels yet", markup=False)
 
 
 # -- quality ---------------------------------------------------------------------------------
@@ -457,4 +505,9 @@ def snapshot(
 ) -> None:
     """Save consensus labels as a new dataset version (with each label's guideline version)."""
     v = _project(project).snapshot(name, method=method, note=note)
-    console.print(f"{v}: labels from guideline versions {v.source.get('guideline_versions')}")
+    versions = v.source.get("guideline_versions") or {}
+    console.print(
+        f"{v}: labels from "
+        + (", ".join(f"guideline v{k} ({n} items)" for k, n in sorted(versions.items())) or "-"),
+        markup=False,
+    )

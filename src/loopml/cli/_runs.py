@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from loopml._errors import ValidationError
 from loopml.cli._common import (
+    Col,
     console,
+    fit_table,
+    fmt_ago,
     fmt_duration,
     fmt_time,
     fmt_value,
@@ -69,23 +72,31 @@ def list_runs(
     else:
         keys = sorted({k for r in records for k in r.metrics})
         extra = [f"metrics.{k}" for k in keys][:8]
-    table = Table(title=f"runs ({len(records)} of {total})", header_style="bold", expand=False)
-    for col in ("id", "name", "project", "status", "started", "duration"):
-        table.add_column(col, no_wrap=col in ("id", "started"))
-    for col in extra:
-        table.add_column(col.split(".", 1)[-1], justify="right")
-    for r in records:
-        flat = r.to_flat_dict()
-        table.add_row(
-            r.id[:8],
-            r.name,
-            r.project,
-            status_text(r.status),
-            fmt_time(r.created_at),
-            fmt_duration(r.duration),
-            *(fmt_value(flat.get(c)) for c in extra),
-        )
+    # Narrow terminals drop columns by priority, never cutting a number: id, name, status and the
+    # metrics first, then duration, start time, and the project (only listed when it varies).
+    projects = {r.project for r in records}
+    cols = [
+        Col("id", [r.id[:8] for r in records], priority=0),
+        Col("name", [Text(r.name) for r in records], priority=0, wrap=True),
+        Col("status", [Text.from_markup(status_text(r.status)) for r in records], priority=1),
+    ]
+    if project is None and len(projects) > 1:
+        cols.insert(2, Col("project", [Text(r.project) for r in records], priority=40, wrap=True))
+    flats = [r.to_flat_dict() for r in records]
+    for i, c in enumerate(extra):
+        cells = ["-" if f.get(c) is None else fmt_value(f.get(c)) for f in flats]
+        cols.append(Col(c.split(".", 1)[-1], cells, priority=10 + i, justify="right"))
+    cols.append(Col("duration", [fmt_duration(r.duration) for r in records], priority=30))
+    cols.append(Col("started", [fmt_ago(r.created_at) for r in records], priority=35))
+    table, dropped = fit_table(f"runs ({len(records)} of {total})", cols)
     console.print(table)
+    if dropped:
+        console.print(
+            f"left out to fit {console.width} columns: {', '.join(dropped)} "
+            "(widen the terminal, or pick with --columns)",
+            markup=False,
+            style="dim",
+        )
 
 
 @app.command("show")
@@ -144,7 +155,13 @@ def show(
     if r.error:
         console.print(Panel(r.error.strip(), title="error", border_style="red", expand=False))
     if r.environment:
-        console.print("[dim]environment: " + json.dumps(r.environment.get("packages", {})) + "[/]")
+        packages = r.environment.get("packages") or {}
+        if packages:
+            console.print(
+                "packages: " + fmt_value(packages),
+                markup=False,
+                style="dim",
+            )
 
 
 @app.command("export")

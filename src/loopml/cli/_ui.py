@@ -23,7 +23,8 @@ def ui_command(
         ),
     ] = False,
 ) -> None:
-    """Serve the web dashboard (runs, compare, sweeps) until Ctrl-C."""
+    """Serve the web dashboard until Ctrl-C: runs, compare, sweeps, and the labeling pages
+    (annotate with the keyboard, agreement per guideline version, review and label issues)."""
     from loopml.server import serve
 
     serve(host=host, port=port, allow_remote=allow_remote)

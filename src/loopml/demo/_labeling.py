@@ -27,7 +27,7 @@ N_ITEMS = 450
 
 GUIDE_V1 = """# Labeling handwritten digits
 
-Label each 8x8 image with the digit it shows (keys 1-9 select the classes in order, 0 is the tenth).
+Label each 8x8 image with the digit it shows: press that digit's key (0-9), or move with the arrow keys and press Enter.
 
 - Judge the shape, not the stroke thickness.
 - If the image is too faint to read, flag it with a comment and skip it.
@@ -153,7 +153,8 @@ def label_digits(console: Console, seed: int = 0) -> dict[str, Any]:
         metadata=["true_label"],
         note="sklearn digits",
     )
-    console.print(f"   dataset {version} with splits {version.splits}")
+    splits = ", ".join(f"{k} {n:,}" for k, n in sorted(version.splits.items()))
+    console.print(f"   dataset {version}, splits: {splits}", markup=False)
     try:
         p = open_project(LABEL_PROJECT)
     except loopml.NotFoundError:
@@ -204,9 +205,12 @@ def label_digits(console: Console, seed: int = 0) -> dict[str, Any]:
     acc = float(
         np.mean([truth[i] == lab for i, lab in zip(cons["item_id"], cons["label"], strict=True)])
     )
-    reviews = p.review_queue(limit=None)
+    # Ties and low agreement only: label issues are counted on their own line below (a rerun
+    # finds the same ones, seeded), so both counts are the same on every run of the demo.
+    reviews = p.review_queue(["tie", "low_agreement"], limit=None)
     console.print(
-        f"   consensus on {len(cons)} items, {acc:.1%} correct; {len(reviews)} open in the review queue"
+        f"   consensus on {len(cons)} items, {acc:.1%} correct; "
+        f"{len(reviews)} ties or low-agreement items open for review"
     )
     issues = p.find_label_issues(cv=True)
     hits = sum(truth[r.item_id] != r.given for r in issues.itertuples())
@@ -214,9 +218,13 @@ def label_digits(console: Console, seed: int = 0) -> dict[str, Any]:
         f"   label issues (cleanlab, 5-fold CV + votes): {len(issues)} suspected, {hits} truly wrong"
     )
     snap = p.snapshot(f"{DATASET}-labeled", note="consensus after guideline v2")
+    versions = snap.source.get("guideline_versions") or {}
     console.print(
-        f"   snapshot {snap}: labels from guideline versions {snap.source.get('guideline_versions')}"
+        f"   snapshot {snap}: labels from "
+        + ", ".join(f"guideline v{v} ({n} items)" for v, n in sorted(versions.items())),
+        markup=False,
     )
+    _leave_a_batch(console, p)
     return {
         "agreement": stats,
         "consensus_accuracy": acc,
@@ -224,6 +232,16 @@ def label_digits(console: Console, seed: int = 0) -> dict[str, Any]:
         "issue_hits": hits,
         "snapshot": snap.ref,
     }
+
+
+def _leave_a_batch(console: Console, p: LabelingProject, n: int = 8) -> None:
+    """Queue a few unlabeled items (each for ``overlap`` annotators) when every queue is empty, so
+    the annotate page has work for a newcomer; a rerun adds none while some are still pending."""
+    if p.queue_counts()["pending"] == 0:
+        p.assign(limit=n)
+    pending = {a["name"]: a["pending"] for a in p.annotators() if a["role"] == "annotator"}
+    waiting = ", ".join(f"{name} {k}" for name, k in pending.items() if k)
+    console.print(f"   left in the annotators' queues for you to try: {waiting}", markup=False)
 
 
 def _label_rounds(console: Console, p: LabelingProject, frame: Any, seed: int) -> None:

@@ -52,6 +52,20 @@ def sgd_objective(params: dict[str, Any], run: Any) -> float:
     return acc
 
 
+def _previous_sweep(n_trials: int) -> Any:
+    """The sweep an earlier demo ran to the end, or None (an unfinished one is run again)."""
+    from loopml.sweeps import load_sweep
+    from loopml.tracking import default_session
+
+    runs = default_session().store.runs.search(SWEEP_PROJECT, "name like 'sgd-asha-%'", None, 1)
+    if not runs or not runs[0].sweep_id:
+        return None
+    sweep = load_sweep(runs[0].sweep_id)
+    trials = sweep.trials
+    done = trials["state"].isin(["finished", "pruned"]).sum() if len(trials) else 0
+    return sweep if done == n_trials else None
+
+
 def sweep_digits(console: Console, n_trials: int = 24) -> str:
     """Run the sweep with a progress bar, print its best trials and importances; returns its id."""
     import loopml
@@ -61,10 +75,17 @@ def sweep_digits(console: Console, n_trials: int = 24) -> str:
         "alpha": loopml.loguniform(1e-6, 1e-1),
         "eta0": loopml.loguniform(1e-4, 1.0),
     }
-    sweep = loopml.sweep(
-        sgd_objective, space, metric="val_acc", n_trials=n_trials, parallel=2, pruner="asha", seed=0,
-        setup=_setup, project=SWEEP_PROJECT, name="sgd-asha", progress=True,
-    )  # fmt: skip
+    sweep = _previous_sweep(n_trials)
+    if sweep is not None:
+        console.print(
+            f"reusing sweep {sweep.id[:8]} of a previous demo (same seed, same trials)",
+            markup=False,
+        )
+    else:
+        sweep = loopml.sweep(
+            sgd_objective, space, metric="val_acc", n_trials=n_trials, parallel=2, pruner="asha",
+            seed=0, setup=_setup, project=SWEEP_PROJECT, name="sgd-asha", progress=True,
+        )  # fmt: skip
     trials = sweep.trials
     pruned = int((trials["state"] == "pruned").sum())
     epochs = sum(len(t.intermediate) for t in sweep.trial_rows())

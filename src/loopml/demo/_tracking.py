@@ -49,17 +49,44 @@ def _models(seed: int) -> list[tuple[str, dict[str, Any], Any]]:
     ]
 
 
+def previous_runs(names: list[str]) -> list[Any]:
+    """The runs an earlier demo left in ``PROJECT`` (tagged ``stage=baseline``), oldest first."""
+    from loopml.tracking import default_session
+
+    store = default_session().store
+    runs = store.runs.search(PROJECT, "tags.stage = 'baseline'", "created_at", None)
+    return [r for r in runs if r.name in names]
+
+
 def train_models(console: Console, epochs: int = 15, seed: int = 0) -> list[str]:
-    """Train each model epoch by epoch with ``partial_fit``; returns the run ids."""
+    """Train each model epoch by epoch with ``partial_fit``; returns the run ids.
+
+    A rerun reuses the runs of an earlier demo when all of them finished (the same seed gives the
+    same results), and replaces them when it was interrupted, so the project never holds the
+    same model twice.
+    """
     import numpy as np
     from sklearn.metrics import accuracy_score, log_loss
 
     import loopml
+    from loopml.tracking import default_session
 
+    models = _models(seed)
+    names = [name for name, _, _ in models]
+    old = previous_runs(names)
+    if sorted(r.name for r in old) == sorted(names) and all(r.status == "finished" for r in old):
+        console.print(
+            f"   reusing the {len(old)} runs of a previous demo in project {PROJECT!r} "
+            f"(to train again: loopml runs delete --project {PROJECT} --yes)",
+            markup=False,
+        )
+        return [r.id for r in old]
+    if old:
+        default_session().store.runs.delete([r.id for r in old])
+        console.print(f"   replaced {len(old)} runs left by an interrupted demo", markup=False)
     x_tr, x_te, y_tr, y_te = load_digits_split(seed)
     classes = np.unique(y_tr)
     ids = []
-    models = _models(seed)
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("training", total=len(models) * epochs)
         for name, config, model in models:

@@ -170,7 +170,7 @@ class LabelingProject:
         versions = self.guidelines()
         if not versions:
             raise NotFoundError(
-                f"project {self.name!r} has no guideline yet; publish one with `loopml label guidelines publish`"
+                f"project {self.name!r} has no guideline yet; publish one with `loopml label guidelines publish FILE --project {self.name} --note 'first version'`"
             )
         if version is None:
             return versions[-1]

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loopml._errors import LoopmlError, NotFoundError, ValidationError
+from loopml._errors import NotFoundError, ValidationError
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -14,21 +13,6 @@ if TYPE_CHECKING:
     from loopml.store import Store
 
 __all__ = ["create_app"]
-
-_STATIC = Path(__file__).parent / "static"
-
-
-def plotly_js_path() -> Path:
-    """``plotly.min.js`` bundled with the installed ``plotly`` package (never fetched online)."""
-    import plotly
-
-    path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    if not path.is_file():
-        raise LoopmlError(
-            f"plotly.min.js is missing from the plotly package at {path}; reinstall it: "
-            "pip install --force-reinstall plotly"
-        )
-    return path
 
 
 def create_app(store: Store | None = None, allowed_hosts: Sequence[str] | None = None) -> FastAPI:
@@ -39,9 +23,9 @@ def create_app(store: Store | None = None, allowed_hosts: Sequence[str] | None =
     """
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import FileResponse, JSONResponse
-    from fastapi.staticfiles import StaticFiles
+    from fastapi.responses import JSONResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.middleware.gzip import GZipMiddleware
 
     from loopml._version import __version__
     from loopml.server._registry import include_routers
@@ -97,14 +81,7 @@ def create_app(store: Store | None = None, allowed_hosts: Sequence[str] | None =
     def _http(request: Request, exc: StarletteHTTPException) -> Any:
         return _error(request, exc.status_code, str(exc.detail))
 
-    @app.get("/static/plotly.min.js", include_in_schema=False)
-    async def _plotly() -> FileResponse:
-        return FileResponse(
-            plotly_js_path(),
-            media_type="text/javascript",
-            headers={"Cache-Control": "max-age=86400"},
-        )
-
-    app.mount("/static", StaticFiles(directory=_STATIC), name="static")
+    # Pages and JSON go out compressed too (static files come precompressed from _static.py).
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
     include_routers(app)
     return app

@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 
 from loopml.server import _format
 from loopml.server._registry import NAV_ITEMS
+from loopml.server._static import asset_url
 from loopml.store import Store
 
 __all__ = ["get_store", "jsonable", "render", "script_json", "templates"]
@@ -22,6 +23,8 @@ templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 templates.env.autoescape = True
 templates.env.filters.update(_format.FILTERS)
 templates.env.globals["nav_items"] = NAV_ITEMS
+# ``asset("app.js")``: a static file's content-hashed URL (cached by the browser for a year).
+templates.env.globals["asset"] = asset_url
 
 
 def get_store(request: Request) -> Store:

@@ -2,32 +2,30 @@
 
 from __future__ import annotations
 
-import time
+import math
 from typing import Any
 from urllib.parse import urlencode
 
-from loopml._format import fmt_duration, fmt_time, fmt_value
+from loopml._format import fmt_ago, fmt_duration, fmt_time, fmt_value
 
 __all__ = [
     "FILTERS",
     "fmt_ago",
     "fmt_bytes",
     "fmt_duration",
+    "fmt_short",
     "fmt_time",
     "fmt_value",
     "status_class",
 ]
 
 
-def fmt_ago(ts: float | None) -> str:
-    """How long ago ``ts`` was, compactly (``5 s ago``, ``3 min ago``, ``2 d ago``)."""
-    if ts is None:
-        return "never"
-    s = max(0.0, time.time() - ts)
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if s >= size:
-            return f"{int(s // size)} {unit} ago"
-    return f"{int(s)} s ago"
+def fmt_short(value: Any) -> str:
+    """A value for a table cell: floats to 4 significant digits (``0.9622``, ``9.545e-05``), the
+    rest as :func:`fmt_value`; the cell's tooltip carries the full value."""
+    if isinstance(value, float) and math.isfinite(value):
+        return f"{value:.4g}"
+    return fmt_value(value)
 
 
 def fmt_bytes(n: int | None) -> str:
@@ -66,6 +64,7 @@ FILTERS = {
     "ago": fmt_ago,
     "duration": fmt_duration,
     "value": fmt_value,
+    "short": fmt_short,
     "bytes": fmt_bytes,
     "status_class": status_class,
 }

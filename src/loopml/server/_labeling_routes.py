@@ -28,6 +28,9 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 StoreDep = Annotated[Store, Depends(get_store)]
+# The review page lists ties and low agreement; the label-issues page lists suspected errors.
+_REVIEW_KINDS = ("tie", "low_agreement")
+_ISSUE_KINDS = ("label_issue",)
 _IMAGE_MAGIC = {b"\x89PNG": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF8": "image/gif"}
 
 
@@ -117,6 +120,9 @@ def overview_page(request: Request, store: StoreDep, name: str, same: bool = Fal
             "title": f"Labeling · {p.name}",
             "p": p,
             "status": p.status(),
+            # Each count links to the page that lists exactly those entries.
+            "to_review": len(p.review_queue(list(_REVIEW_KINDS), limit=None)),
+            "to_check": len(p.review_queue(list(_ISSUE_KINDS), limit=None)),
             "stats": stats,
             "same": same,
             "annotators": p.annotators(),
@@ -132,8 +138,13 @@ def annotate_page(
     name: str,
     annotator: str | None = None,
     error: str | None = None,
+    undone: str | None = None,
 ) -> HTMLResponse:
-    """The annotator's queue: one item beside the guideline, driven by the keyboard."""
+    """The annotator's queue: one item beside the guideline, driven by the keyboard.
+
+    ``undone`` (set by the undo action) is the item whose label was taken back, empty when there
+    was nothing to undo; the page says which.
+    """
     p = _project(store, name)
     people = [a for a in p.annotators() if a["role"] == "annotator"]
     ctx: dict[str, Any] = {
@@ -143,6 +154,7 @@ def annotate_page(
         "annotator": annotator,
         "people": people,
         "error": error,
+        "undone": undone,
     }
     if annotator:
         p._annotator(annotator)  # unknown annotator: a clear 404
@@ -206,6 +218,7 @@ def _annotate(store: Store, name: str, form: dict[str, str]) -> RedirectResponse
     )
     comment = form.get("comment", "").strip()
     error = None
+    undone: str | None = None
     try:
         if action == "label":
             p.annotate(
@@ -220,12 +233,15 @@ def _annotate(store: Store, name: str, form: dict[str, str]) -> RedirectResponse
         elif action == "skip":
             p.skip(annotator, item_id)
         elif action == "undo":
-            p.undo(annotator)
+            # Say what was taken back (the page shows it): the item id, or "" for nothing.
+            undone = p.undo(annotator) or ""
         else:
             raise ValidationError(f"unknown action {action!r}; use label, skip or undo")
     except (ValidationError, ConflictError) as exc:
         error = str(exc)
     query = {"annotator": annotator, **({"error": error} if error else {})}
+    if undone is not None and not error:
+        query["undone"] = undone
     return _see(f"/labeling/{quote(p.name)}/annotate?{urlencode(query)}")
 
 
@@ -283,7 +299,12 @@ def guidelines_page(request: Request, store: StoreDep, name: str) -> HTMLRespons
 
 
 def _queue_page(
-    request: Request, p: LabelingProject, kinds: list[str], title: str, which: str
+    request: Request,
+    p: LabelingProject,
+    kinds: list[str],
+    title: str,
+    which: str,
+    consensus: int | None = None,
 ) -> HTMLResponse:
     entries = p.review_queue(kinds, limit=200)
     reviewers = [a["name"] for a in p.annotators() if a["role"] == "reviewer"]
@@ -299,22 +320,28 @@ def _queue_page(
             "entries": entries,
             "reviewers": reviewers,
             "which": which,
+            "consensus": consensus,
         },
     )
 
 
 @router.get("/labeling/{name}/review", response_class=HTMLResponse)
-def review_page(request: Request, store: StoreDep, name: str) -> HTMLResponse:
-    """The adjudication queue: ties and low agreement, most disputed first."""
+def review_page(
+    request: Request, store: StoreDep, name: str, consensus: int | None = None
+) -> HTMLResponse:
+    """The adjudication queue: ties and low agreement, most disputed first.
+
+    ``consensus`` (set after recomputing it) is the number of items it was computed on.
+    """
     return _queue_page(
-        request, _project(store, name), ["tie", "low_agreement"], "Review queue", "review"
+        request, _project(store, name), list(_REVIEW_KINDS), "Review queue", "review", consensus
     )
 
 
 @router.get("/labeling/{name}/issues", response_class=HTMLResponse)
 def issues_page(request: Request, store: StoreDep, name: str) -> HTMLResponse:
     """Suspected label errors (cleanlab), most suspicious first, with the reason recorded."""
-    return _queue_page(request, _project(store, name), ["label_issue"], "Label issues", "issues")
+    return _queue_page(request, _project(store, name), list(_ISSUE_KINDS), "Label issues", "issues")
 
 
 @router.post("/labeling/{name}/adjudicate")
@@ -335,9 +362,10 @@ def _adjudicate(store: Store, name: str, form: dict[str, str]) -> RedirectRespon
 
 @router.post("/labeling/{name}/consensus")
 def consensus_action(store: StoreDep, name: str) -> RedirectResponse:
-    """Recompute consensus (refreshes the tie and low-agreement entries of the review queue)."""
+    """Recompute consensus (refreshes the tie and low-agreement entries of the review queue);
+    the review page then says on how many items."""
     from urllib.parse import quote
 
     p = _project(store, name)
-    p.consensus()
-    return _see(f"/labeling/{quote(p.name)}/review")
+    n = len(p.consensus())
+    return _see(f"/labeling/{quote(p.name)}/review?consensus={n}")

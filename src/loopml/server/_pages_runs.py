@@ -30,7 +30,9 @@ _ATTR_COLUMNS = (
     ("created_at", "created"),
     ("duration", "duration"),
 )
-_DEFAULT_SHOWN = 5  # default metrics and params shown when the URL names no columns
+# Metrics and params shown when the URL names no columns (one line per run at 1280 px).
+_DEFAULT_SHOWN = 7
+_DEFAULT_METRICS = 4
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -94,8 +96,10 @@ def runs_page(
     if cols:
         shown, error = _check_columns(cols)
     else:
-        shown = [f"metrics.{k}" for k in choices.metrics[:_DEFAULT_SHOWN]]
-        shown += [f"params.{k}" for k in choices.params[:_DEFAULT_SHOWN]]
+        # As many as fit on one line at 1280 px: metrics first, then params.
+        budget = _DEFAULT_SHOWN - (1 if project is None else 0)
+        shown = [f"metrics.{k}" for k in choices.metrics[:_DEFAULT_METRICS]]
+        shown += [f"params.{k}" for k in choices.params[: max(0, budget - len(shown))]]
         error = None
     result: RunsPage | None = None
     try:
@@ -104,11 +108,15 @@ def runs_page(
         # A bad filter or sort is the user's typo, not a server fault: say what is wrong.
         error = str(exc)
     state = {"project": project, "q": q, "order": order, "cols": cols or None, "per": per}
-    columns = [Column(a, label, "attr") for a, label in _ATTR_COLUMNS]
-    columns += [Column(c, c.split(".", 1)[1], c.split(".", 1)[0]) for c in shown]
+    # Runs of several projects (no ?project=): a project column says which is which.
+    show_project = project is None and len(store.list_projects()) > 1
+    attrs = [Column(a, label, "attr") for a, label in _ATTR_COLUMNS]
+    if show_project:
+        attrs.insert(1, Column("project", "project", "attr"))
+    columns = attrs + [Column(c, c.split(".", 1)[1], c.split(".", 1)[0]) for c in shown]
     rows = []
     for r in result.runs if result else []:
-        rows.append({"run": r, "cells": [cell(r, c.id) for c in columns[len(_ATTR_COLUMNS) :]]})
+        rows.append({"run": r, "cells": [cell(r, c.id) for c in columns[len(attrs) :]]})
     total = result.total if result else 0
     pages = max(1, -(-total // per))
     return render(
@@ -120,7 +128,8 @@ def runs_page(
             "state": state,
             "query": _format.query,
             "columns": columns,
-            "extra_columns": columns[len(_ATTR_COLUMNS) :],
+            "extra_columns": columns[len(attrs) :],
+            "show_project": show_project,
             "choices": choices,
             "shown": set(shown),
             "rows": rows,

@@ -53,6 +53,7 @@ ROUTER_MODULES: list[str] = [
     "loopml.server._pages_compare",
     "loopml.server._pages_sweeps",
     "loopml.server._labeling_routes",
+    "loopml.server._static",
 ]
 
 

@@ -85,7 +85,7 @@ def get_project(store: Store, name: str) -> dict[str, Any]:
     if row is None:
         raise NotFoundError(
             f"no labeling project {name!r}; list them with `loopml label projects` or create one "
-            "with `loopml label create`"
+            f"with `loopml label create {name} --dataset DATASET`"
         )
     out = dict(row._mapping)
     out["classes"] = json.loads(out["classes"])
@@ -203,6 +203,15 @@ def annotator_names(store: Store, project_id: int) -> dict[int, tuple[str, str]]
         return {int(r.id): (r.name, r.role) for r in conn.execute(q)}
 
 
+def _name(store: Store, project_id: int) -> str:
+    """A labeling project's name, for messages."""
+    with read(store.engine) as conn:
+        name = conn.execute(
+            select(label_projects.c.name).where(label_projects.c.id == project_id)
+        ).scalar()
+    return str(name)
+
+
 def annotator_id(store: Store, project_id: int, name: str) -> int:
     """The id of annotator ``name`` in the project."""
     with read(store.engine) as conn:
@@ -212,9 +221,10 @@ def annotator_id(store: Store, project_id: int, name: str) -> int:
             )
         ).scalar()
     if aid is None:
+        project = _name(store, project_id)
         raise NotFoundError(
-            f"no annotator {name!r} in this project; add them with project.add_annotators([{name!r}]) "
-            f"or `loopml label annotators add PROJECT {name}`"
+            f"no annotator {name!r} in labeling project {project!r}; add them with "
+            f"project.add_annotators([{name!r}]) or `loopml label annotators add {name} --project {project}`"
         )
     return int(aid)
 
@@ -474,9 +484,12 @@ def annotate(
         latest = latest_guideline_version(conn, project_id)
         v = latest if version is None else int(version)
         if latest == 0:
+            name = conn.execute(
+                select(label_projects.c.name).where(label_projects.c.id == project_id)
+            ).scalar()
             raise ValidationError(
-                "this project has no guideline yet; publish one first with "
-                "`loopml label guidelines publish FILE --project P --note 'first version'`"
+                f"labeling project {name!r} has no guideline yet; publish one first with "
+                f"`loopml label guidelines publish FILE --project {name} --note 'first version'`"
             )
         if not 1 <= v <= latest:
             raise ValidationError(

@@ -157,24 +157,68 @@
     if (data.status === "running" && data.runs.length === 1) { pollLive(data.runs[0].id); }
   }
 
+  // Draw a costly chart (parcoords is WebGL: seconds where the browser has no GPU) only once it
+  // scrolls into view, and never before the page has painted, so the page is usable at once.
+  function whenVisible(el, draw) {
+    var run = function () { requestAnimationFrame(function () { setTimeout(draw, 0); }); };
+    if (!("IntersectionObserver" in window)) { run(); return; }
+    var io = new IntersectionObserver(function (entries) {
+      if (entries.some(function (e) { return e.isIntersecting; })) { io.disconnect(); run(); }
+    });
+    io.observe(el);
+  }
+
   /* ---------- trials: parallel coordinates and scatter ---------- */
+  function isMissing(v) { return v === null || v === undefined; }
+
+  // A parcoords axis for one param. Numbers present in every run: a numeric axis. Anything
+  // else (strings, booleans, numbers missing in some runs): a categorical axis with one tick per
+  // value and "(none)" last for the runs without it, so every run still draws its line.
+  function paramDimension(label, vals) {
+    var present = vals.filter(function (v) { return !isMissing(v); });
+    var gaps = present.length < vals.length;
+    var numbers = present.length > 0 && present.every(function (v) { return typeof v === "number"; });
+    if (numbers && !gaps) { return { label: label, values: vals.map(num) }; }
+    var cats = Array.from(new Set(present.map(String)));
+    cats.sort(numbers ? function (a, b) { return Number(a) - Number(b); } : undefined);
+    var text = gaps ? cats.concat(["(none)"]) : cats;
+    return { label: label, ticktext: text, tickvals: text.map(function (_, i) { return i; }),
+      range: [0, Math.max(1, text.length - 1)],
+      values: vals.map(function (v) { return isMissing(v) ? cats.length : cats.indexOf(String(v)); }) };
+  }
+
+  // The metric axis; runs that never logged it sit on a "(none)" tick below the lowest value.
+  function metricDimension(label, values) {
+    var finite = values.filter(function (v) { return isFinite(v); });
+    if (finite.length === values.length || !finite.length) { return { label: label, values: values }; }
+    var lo = Math.min.apply(null, finite), hi = Math.max.apply(null, finite), span = (hi - lo) || 1;
+    var none = lo - span * 0.2, ticks = [none], text = ["(none)"];
+    for (var i = 0; i <= 4; i++) { var v = lo + span * i / 4; ticks.push(v); text.push(String(Number(v.toPrecision(3)))); }
+    return { label: label, tickvals: ticks, ticktext: text, range: [none, hi],
+      values: values.map(function (v) { return isFinite(v) ? v : none; }) };
+  }
+
   function initTrials(t) {
     var pc = document.getElementById("parcoords");
     if (!pc || !t || !t.trials.length) { return; }
-    var rows = t.trials.filter(function (r) { return r.value !== null && isFinite(num(r.value)); });
+    // Every run gets a line; one whose metric was never logged (or is NaN) sits on "(none)".
+    var rows = t.trials;
     var dims = t.params.map(function (p) {
-      var vals = rows.map(function (r) { return r.params[p]; });
-      var numeric = vals.every(function (v) { return typeof v === "number" || v === null; });
-      if (numeric) { return { label: p, values: vals.map(num) }; }
-      var cats = Array.from(new Set(vals.map(String))).sort();
-      return { label: p, values: vals.map(function (v) { return cats.indexOf(String(v)); }),
-        tickvals: cats.map(function (_, i) { return i; }), ticktext: cats };
+      return paramDimension(p, rows.map(function (r) { return r.params[p]; }));
     });
     var metric = rows.map(function (r) { return num(r.value); });
-    dims.push({ label: t.metric, values: metric });
-    Plotly.react(pc, [{ type: "parcoords", dimensions: dims,
-      line: { color: metric, colorscale: "Viridis", showscale: true } }],
-      layout({ margin: { l: 60, r: 60, t: 48, b: 24 } }), CONFIG);
+    var line = { color: "#4f46e5" };
+    if (t.metric) {
+      dims.push(metricDimension(t.metric, metric));
+      var colour = dims[dims.length - 1].values;
+      line = { color: colour, colorscale: "Viridis", showscale: false };
+    }
+    whenVisible(pc, function () {
+      Plotly.react(pc, [{ type: "parcoords", dimensions: dims, line: line }],
+        layout({ margin: { l: 60, r: 60, t: 48, b: 24 } }), CONFIG).then(function () {
+        pc.setAttribute("data-lines", String(rows.length));
+      });
+    });
     var sc = document.getElementById("scatter");
     if (sc) {
       var traces = t.params.map(function (p, i) {
