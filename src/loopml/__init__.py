@@ -49,6 +49,7 @@ _LAZY = {
     "loguniform": "loopml.sweeps",
     "intrange": "loopml.sweeps",
     "choice": "loopml.sweeps",
+    "evaluate": "loopml.analysis",
 }
 
 __all__ = [
@@ -69,6 +70,7 @@ __all__ = [
     "__version__",
     "active_run",
     "choice",
+    "evaluate",
     "finish",
     "get_run",
     "init",
@@ -85,6 +87,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from loopml._config import Settings
+    from loopml.analysis import evaluate
     from loopml.store import RunRecord, Store
     from loopml.sweeps import (
         Sweep,
@@ -100,7 +103,7 @@ if TYPE_CHECKING:
 
 
 # Subpackages reachable as attributes (``loopml.datasets.create(...)``), imported on first use.
-_SUBMODULES: set[str] = {"datasets", "labeling", "sweeps"}
+_SUBMODULES: set[str] = {"analysis", "datasets", "labeling", "sweeps"}
 
 
 def __getattr__(name: str) -> Any:

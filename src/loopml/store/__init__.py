@@ -1,6 +1,14 @@
 """The metadata store: the only code that speaks SQL or touches the data folder."""
 
 from loopml.store._engine import make_engine, normalize_url
+from loopml.store._evaluations import (
+    EvalMetric,
+    EvalTagRecord,
+    EvaluationRecord,
+    EvaluationStore,
+    GroupKey,
+    LabelRequestRecord,
+)
 from loopml.store._ingest import OffsetMismatch
 from loopml.store._query import parse_filter, parse_order_by
 from loopml.store._records import (
@@ -17,6 +25,12 @@ __all__ = [
     "RUN_STATUSES",
     "ArtifactRecord",
     "Batch",
+    "EvalMetric",
+    "EvalTagRecord",
+    "EvaluationRecord",
+    "EvaluationStore",
+    "GroupKey",
+    "LabelRequestRecord",
     "MetricSummary",
     "OffsetMismatch",
     "ProjectInfo",

@@ -19,6 +19,7 @@ from loopml.store import _search
 from loopml.store._artifacts import artifact_path, save_artifacts
 from loopml.store._dialect import chunks, upsert
 from loopml.store._engine import checkpoint, make_engine, read, run_write
+from loopml.store._evaluations import EvaluationStore
 from loopml.store._ingest import OffsetMismatch, decode_value, ingest_batch, insert_run
 from loopml.store._migrate import ensure_schema
 from loopml.store._query import Node, SortKey, parse_filter, parse_order_by
@@ -77,6 +78,11 @@ class Store:
         self._key_ids: dict[str, int] = {}
         self._project_ids: dict[str, int] = {}
         _LIVE_STORES.add(self)
+
+    @property
+    def evaluations(self) -> EvaluationStore:
+        """The evaluations surface: per-example rows, metrics, error tags, labeling requests."""
+        return EvaluationStore(self)
 
     # -- folders -------------------------------------------------------------------------------
     @property
