@@ -62,14 +62,15 @@ def _binom_sf(e: int, n: int, p0: float) -> float:
 
     if e <= 0:
         return 1.0
-    return float(bdtrc(e - 1, n, p0))
+    return float(bdtrc(int(e) - 1, int(n), p0))
 
 
 def _binom_sf_many(e: np.ndarray, n: np.ndarray, p0: float) -> np.ndarray:
     import numpy as np
     from scipy.special import bdtrc
 
-    return np.where(e > 0, bdtrc(np.maximum(e - 1, 0), n, p0), 1.0)
+    e = e.astype(np.int64)
+    return np.where(e > 0, bdtrc(np.maximum(e - 1, 0), n.astype(np.int64), p0), 1.0)
 
 
 def _above(e1: int, n1: int, e2: int, n2: int) -> float:

@@ -87,7 +87,12 @@ def _from_model(
             "evaluate its predictions instead: loopml.evaluate(frame_with_id_and_prediction, ...)"
         )
     frame = version.to_pandas(split=split, columns=["id", *features])
-    x = frame[features].to_numpy(dtype=np.float64)
+    # A model fitted on a DataFrame wants the same named columns; one fitted on an array, an array.
+    x = (
+        frame[features]
+        if hasattr(model, "feature_names_in_")
+        else frame[features].to_numpy(np.float64)
+    )
     out = pd.DataFrame({"id": frame["id"].astype(str)})
     classes = None
     if hasattr(model, "predict_proba") and hasattr(model, "classes_"):
@@ -181,6 +186,11 @@ def evaluate(
     from loopml.datasets import get
     from loopml.store import EvalMetric
 
+    if split is not None and not isinstance(split, str):
+        raise ValidationError(
+            f"split is the name of a split such as 'test' (or None for all items), not {split!r}; "
+            "pass the classes by name: classes=[...]"
+        )
     store = store_of(store)
     version = get(dataset, store=store)
     if version.label is None:
