@@ -20,7 +20,7 @@ from .conftest import CLASSES, planted_predictions
 def _stored(store: Any) -> tuple[int, list[Path]]:
     folder = Path(store.evaluations.folder)
     files = list(folder.rglob("*")) if folder.exists() else []
-    return len(store.evaluations.list()), [f for f in files if f.is_file()]
+    return len(store.evaluations.search()), [f for f in files if f.is_file()]
 
 
 def test_metrics_match_sklearn_and_have_intervals(evaluation: Any, version: Any) -> None:

@@ -50,7 +50,7 @@ def _label_text(v: Any) -> str:
     return str(v)
 
 
-def _some(values: Sequence[Any], n: int = 5) -> str:
+def _some(values: Any, n: int = 5) -> str:
     return repr([str(v) for v in list(values)[:n]])
 
 
@@ -126,7 +126,7 @@ def _probabilities(frame: pd.DataFrame, k: int, classes: list[str]) -> np.ndarra
             f"{len(bad)} rows do not (e.g. id {frame['id'].iloc[bad[0]]!r} has {lengths[bad[0]]}). "
             "Pass classes=[...] in the order of the probabilities"
         )
-    probs = np.asarray(np.stack(col.to_numpy()), dtype=np.float64)
+    probs = np.asarray(np.stack(list(col)), dtype=np.float64)
     sums = probs.sum(1)
     bad = np.flatnonzero(~np.isfinite(sums) | (probs < 0).any(1) | (np.abs(sums - 1) > 1e-3))
     if len(bad):

@@ -311,5 +311,5 @@ def list_evaluations(
     digest = get(dataset, store=store).digest if dataset is not None else None
     run_id = store.resolve_run_id(run) if run is not None else None
     return [
-        Evaluation(r, store) for r in store.evaluations.list(dataset_digest=digest, run_id=run_id)
+        Evaluation(r, store) for r in store.evaluations.search(dataset_digest=digest, run_id=run_id)
     ]

@@ -200,14 +200,14 @@ def auto_slices(rec: EvaluationRecord, store: Store, bins: int = N_BINS) -> pd.D
     with store.evaluations.rows(rec.id) as rows:
         keys = features(rec, rows, bins=bins)
         tables = rows.grouped_counts([[k] for k in keys])
-    rows = []
+    out: list[dict[str, Any]] = []
     for key, table in zip(keys, tables, strict=True):
         for r in table.to_pylist():
             if r["k0"] is None:
                 continue
             pred = str(Predicate(key, _plain(r["k0"])))
-            rows.append(slice_result(rec, store, pred, r).to_dict() | {"column": key.column})
-    frame = pd.DataFrame(rows)
+            out.append(slice_result(rec, store, pred, r).to_dict() | {"column": key.column})
+    frame = pd.DataFrame(out)
     if frame.empty:
         return frame
     return frame.sort_values(["column", "slice"]).reset_index(drop=True)

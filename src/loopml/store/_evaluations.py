@@ -129,6 +129,12 @@ def _record(r: Any) -> EvaluationRecord:
     )
 
 
+def _new_id(result: Any) -> int:
+    key = result.inserted_primary_key
+    assert key is not None  # an INSERT of one row always has one
+    return int(key[0])
+
+
 def _check_tag_name(name: object) -> str:
     if not isinstance(name, str) or not name.strip() or len(name) > _MAX_TAG or "\x00" in name:
         raise ValidationError(
@@ -244,7 +250,7 @@ class EvaluationStore:
             row = conn.execute(select(evaluations).where(evaluations.c.id == evaluation_id)).one()
         return _record(row)
 
-    def list(
+    def search(
         self,
         *,
         dataset_digest: str | None = None,
@@ -420,11 +426,13 @@ class EvaluationStore:
                 )
             ).first()
             if row is None:
-                tag_id = conn.execute(
-                    insert(eval_tags).values(
-                        evaluation_id=rec.id, name=name, kind=kind, rule=rule, created_at=now
+                tag_id = _new_id(
+                    conn.execute(
+                        insert(eval_tags).values(
+                            evaluation_id=rec.id, name=name, kind=kind, rule=rule, created_at=now
+                        )
                     )
-                ).inserted_primary_key[0]
+                )
             else:
                 tag_id = row.id
                 if row.kind != kind and replace:
@@ -599,7 +607,7 @@ class EvaluationStore:
                 raise ConflictError(
                     f"batch {batch} of labeling project {project!r} is already recorded"
                 )
-            return int(conn.execute(insert(eval_label_requests), values).inserted_primary_key[0])
+            return _new_id(conn.execute(insert(eval_label_requests).values(**values)))
 
         new_id = run_write(self._store.engine, write)
         return next(r for r in self.label_requests(rec_id) if r.id == new_id)
