@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     from loopml.analysis._evaluation import Evaluation
     from loopml.datasets import DatasetVersion
@@ -48,6 +49,36 @@ def _label_text(v: Any) -> str:
             return str(int(f))
         return repr(f)
     return str(v)
+
+
+def _integral(arr: pa.Array) -> bool:
+    import numpy as np
+
+    values = arr.to_numpy(zero_copy_only=False)
+    finite = values[np.isfinite(values)]
+    return bool((finite == np.round(finite)).all())
+
+
+def _texts(arr: pa.Array) -> pa.Array:
+    """Labels (or ids) as text, vectorized: 3, 3.0 and "3" are one class."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    t = arr.type
+    if pa.types.is_floating(t) and _integral(arr):
+        return pc.cast(pc.cast(arr, pa.int64()), pa.string())
+    if pa.types.is_boolean(t):
+        return pc.if_else(arr, "True", "False")
+    if (
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+    ):
+        return pc.cast(arr, pa.string())
+    return pa.array([None if v is None else _label_text(v) for v in arr.to_pylist()], pa.string())
 
 
 def _some(values: Any, n: int = 5) -> str:
@@ -116,9 +147,19 @@ def _is_number(arrow_type: str) -> bool:
 
 def _probabilities(frame: pd.DataFrame, k: int, classes: list[str]) -> np.ndarray:
     import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
-    col = frame["probabilities"]
-    lengths = col.map(lambda p: -1 if p is None else len(p)).to_numpy()
+    try:
+        arr = pa.array(frame["probabilities"], from_pandas=True)
+        if not (pa.types.is_list(arr.type) or pa.types.is_fixed_size_list(arr.type)):
+            raise TypeError(arr.type)
+        arr = arr.cast(pa.list_(pa.float64()))
+    except (pa.ArrowException, TypeError, ValueError):
+        raise ValidationError(
+            "probabilities must hold one list of numbers per row (in the order of classes)"
+        ) from None
+    lengths = pc.fill_null(pc.list_value_length(arr), -1).to_numpy(zero_copy_only=False)
     bad = np.flatnonzero(lengths != k)
     if len(bad):
         raise ValidationError(
@@ -126,7 +167,7 @@ def _probabilities(frame: pd.DataFrame, k: int, classes: list[str]) -> np.ndarra
             f"{len(bad)} rows do not (e.g. id {frame['id'].iloc[bad[0]]!r} has {lengths[bad[0]]}). "
             "Pass classes=[...] in the order of the probabilities"
         )
-    probs = np.asarray(np.stack(list(col)), dtype=np.float64)
+    probs = pc.fill_null(arr.flatten(), np.nan).to_numpy(zero_copy_only=False).reshape(-1, k)
     sums = probs.sum(1)
     bad = np.flatnonzero(~np.isfinite(sums) | (probs < 0).any(1) | (np.abs(sums - 1) > 1e-3))
     if len(bad):
@@ -135,7 +176,7 @@ def _probabilities(frame: pd.DataFrame, k: int, classes: list[str]) -> np.ndarra
             f"(e.g. id {frame['id'].iloc[bad[0]]!r} sums to {sums[bad[0]]:.4g}). Normalize them "
             "(p / p.sum(axis=1)) or pass the model's predict_proba output"
         )
-    return probs
+    return np.asarray(probs, dtype=np.float64)
 
 
 def _dataset_columns(version: DatasetVersion, frame: pa.Table) -> dict[str, str]:
@@ -180,6 +221,7 @@ def evaluate(
     import numpy as np
     import pandas as pd
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     from loopml.analysis._evaluation import Evaluation
     from loopml.analysis._metrics import classification_metrics, regression_metrics
@@ -232,57 +274,60 @@ def evaluate(
     if len(frame) == 0:
         raise ValidationError("the predictions are empty; there is nothing to evaluate")
     frame = frame.reset_index(drop=True)
-    ids = frame["id"].astype(str)
-    dup = ids[ids.duplicated()].unique()
-    if len(dup):
-        raise ValidationError(
-            f"prediction ids must be unique; {len(dup)} repeat (e.g. {_some(dup)})"
-        )
+    ids = _texts(pa.array(frame["id"], from_pandas=True))
 
     items = version.to_arrow(split=split)
-    labels = items["label"].to_pandas()
-    item_ids = items["id"].to_pandas().astype(str)
+    item_ids = items["id"].combine_chunks().cast(pa.string())
     where = f"{version.ref}" + (f" split {split!r}" if split else "")
-    known = pd.Index(item_ids)
-    pos = known.get_indexer(ids)
-    extra = ids[pos < 0]
-    if len(extra):
+    # Hash joins in Arrow: where each prediction's id sits among the split's items.
+    pos_arr = pc.index_in(ids, value_set=item_ids)
+    n_extra = pos_arr.null_count
+    if n_extra:
+        extra = pc.filter(ids, pc.is_null(pos_arr)).to_pylist()
         raise ValidationError(
-            f"{len(extra)} of {len(ids)} prediction ids are not in {where} "
+            f"{n_extra} of {len(ids)} prediction ids are not in {where} "
             f"(e.g. {_some(extra)}); predict on that split's items (version.to_pandas(split=...))"
         )
-    labeled = labels.notna().to_numpy()
+    pos = pos_arr.to_numpy(zero_copy_only=False).astype(np.int64)
+    if np.bincount(pos, minlength=len(item_ids)).max() > 1:  # two predictions, one item
+        dup = frame["id"].astype(str)
+        dup = dup[dup.duplicated()].unique()
+        raise ValidationError(
+            f"prediction ids must be unique; {len(dup)} repeat (e.g. {_some(list(dup))})"
+        )
+    labeled = pc.is_valid(items["label"]).to_numpy(zero_copy_only=False)
     if not labeled.any():
         raise ValidationError(
             f"no item of {where} has a label, so there is no truth to score against"
         )
-    covered = np.zeros(len(known), dtype=bool)
+    covered = np.zeros(len(item_ids), dtype=bool)
     covered[pos] = True
-    lacking = item_ids[labeled & ~covered]
-    if len(lacking):
+    lacking_mask = labeled & ~covered
+    if lacking_mask.any():
+        lacking = pc.filter(item_ids, pa.array(lacking_mask)).to_pylist()
         raise ValidationError(
             f"{len(lacking)} labeled items of {where} have no prediction (e.g. {_some(lacking)}); "
             "predict every item of the split"
         )
     # Align everything to the dataset's order; unlabeled items are left out.
-    order = np.full(len(known), -1)
+    order = np.full(len(item_ids), -1)
     order[pos] = np.arange(len(frame))
     keep_idx = np.flatnonzero(labeled)
     frame = frame.iloc[order[keep_idx]].reset_index(drop=True)
     items = items.take(pa.array(keep_idx))
-    truth_raw = labels.iloc[keep_idx].reset_index(drop=True)
+    truth_arr = items["label"].combine_chunks()
 
     if task == "auto":
-        float_label = pd.api.types.is_float_dtype(truth_raw)
-        integral = float_label and bool((truth_raw == truth_raw.round()).all())
+        float_label = pa.types.is_floating(truth_arr.type)
+        integral = float_label and _integral(truth_arr)
         task = "regression" if float_label and not integral else "classification"
 
-    columns: dict[str, Any] = {"id": pa.array(item_ids.iloc[keep_idx].tolist(), pa.string())}
+    columns: dict[str, Any] = {"id": items["id"].combine_chunks().cast(pa.string())}
     metrics: list[Any]
     class_list: list[str] = []
     if task == "regression":
         try:
-            truth = truth_raw.to_numpy(dtype=np.float64)
+            truth = truth_arr.to_numpy(zero_copy_only=False).astype(np.float64)
             pred = pd.to_numeric(frame["prediction"]).to_numpy(dtype=np.float64)
         except (TypeError, ValueError):
             raise ValidationError(
@@ -295,10 +340,10 @@ def evaluate(
         columns |= {"truth": truth, "prediction": pred, "error": err, "loss": err**2}
         metrics = regression_metrics(truth, pred)
     else:
-        truth_text = [_label_text(v) for v in truth_raw]
-        pred_text = [_label_text(v) if v is not None else "" for v in frame["prediction"]]
+        truth_text = _texts(truth_arr)
+        pred_text = pc.fill_null(_texts(pa.array(frame["prediction"], from_pandas=True)), "")
         if classes is not None:
-            class_list = [_label_text(c) for c in classes]
+            class_list = _texts(pa.array(list(classes), from_pandas=True)).to_pylist()
             if len(set(class_list)) != len(class_list):
                 raise ValidationError(f"classes must be distinct, got {list(classes)!r}")
         elif model_classes is not None:
@@ -308,25 +353,28 @@ def evaluate(
                 "probabilities need classes=[...] naming the class of each position"
             )
         else:
-            class_list = sorted(set(truth_text) | set(pred_text))
-        index = {c: i for i, c in enumerate(class_list)}
-        unknown = sorted({v for v in [*truth_text, *pred_text] if v not in index})
-        if unknown:
+            class_list = sorted(
+                set(pc.unique(truth_text).to_pylist()) | set(pc.unique(pred_text).to_pylist())
+            )
+        value_set = pa.array(class_list, pa.string())
+        t_pos = pc.index_in(truth_text, value_set=value_set)
+        p_pos = pc.index_in(pred_text, value_set=value_set)
+        if t_pos.null_count or p_pos.null_count:
+            unknown = sorted(
+                set(pc.filter(truth_text, pc.is_null(t_pos)).to_pylist())
+                | set(pc.filter(pred_text, pc.is_null(p_pos)).to_pylist())
+            )
             raise ValidationError(
                 f"{len(unknown)} labels or predictions are not among the classes {class_list[:20]} "
                 f"(e.g. {unknown[:5]}); pass every class in classes=[...]"
             )
-        t_idx = np.array([index[v] for v in truth_text], dtype=np.int64)
-        p_idx = np.array([index[v] for v in pred_text], dtype=np.int64)
+        t_idx = t_pos.to_numpy(zero_copy_only=False).astype(np.int64)
+        p_idx = p_pos.to_numpy(zero_copy_only=False).astype(np.int64)
         probs = None
         if "probabilities" in frame.columns:
             probs = _probabilities(frame, len(class_list), class_list)
         correct = t_idx == p_idx
-        columns |= {
-            "truth": pa.array(truth_text, pa.string()),
-            "prediction": pa.array(pred_text, pa.string()),
-            "correct": correct,
-        }
+        columns |= {"truth": truth_text, "prediction": pred_text, "correct": correct}
         if probs is not None:
             columns["confidence"] = probs[np.arange(len(p_idx)), p_idx]
             columns["loss"] = -np.log(np.clip(probs[np.arange(len(t_idx)), t_idx], 1e-15, 1))

@@ -192,7 +192,7 @@ class EvaluationStore:
         path = self._path(evaluation_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{evaluation_id}.{uuid.uuid4().hex}.tmp")
-        pq.write_table(rows, tmp, compression="zstd", row_group_size=65536)
+        pq.write_table(rows, tmp, compression="zstd", compression_level=1, row_group_size=65536)
         os.chmod(tmp, 0o444)
         os.replace(tmp, path)
         values = {
