@@ -76,3 +76,19 @@ def test_eval_errors_are_one_line(
         assert info.value.code == 2
         err = capsys.readouterr().err
         assert err.startswith("error:") and message in err
+
+
+def test_demo_stage(session: Any) -> None:
+    """The demo's analysis stage on its own (no baseline runs: it trains a default model)."""
+    import io
+
+    from rich.console import Console
+
+    from loopml.demo._analysis import analyse_digits
+
+    out = io.StringIO()
+    result = analyse_digits(Console(file=out, width=120))
+    assert result["accuracy"] > 0.85 and result["sent"] > 0
+    ev = loopml.analysis.get_evaluation(result["evaluation"])
+    assert [r.group_name for r in ev.labeling_requests()] == [result["top_tag"]]
+    assert "ceiling table" in out.getvalue()

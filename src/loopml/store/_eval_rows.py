@@ -249,6 +249,23 @@ def _grouping_sets(
     """
     if by_tag:
         lead = ("tag_members.tag", "tag")
+    # DuckDB's GROUPING() takes at most 64 columns: more keys take more queries.
+    chunks: list[list[Sequence[GroupKey]]] = [[]]
+    seen: set[GroupKey] = set()
+    for keys in group_sets:
+        new = {k for k in keys if k not in seen}
+        if chunks[-1] and len(seen | new) > _MAX_GROUPING:
+            chunks.append([])
+            seen = set()
+        chunks[-1].append(keys)
+        seen |= set(keys)
+    if len(chunks) > 1:
+        out: list[pa.Table] = []
+        for part in chunks:
+            out += _grouping_sets(
+                con, columns, source, aggs, part, where, False, table, lead, source_params
+            )
+        return out
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -301,6 +318,9 @@ def _grouping_sets(
                 cols[name] = part[name]
         out.append(pa.table(cols))
     return out
+
+
+_MAX_GROUPING = 60
 
 
 def _empty_parent_table() -> pa.Table:
