@@ -157,6 +157,39 @@ class Evaluation:
         )
         return self.rows(where, limit=limit, order_by="id")
 
+    def example(self, item_id: str) -> dict[str, Any]:
+        """One example as the pages show it: its evaluation row (truth, prediction, confidence,
+        columns), its tags, and the dataset item's inputs (an image's bytes, a text...)."""
+        import pyarrow.parquet as pq
+
+        from loopml.analysis._slices import render_value
+
+        found = self.rows(f"id = {render_value(str(item_id))}", limit=1)
+        if found.empty:
+            from loopml._errors import NotFoundError
+
+            raise NotFoundError(f"evaluation {self.id[:8]} has no example {item_id!r}")
+        row = found.iloc[0].to_dict()
+        row.pop("probabilities", None)
+        version = self.dataset
+        # The item's own inputs (images, texts) from its dataset version, read by id.
+        table = pq.read_table(version.path, filters=[("id", "==", str(item_id))])
+        item = table.to_pylist()[0] if table.num_rows else {}
+        return {"row": row, "item": item, "tags": self.store.evaluations.item_tags(self.id, item_id)}
+
+    @property
+    def n_errors(self) -> int:
+        """How many examples the model got wrong (classification)."""
+        row = self.store.evaluations.grouped_counts(self.id, [[]])[0].to_pylist()[0]
+        return int(row["errors"] or 0)
+
+    def errors(self, limit: int | None = None, offset: int = 0) -> pd.DataFrame:
+        """The misclassified examples, most confident first (the tagging page's order)."""
+        order = "confidence" if "confidence" in self.record.columns else "id"
+        return self.rows(
+            "correct = false", limit=limit, offset=offset, order_by=order, descending=True
+        )
+
     # -- tags ------------------------------------------------------------------------------------
     def tag(
         self,

@@ -12,6 +12,7 @@ fast and is valid for these smooth, root-n consistent statistics.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -77,6 +78,12 @@ def cm_metric(name: str, cms: np.ndarray) -> np.ndarray:
     return out[0] if single else out
 
 
+# The range each metric can take; an interval is clipped to it (a calibration error near 0
+# must not get a negative lower bound).
+_INF = float("inf")
+_RANGE = {"log_loss": (0.0, _INF), "rmse": (0.0, _INF), "mae": (0.0, _INF), "r2": (-_INF, 1.0)}
+
+
 def _interval(
     name: str, value: float, draws: np.ndarray, scale: float = 1.0, note: str | None = None
 ) -> MetricValue:
@@ -86,7 +93,10 @@ def _interval(
     if len(draws) < 10:
         return MetricValue(name, value, None, None, note)
     lo, hi = np.quantile(draws - draws.mean(), [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
-    return MetricValue(name, value, value + scale * float(lo), value + scale * float(hi), note)
+    floor, ceil = _RANGE.get(name, (0.0, 1.0))
+    low = float(min(max(value + scale * float(lo), floor), value))
+    high = float(max(min(value + scale * float(hi), ceil), value))
+    return MetricValue(name, value, low, high, note)
 
 
 def _row_samples(n: int, rng: np.random.Generator) -> tuple[np.ndarray, float, str]:

@@ -299,6 +299,7 @@ class EvaluationStore:
         rec = self.get(ref)
         other = self.get(pair) if pair is not None else None
         con = duckdb.connect(config={"threads": 2, "memory_limit": "700MB"})
+        con.execute("SET enable_progress_bar = false").fetchall()  # no bars in a server's output
         try:
             for i, r in enumerate([rec] if other is None else [rec, other]):
                 path = str(self._path(r.id)).replace("'", "''")
