@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     from loopml.analysis._evaluation import Evaluation
     from loopml.datasets import DatasetVersion
@@ -290,10 +289,10 @@ def evaluate(
         )
     pos = pos_arr.to_numpy(zero_copy_only=False).astype(np.int64)
     if np.bincount(pos, minlength=len(item_ids)).max() > 1:  # two predictions, one item
-        dup = frame["id"].astype(str)
-        dup = dup[dup.duplicated()].unique()
+        as_text = frame["id"].astype(str)
+        dup = list(as_text[as_text.duplicated()].unique())
         raise ValidationError(
-            f"prediction ids must be unique; {len(dup)} repeat (e.g. {_some(list(dup))})"
+            f"prediction ids must be unique; {len(dup)} repeat (e.g. {_some(dup)})"
         )
     labeled = pc.is_valid(items["label"]).to_numpy(zero_copy_only=False)
     if not labeled.any():

@@ -175,7 +175,11 @@ class Evaluation:
         # The item's own inputs (images, texts) from its dataset version, read by id.
         table = pq.read_table(version.path, filters=[("id", "==", str(item_id))])
         item = table.to_pylist()[0] if table.num_rows else {}
-        return {"row": row, "item": item, "tags": self.store.evaluations.item_tags(self.id, item_id)}
+        return {
+            "row": row,
+            "item": item,
+            "tags": self.store.evaluations.item_tags(self.id, item_id),
+        }
 
     @property
     def n_errors(self) -> int:

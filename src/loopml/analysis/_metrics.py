@@ -12,7 +12,6 @@ fast and is valid for these smooth, root-n consistent statistics.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:

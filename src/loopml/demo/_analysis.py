@@ -44,7 +44,7 @@ def _best_run(project: str) -> tuple[str | None, dict[str, Any]]:
     if frame.empty:
         return None, {}
     row = frame.iloc[0]
-    params = {k[len("params.") :]: v for k, v in row.items() if str(k).startswith("params.")}
+    params = {str(k)[len("params.") :]: v for k, v in row.items() if str(k).startswith("params.")}
     return str(row["id"]), params
 
 
@@ -117,7 +117,7 @@ def analyse_digits(console: Console, project: str = "digits") -> dict[str, Any]:
             Text(
                 f"   slice {r.slice}: {r.size} examples, error rate {r.error_rate:.2f}, "
                 f"p {r.p_value:.2g}, gain {r.gain:.3f}"
-            )  # fmt: skip
+            )
         )
     top = str(ceiling.iloc[0]["tag"])
     req = ev.send_to_labeling(tag=top, project=f"{EVAL_DATASET}-review", annotators=["ana", "ben"])
