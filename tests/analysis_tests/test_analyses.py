@@ -196,3 +196,26 @@ def test_send_to_labeling_records_the_reason(store: Any, evaluation: Any) -> Non
         evaluation.send_to_labeling(tag="dark-scan", slice="camera = 1")
     with pytest.raises(ValidationError, match="holds no examples"):
         evaluation.send_to_labeling(slice="brightness > 5")
+
+
+def test_concurrent_taggers(evaluation: Any) -> None:
+    """Several writers tagging at once (the same new tag): every example lands, once."""
+    import threading
+
+    ids = evaluation.rows()["id"].tolist()[:40]
+    errors: list[BaseException] = []
+
+    def work(part: list[str]) -> None:
+        try:
+            for item in part:
+                evaluation.tag("shared", [item])
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(ids[i::4],)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert evaluation.tag_items("shared") == sorted(ids)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from loopml._errors import ConflictError, NotFoundError, ValidationError
 from loopml.store._dialect import chunks
@@ -465,7 +466,12 @@ class EvaluationStore:
                 )
             return int(tag_id)
 
-        run_write(self._store.engine, write)
+        try:
+            run_write(self._store.engine, write)
+        except IntegrityError:
+            # Another writer created the same tag (or member) at the same moment; the second
+            # attempt sees its row and adds to it.
+            run_write(self._store.engine, write)
         return next(t for t in self.tags(rec.id) if t.name == name)
 
     def untag(self, ref: str, name: str, item_ids: Sequence[str]) -> int:
