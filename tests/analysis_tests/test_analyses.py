@@ -172,8 +172,9 @@ def test_compare_needs_the_same_rows(store: Any, version: Any, evaluation: Any) 
 
 def test_send_to_labeling_records_the_reason(store: Any, evaluation: Any) -> None:
     evaluation.tag("dark-scan", where="brightness < 0.3 and source = 'scan'", errors_only=True)
-    with pytest.raises(ValidationError, match="no annotators"):
+    with pytest.raises(ValidationError, match="with annotators"):
         evaluation.send_to_labeling(tag="dark-scan")
+    assert loopml.labeling.list_projects() == []  # the failed send created nothing
     req = evaluation.send_to_labeling(tag="dark-scan", annotators=["ann", "bo"], limit=5)
     assert req.project == "pets-analysis" and req.group_kind == "tag" and len(req.item_ids) == 5
     assert "dark-scan" in req.reason and evaluation.id[:8] in req.reason

@@ -109,11 +109,13 @@ def send_to_labeling(
     if not ids:
         raise ValidationError(f"the {kind} {name!r} holds no examples; there is nothing to send")
     version = get(rec.dataset_digest, store=store)
-    existing = projects_over(rec, store)
-    name_to_use = project or (existing[0] if existing else f"{version.name}-analysis")
     from loopml.labeling import list_projects
 
     all_names = {p["name"]: p for p in list_projects(store=store)}
+    existing = projects_over(rec, store)
+    # Among the projects over the version, one that has people to label comes first.
+    staffed = [n for n in existing if open_project(n, store=store).annotators()]
+    name_to_use = project or (staffed or existing or [f"{version.name}-analysis"])[0]
     p: LabelingProject
     if name_to_use in all_names:
         if all_names[name_to_use]["dataset"] != rec.dataset_digest:
@@ -122,6 +124,13 @@ def send_to_labeling(
                 f"project over {version.ref} (or a new name to create one)"
             )
         p = open_project(name_to_use, store=store)
+    elif not annotators:
+        # Checked before creating anything: a failed send leaves no empty project behind.
+        raise ValidationError(
+            f"there is no labeling project {name_to_use!r} with annotators to queue the items "
+            "for; pass annotators=['ann', ...] (the project is created over "
+            f"{version.ref}), or name an existing project with project=..."
+        )
     else:
         p = create_project(name_to_use, version, list(rec.classes) or None, store=store)
     if annotators:

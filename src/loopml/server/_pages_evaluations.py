@@ -78,7 +78,13 @@ def evaluations_page(request: Request, store: StoreDep) -> HTMLResponse:
 
 
 @router.get("/evaluations/{ref}", response_class=HTMLResponse)
-def evaluation_page(request: Request, store: StoreDep, ref: str) -> HTMLResponse:
+def evaluation_page(
+    request: Request,
+    store: StoreDep,
+    ref: str,
+    sent: str | None = None,
+    error: str | None = None,
+) -> HTMLResponse:
     """Metrics, ceiling table, discovered slices and the confusion matrix of one evaluation."""
     ev = _evaluation(store, ref)
     classification = ev.record.task == "classification"
@@ -104,6 +110,8 @@ def evaluation_page(request: Request, store: StoreDep, ref: str) -> HTMLResponse
             "confusion": confusion,
             "max_cell": int(confusion.to_numpy().max()) if confusion is not None else 0,
             "requests": ev.labeling_requests(),
+            "sent": sent,
+            "error": error,
         },
     )
 
@@ -211,3 +219,36 @@ def _tag_action(store: Store, ref: str, form: dict[str, str]) -> RedirectRespons
         raise LoopmlError(f"unknown action {action!r}; the page sends 'tag' or 'undo'")
     except LoopmlError as exc:
         return RedirectResponse(f"{base}?i={i}&error={quote(str(exc))}", status_code=303)
+
+
+@router.post("/evaluations/{ref}/send")
+async def send_action(request: Request, ref: str) -> RedirectResponse:
+    """Send a tag, a slice or a confusion cell to labeling (the loop's edge), then come back."""
+    from urllib.parse import parse_qsl
+
+    from starlette.concurrency import run_in_threadpool
+
+    body = (await request.body()).decode("utf-8", errors="replace")
+    form = dict(parse_qsl(body, keep_blank_values=True))
+    return await run_in_threadpool(_send_action, get_store(request), ref, form)
+
+
+def _send_action(store: Store, ref: str, form: dict[str, str]) -> RedirectResponse:
+    from urllib.parse import quote
+
+    ev = _evaluation(store, ref)
+    base = f"/evaluations/{quote(ev.id)}"
+    kind, name = form.get("kind", ""), form.get("name", "")
+    try:
+        if kind == "tag":
+            req = ev.send_to_labeling(tag=name)
+        elif kind == "slice":
+            req = ev.send_to_labeling(slice=name)
+        elif kind == "cell":
+            req = ev.send_to_labeling(cell=(form.get("truth", ""), form.get("prediction", "")))
+        else:
+            raise LoopmlError(f"unknown group kind {kind!r}; the page sends tag, slice or cell")
+    except LoopmlError as exc:
+        return RedirectResponse(f"{base}?error={quote(str(exc))}#requests", status_code=303)
+    note = f"{len(req.item_ids)} items queued in {req.project} batch {req.batch}"
+    return RedirectResponse(f"{base}?sent={quote(note)}#requests", status_code=303)
