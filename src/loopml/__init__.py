@@ -48,6 +48,7 @@ _LAZY = {
     "loguniform": "loopml.sweeps",
     "intrange": "loopml.sweeps",
     "choice": "loopml.sweeps",
+    "evaluate": "loopml.analysis",
 }
 
 __all__ = [
@@ -68,6 +69,7 @@ __all__ = [
     "__version__",
     "active_run",
     "choice",
+    "evaluate",
     "finish",
     "get_run",
     "init",
@@ -84,6 +86,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from loopml._config import Settings
+    from loopml.analysis import evaluate
     from loopml.store import RunRecord, Store
     from loopml.sweeps import (
         Sweep,
@@ -99,7 +102,7 @@ if TYPE_CHECKING:
 
 
 # Subpackages reachable as attributes (``loopml.datasets.create(...)``), imported on first use.
-_SUBMODULES: set[str] = {"datasets", "labeling", "sweeps"}
+_SUBMODULES: set[str] = {"analysis", "datasets", "labeling", "sweeps"}
 
 
 def __getattr__(name: str) -> Any:

@@ -43,6 +43,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem("Compare", "/compare", "compare", "⇄"),
     NavItem("Sweeps", "/sweeps", "sweeps", "◎"),
     NavItem("Labeling", "/labeling", "labeling", "✎", project_scoped=False),
+    NavItem("Evaluations", "/evaluations", "evaluations", "◩", project_scoped=False),
 ]
 
 # Modules defining ``router``; JSON APIs first so their paths win over any page pattern.
@@ -54,6 +55,7 @@ ROUTER_MODULES: list[str] = [
     "loopml.server._pages_sweeps",
     "loopml.server._labeling_routes",
     "loopml.server._static",
+    "loopml.server._pages_evaluations",
 ]
 
 

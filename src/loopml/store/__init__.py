@@ -8,6 +8,15 @@ client writes through; ``RunStore`` is its SQL implementation.
 from loopml._errors import OffsetMismatch
 from loopml.store._backend import RunBackend
 from loopml.store._engine import make_engine, normalize_url
+from loopml.store._evaluations import (
+    EvalMetric,
+    EvalTagRecord,
+    EvaluationRecord,
+    EvaluationRows,
+    EvaluationStore,
+    GroupKey,
+    LabelRequestRecord,
+)
 from loopml.store._query import parse_filter, parse_order_by
 from loopml.store._records import (
     RUN_STATUSES,
@@ -35,6 +44,13 @@ __all__ = [
     "ArtifactRecord",
     "Batch",
     "ColumnChoices",
+    "EvalMetric",
+    "EvalTagRecord",
+    "EvaluationRecord",
+    "EvaluationRows",
+    "EvaluationStore",
+    "GroupKey",
+    "LabelRequestRecord",
     "MetricSummary",
     "OffsetMismatch",
     "ProjectInfo",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -40,7 +41,7 @@ __all__ = [
     "parse_order_by",
 ]
 
-FieldKind = Literal["attr", "metric", "param", "tag"]
+FieldKind = Literal["attr", "metric", "param", "tag", "column"]
 Scalar = str | float
 
 # Run attributes that filters and sorts may name directly.
@@ -77,7 +78,7 @@ class Field:
     key: str
 
     def __str__(self) -> str:
-        if self.kind == "attr":
+        if self.kind in ("attr", "column"):
             return self.key
         return f"{self.kind}s.{self.key}"
 
@@ -225,11 +226,26 @@ def _attribute(name: str, pos: int) -> Field:
     return Field("attr", name.lower())
 
 
+def _column(text: str, pos: int, columns: tuple[str, ...]) -> Field:
+    # Predicates over a table's columns (slices of an evaluation): a bare or backticked name.
+    name = ".".join(_split_name(text))
+    if name in columns:
+        return Field("column", name)
+    import difflib
+
+    close = difflib.get_close_matches(name, columns, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise QueryError(
+        f"unknown column {name!r} at position {pos}{hint} The columns are: {', '.join(columns)}"
+    )
+
+
 class _Parser:
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, columns: tuple[str, ...] | None = None) -> None:
         self.source = source
         self.tokens = _tokenize(source)
         self.i = 0
+        self.columns = columns
 
     def peek(self) -> _Token | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -301,7 +317,10 @@ class _Parser:
         tok = self.next("a field such as metrics.acc")
         if tok.kind != "name":
             raise self.fail(tok, "a field such as metrics.acc, params.model or status")
-        field = _field(tok.text, tok.pos)
+        if self.columns is not None:
+            field = _column(tok.text, tok.pos, self.columns)
+        else:
+            field = _field(tok.text, tok.pos)
         negate = self.keyword("not")
         if self.keyword("in"):
             open_ = self.next("'('")
@@ -329,8 +348,13 @@ class _Parser:
         return Compare(field, _OPS[op.text], self.literal())
 
 
-def parse_filter(source: str | None) -> Node | None:
-    """Parse a filter string into a tree; ``None`` or blank means no filter."""
+def parse_filter(source: str | None, columns: Sequence[str] | None = None) -> Node | None:
+    """Parse a filter string into a tree; ``None`` or blank means no filter.
+
+    With ``columns``, fields are those column names (bare, or in backticks) instead of run
+    attributes and ``metrics.``/``params.``/``tags.`` keys: the same language for predicates
+    over a table's rows (``brightness < 0.3 and source = 'scan'``).
+    """
     if source is None:
         return None
     if not isinstance(source, str):
@@ -342,7 +366,7 @@ def parse_filter(source: str | None) -> Node | None:
     if "\x00" in source:
         raise QueryError("the filter contains a NUL character; remove it")
     _check_encodable(source, "filter")
-    return _Parser(source).parse()
+    return _Parser(source, None if columns is None else tuple(columns)).parse()
 
 
 def _check_encodable(source: str, what: str) -> None:

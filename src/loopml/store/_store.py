@@ -24,6 +24,7 @@ from loopml.store._records import ProjectInfo
 from loopml.store._schema_runs import projects, runs
 
 if TYPE_CHECKING:
+    from loopml.store._evaluations import EvaluationStore
     from loopml.store._runs import RunStore
     from loopml.store._sweeps import SweepStore
 
@@ -138,3 +139,10 @@ class Store:
         from loopml.store._sweeps import SweepStore
 
         return SweepStore(self)
+
+    @functools.cached_property
+    def evaluations(self) -> EvaluationStore:
+        """Evaluations: per-example rows, metrics, error tags, labeling requests."""
+        from loopml.store._evaluations import EvaluationStore
+
+        return EvaluationStore(self)

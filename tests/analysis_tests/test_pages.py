@@ -1,0 +1,49 @@
+"""The evaluation pages through the in-process test client: each renders, actions redirect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from loopml.server import create_app
+
+
+def test_pages_render_and_send_to_labeling(store: Any, evaluation: Any) -> None:
+    evaluation.tag("dark", where="brightness < 0.3 and source = 'scan'", errors_only=True)
+    client = TestClient(create_app(store))
+    assert evaluation.id[:8] in client.get("/evaluations").text
+    page = client.get(f"/evaluations/{evaluation.id}")
+    assert page.status_code == 200 and "Ceiling table" in page.text and "dark" in page.text
+    first = evaluation.errors(limit=1)["id"].iloc[0]
+    for url in (
+        f"/evaluations/{evaluation.id}/tag",
+        f"/evaluations/{evaluation.id}/cell?truth=cat&prediction=dog",
+        f"/evaluations/{evaluation.id}/examples/{first}",
+    ):
+        assert client.get(url).status_code == 200, url
+    assert client.get("/evaluations/zzzzzzzz").status_code == 404
+    # no annotators yet: the error comes back on the page, nothing is queued
+    r = client.post(f"/evaluations/{evaluation.id}/send", data={"kind": "tag", "name": "dark"})
+    assert r.status_code == 200 and "with annotators" in r.text
+    assert evaluation.labeling_requests() == []
+    import loopml
+
+    p = loopml.labeling.create_project("pets-review", evaluation.dataset, ["cat", "dog", "bird"])
+    p.add_annotators(["ann"])
+    r = client.post(f"/evaluations/{evaluation.id}/send", data={"kind": "tag", "name": "dark"})
+    assert "items queued in pets-review batch 1" in r.text
+    r = client.post(
+        f"/evaluations/{evaluation.id}/send",
+        data={"kind": "cell", "truth": "cat", "prediction": "dog"},
+    )
+    assert [q.group_kind for q in evaluation.labeling_requests()] == ["tag", "cell"]
+    # the tagging page's actions
+    r = client.post(
+        f"/evaluations/{evaluation.id}/tag", data={"action": "tag", "name": "x", "item_id": first}
+    )
+    assert r.status_code == 200 and evaluation.tag_items("x") == [first]
+    r = client.post(f"/evaluations/{evaluation.id}/tag", data={"action": "undo", "i": "1"})
+    assert evaluation.tag_items("x") == []
+    r = client.post(f"/evaluations/{evaluation.id}/tag", data={"action": "tag", "name": ""})
+    assert "tag name" in r.text  # shown as an error on the page
