@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-    from loopml.datasets._version import DatasetVersion
+    from loopml.store import DatasetVersion
 
 __all__ = ["DatasetDiff", "diff_versions"]
 

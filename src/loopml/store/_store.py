@@ -8,6 +8,7 @@ import shutil
 import time
 import weakref
 from collections.abc import Iterable, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,9 @@ from loopml.store._schema_runs import (
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from loopml.store._datasets import DatasetStore
+    from loopml.store._labeling import LabelingStore
 
 __all__ = ["OffsetMismatch", "Store"]
 
@@ -88,6 +92,21 @@ class Store:
     def artifacts_dir(self) -> Path:
         """Where artifact files live, one folder per run."""
         return self.data_dir / "artifacts"
+
+    # -- capability surfaces ---------------------------------------------------------------------
+    @cached_property
+    def datasets(self) -> DatasetStore:
+        """Dataset versions and their lineage (see ``DatasetStore``)."""
+        from loopml.store._datasets import DatasetStore
+
+        return DatasetStore(self)
+
+    @cached_property
+    def labeling(self) -> LabelingStore:
+        """Labeling projects, guidelines, queues, annotations and reviews (see ``LabelingStore``)."""
+        from loopml.store._labeling import LabelingStore
+
+        return LabelingStore(self)
 
     def close(self) -> None:
         """Release the store's connections."""

@@ -242,6 +242,6 @@ class Run:
 
     def use_dataset(self, version: Any) -> Any:
         """Record that this run reads a dataset version (``"digits@2"`` or a DatasetVersion); returns it."""
-        from loopml.datasets import use_dataset
-
-        return use_dataset(self, version)
+        # Through the store, not loopml.datasets: datasets builds on tracking, not the reverse.
+        self.flush()  # a lazily started run has its row written by the first ingest
+        return self.store.datasets.record_use(self.id, version)
