@@ -24,7 +24,8 @@ from loopml.store._labeling_rows import (
     latest_guideline_version,
     placeholder,
 )
-from loopml.store._schema_labeling import annotations, annotators, assignments, label_items
+from loopml.store._schema_labeling import annotations as annotations_t
+from loopml.store._schema_labeling import annotators, assignments, label_items
 
 if TYPE_CHECKING:
     import numpy as np
@@ -174,7 +175,7 @@ class AnnotationStore:
                 ).inserted_primary_key[0]  # type: ignore[index]
             return int(
                 conn.execute(
-                    insert(annotations).values(
+                    insert(annotations_t).values(
                         project_id=project_id,
                         item_idx=item_idx,
                         annotator_id=annotator_id,
@@ -236,15 +237,15 @@ class AnnotationStore:
         """Flagged annotations with their comments, newest first."""
         q = (
             select(
-                annotations.c.item_idx,
-                annotations.c.label,
-                annotations.c.guideline_version,
-                annotations.c.comment,
+                annotations_t.c.item_idx,
+                annotations_t.c.label,
+                annotations_t.c.guideline_version,
+                annotations_t.c.comment,
                 annotators.c.name.label("annotator"),
             )
-            .join(annotators, annotators.c.id == annotations.c.annotator_id)
-            .where(annotations.c.project_id == project_id, annotations.c.flag.is_(True))
-            .order_by(annotations.c.id.desc())
+            .join(annotators, annotators.c.id == annotations_t.c.annotator_id)
+            .where(annotations_t.c.project_id == project_id, annotations_t.c.flag.is_(True))
+            .order_by(annotations_t.c.id.desc())
         )
         with read(self._store.engine) as conn:
             return [
@@ -261,10 +262,10 @@ class AnnotationStore:
     def of_item(self, project_id: int, item_idx: int) -> list[AnnotationRecord]:
         """Every annotation of one item (labels and decisions), oldest first."""
         q = (
-            select(annotations, annotators.c.name.label("annotator"))
-            .join(annotators, annotators.c.id == annotations.c.annotator_id)
-            .where(annotations.c.project_id == project_id, annotations.c.item_idx == item_idx)
-            .order_by(annotations.c.id)
+            select(annotations_t, annotators.c.name.label("annotator"))
+            .join(annotators, annotators.c.id == annotations_t.c.annotator_id)
+            .where(annotations_t.c.project_id == project_id, annotations_t.c.item_idx == item_idx)
+            .order_by(annotations_t.c.id)
         )
         kinds = {v: k for k, v in _KINDS.items()}
         with read(self._store.engine) as conn:

@@ -14,7 +14,8 @@ from loopml._errors import NotFoundError, ValidationError
 from loopml.store._dialect import upsert
 from loopml.store._engine import read, run_write
 from loopml.store._labeling_rows import LABEL, PENDING
-from loopml.store._schema_labeling import annotations, annotators, assignments
+from loopml.store._schema_labeling import annotations as annotations_t
+from loopml.store._schema_labeling import annotators, assignments
 
 if TYPE_CHECKING:
     from loopml.store._store import Store
@@ -86,11 +87,11 @@ class AnnotatorStore:
         """The project's annotators, by name, with their label, flag and pending counts."""
         # Each count names the project too, so it is a range of ``ix_annotations_annotator``.
         mine = and_(
-            annotations.c.project_id == annotators.c.project_id,
-            annotations.c.annotator_id == annotators.c.id,
+            annotations_t.c.project_id == annotators.c.project_id,
+            annotations_t.c.annotator_id == annotators.c.id,
         )
-        n_labels = select(func.count()).where(mine, annotations.c.kind == LABEL).scalar_subquery()
-        n_flags = select(func.count()).where(mine, annotations.c.flag.is_(True)).scalar_subquery()
+        n_labels = select(func.count()).where(mine, annotations_t.c.kind == LABEL).scalar_subquery()
+        n_flags = select(func.count()).where(mine, annotations_t.c.flag.is_(True)).scalar_subquery()
         n_pending = (
             select(func.count())
             .where(

@@ -21,7 +21,8 @@ from loopml.store._labeling_rows import (
     latest_guideline_version,
     next_batch,
 )
-from loopml.store._schema_labeling import annotations, assignments, guidelines
+from loopml.store._schema_labeling import annotations as annotations_t
+from loopml.store._schema_labeling import assignments, guidelines
 
 if TYPE_CHECKING:
     from loopml.store._store import Store
@@ -139,8 +140,8 @@ def _queue_relabel(
     multi_label: bool,
     now: float,
 ) -> int:
-    a = annotations.alias("a")
-    b = annotations.alias("b")
+    a = annotations_t.alias("a")
+    b = annotations_t.alias("b")
     # An annotator's current label on an item is the one under the newest version they used.
     newest = (
         select(func.max(b.c.guideline_version))

@@ -16,7 +16,9 @@ from loopml.store._dialect import bulk_upsert, chunks
 from loopml.store._engine import read, run_write
 from loopml.store._labeling_rows import LABEL
 from loopml.store._schema_labeling import (
-    annotations,
+    annotations as annotations_t,
+)
+from loopml.store._schema_labeling import (
     annotators,
     assignments,
     dataset_versions,
@@ -188,7 +190,7 @@ class LabelProjectStore:
         )
         n_ann = (
             select(func.count())
-            .where(annotations.c.project_id == label_projects.c.id, annotations.c.kind == LABEL)
+            .where(annotations_t.c.project_id == label_projects.c.id, annotations_t.c.kind == LABEL)
             .scalar_subquery()
         )
         q = select(label_projects, n_items.label("n_items"), n_ann.label("n_ann")).order_by(
@@ -204,7 +206,7 @@ class LabelProjectStore:
         """Delete a project and everything in it (annotations, queues, reviews, guidelines)."""
 
         def write(conn: Connection) -> None:
-            for table in (reviews, annotations, assignments, annotators, guidelines, label_items):
+            for table in (reviews, annotations_t, assignments, annotators, guidelines, label_items):
                 conn.execute(delete(table).where(table.c.project_id == project_id))
             conn.execute(delete(label_projects).where(label_projects.c.id == project_id))
 

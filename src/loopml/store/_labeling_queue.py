@@ -27,7 +27,8 @@ from loopml.store._labeling_rows import (
     next_batch,
     placeholder,
 )
-from loopml.store._schema_labeling import annotations, assignments, label_items
+from loopml.store._schema_labeling import annotations as annotations_t
+from loopml.store._schema_labeling import assignments, label_items
 
 if TYPE_CHECKING:
     import numpy as np
@@ -216,8 +217,8 @@ class QueueStore:
             if last is None:
                 return None
             conn.execute(
-                delete(annotations).where(
-                    annotations.c.assignment_id == last.id, annotations.c.kind == LABEL
+                delete(annotations_t).where(
+                    annotations_t.c.assignment_id == last.id, annotations_t.c.kind == LABEL
                 )
             )
             if last.reason == "direct":

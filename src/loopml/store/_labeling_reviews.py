@@ -21,7 +21,8 @@ from loopml.store._labeling_rows import (
     REVIEW,
     REVIEW_STATUS,
 )
-from loopml.store._schema_labeling import annotations, label_items, reviews
+from loopml.store._schema_labeling import annotations as annotations_t
+from loopml.store._schema_labeling import label_items, reviews
 
 if TYPE_CHECKING:
     from loopml.store._store import Store
@@ -200,16 +201,16 @@ class ReviewStore:
             status = DISMISSED if label is None else RESOLVED
             if label is not None:
                 conn.execute(
-                    delete(annotations).where(
-                        annotations.c.project_id == project_id,
-                        annotations.c.item_idx == item_idx,
-                        annotations.c.annotator_id == reviewer_id,
-                        annotations.c.guideline_version == version,
-                        annotations.c.kind == REVIEW,
+                    delete(annotations_t).where(
+                        annotations_t.c.project_id == project_id,
+                        annotations_t.c.item_idx == item_idx,
+                        annotations_t.c.annotator_id == reviewer_id,
+                        annotations_t.c.guideline_version == version,
+                        annotations_t.c.kind == REVIEW,
                     )
                 )
                 conn.execute(
-                    insert(annotations).values(
+                    insert(annotations_t).values(
                         project_id=project_id,
                         item_idx=item_idx,
                         annotator_id=reviewer_id,
