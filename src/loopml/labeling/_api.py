@@ -47,7 +47,6 @@ def create_project(
     smaller share of the votes go to the review queue.
     """
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     from loopml.datasets import get
 
@@ -70,10 +69,10 @@ def create_project(
             raise ValidationError(
                 f"{version.ref} has no label column to take classes from; pass classes=[...]"
             )
-        labels = pq.read_table(version.path, columns=["label"])["label"]
+        labels = version.to_arrow(columns=["label"])["label"]
         classes = sorted(str(c) for c in pc.unique(labels).to_pylist() if c is not None)
     schema = LabelSchema.of(classes, multi_label)
-    ids = pq.read_table(version.path, columns=["id"])["id"].to_pylist()
+    ids = version.to_arrow(columns=["id"])["id"].to_pylist()
     record = store.labeling.projects.create(
         name,
         version.digest,

@@ -26,9 +26,8 @@ if TYPE_CHECKING:
 
     from loopml.datasets import DatasetVersion
     from loopml.labeling._agreement import AgreementStats
-    from loopml.labeling._items import ItemReader
     from loopml.labeling._problems import ProblemGroup
-    from loopml.store import LabelProjectRecord, Store
+    from loopml.store import ItemReader, LabelProjectRecord, Store
 
 __all__ = ["Guideline", "LabelingProject", "QueueItem"]
 
@@ -91,9 +90,7 @@ class LabelingProject:
 
     @cached_property
     def _reader(self) -> ItemReader:
-        from loopml.labeling._items import ItemReader
-
-        return ItemReader(self.dataset.path)
+        return self.store.datasets.rows(self.dataset)
 
     # -- items -------------------------------------------------------------------------------
     def _index(self, item_id: str) -> int:

@@ -1,5 +1,6 @@
 """The metadata store: the only code that speaks SQL or touches the data folder."""
 
+from loopml.store._dataset_rows import ItemReader
 from loopml.store._datasets import DatasetStore, DatasetUse, DatasetVersion
 from loopml.store._engine import make_engine, normalize_url
 from loopml.store._ingest import OffsetMismatch
@@ -40,6 +41,7 @@ __all__ = [
     "FlagRecord",
     "GuidelineRecord",
     "GuidelineStore",
+    "ItemReader",
     "LabelProjectRecord",
     "LabelProjectStore",
     "LabelProjectSummary",

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from loopml._errors import ConflictError, NotFoundError, ValidationError
+from loopml.store._dataset_rows import ItemReader
 from loopml.store._dialect import upsert
 from loopml.store._engine import read, run_write
 from loopml.store._schema_labeling import dataset_usage, dataset_versions, datasets
@@ -313,6 +314,10 @@ class DatasetStore:
         return version
 
     # -- reads ----------------------------------------------------------------------------------
+    def rows(self, version: DatasetVersion) -> ItemReader:
+        """A reader of ``version``'s items by row index (one row group read per item)."""
+        return ItemReader(version.path)
+
     def get(self, ref: str | DatasetVersion) -> DatasetVersion:
         """Resolve ``name``, ``name@N``, ``name@latest`` or a digest prefix (8+ hex digits)."""
         if isinstance(ref, DatasetVersion):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from loopml._errors import ConflictError, NotFoundError, ValidationError
+from loopml._errors import ConflictError, NotFoundError, StoreError, ValidationError
 from loopml.store._engine import read, run_write
 from loopml.store._labeling_rows import (
     DONE,
@@ -205,7 +205,10 @@ class AnnotationStore:
                     f"no annotator with id {annotator_id!r} in this project; add one with "
                     "store.labeling.annotators.add(project_id, [name])"
                 ) from None
-            raise
+            raise StoreError(
+                f"the annotation of item {item_idx} was refused by the database ({exc.orig}); "
+                "nothing was stored"
+            ) from exc
 
     def arrays(self, project_id: int, kind: str = "label") -> dict[str, np.ndarray]:
         """Every annotation with a label as int64 arrays: item, annotator, label, version, id.
