@@ -1,7 +1,8 @@
 """The metadata store: the only code that speaks SQL or touches the data folder."""
 
 from loopml.store._dataset_rows import ItemReader
-from loopml.store._datasets import DatasetStore, DatasetUse, DatasetVersion
+from loopml.store._dataset_version import DatasetVersion
+from loopml.store._datasets import DatasetStore, DatasetUse
 from loopml.store._engine import make_engine, normalize_url
 from loopml.store._ingest import OffsetMismatch
 from loopml.store._labeling import LabelingStore
