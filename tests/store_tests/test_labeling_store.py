@@ -339,3 +339,25 @@ def test_delete_project_removes_everything(store: Store, project: LabelProjectRe
         store.labeling.projects.get("pets")
     assert store.labeling.annotations.arrays(project.id)["item"].tolist() == []
     assert store.labeling.guidelines.versions(project.id) == []
+
+
+def test_writes_to_unknown_projects_or_people_are_not_found(
+    store: Store, project: LabelProjectRecord
+) -> None:
+    ids = _guided(store, project)
+    missing = project.id + 1000
+    with pytest.raises(NotFoundError, match=f"no labeling project with id {missing}"):
+        store.labeling.guidelines.publish(missing, "text", "note")
+    with pytest.raises(NotFoundError, match="no labeling project with id"):
+        store.labeling.annotators.add(missing, ["ann"])
+    with pytest.raises(NotFoundError, match="no labeling project with id"):
+        store.labeling.queue.assign(missing, [ids["ann"]])
+    with pytest.raises(NotFoundError, match="no labeling project with id"):
+        store.labeling.reviews.replace_open(missing, ["tie"], [])
+    with pytest.raises(NotFoundError, match="are not all in this project"):
+        store.labeling.queue.assign(project.id, [ids["ann"], 10_000], overlap=2)
+    with pytest.raises(NotFoundError, match="no reviewer with id 10000"):
+        store.labeling.reviews.resolve(project.id, 0, 10_000, "ghost", 1, 1)
+    assert store.labeling.queue.counts(project.id) == QueueCounts()
+    assert store.labeling.annotations.arrays(project.id, "review")["item"].tolist() == []
+    assert store.labeling.guidelines.latest_version(project.id) == 1

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, and_, func, select
 from loopml._errors import NotFoundError, ValidationError
 from loopml.store._dialect import upsert
 from loopml.store._engine import read, run_write
-from loopml.store._labeling_rows import LABEL, PENDING
+from loopml.store._labeling_rows import LABEL, PENDING, require_project
 from loopml.store._schema_labeling import annotations as annotations_t
 from loopml.store._schema_labeling import annotators, assignments
 
@@ -70,6 +70,7 @@ class AnnotatorStore:
         now = time.time()
 
         def write(conn: Connection) -> dict[str, int]:
+            require_project(conn, project_id)
             rows = [
                 {"project_id": project_id, "name": n, "role": role, "created_at": now}
                 for n in names

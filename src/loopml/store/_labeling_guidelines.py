@@ -20,6 +20,7 @@ from loopml.store._labeling_rows import (
     count_assignments,
     latest_guideline_version,
     next_batch,
+    require_project,
 )
 from loopml.store._schema_labeling import annotations as annotations_t
 from loopml.store._schema_labeling import assignments, guidelines
@@ -78,6 +79,7 @@ class GuidelineStore:
         now = time.time()
 
         def write(conn: Connection) -> tuple[int, int]:
+            require_project(conn, project_id)
             version = latest_guideline_version(conn, project_id) + 1
             conn.execute(
                 insert(guidelines).values(

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, and_, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 
-from loopml._errors import ValidationError
+from loopml._errors import NotFoundError, ValidationError
 from loopml.store._dialect import bulk_upsert
 from loopml.store._engine import read, run_write
 from loopml.store._labeling_rows import (
@@ -26,6 +27,7 @@ from loopml.store._labeling_rows import (
     latest_guideline_version,
     next_batch,
     placeholder,
+    require_project,
 )
 from loopml.store._schema_labeling import annotations as annotations_t
 from loopml.store._schema_labeling import assignments, label_items
@@ -97,6 +99,7 @@ class QueueStore:
         now = time.time()
 
         def write(conn: Connection) -> tuple[int, int]:
+            require_project(conn, project_id)
             round_ = max(latest_guideline_version(conn, project_id), 1)
             batch = next_batch(conn, project_id)
             if item_idxs is None:
@@ -137,7 +140,13 @@ class QueueStore:
                 )
             return batch, count_assignments(conn, project_id) - before
 
-        return run_write(self._store.engine, write)
+        try:
+            return run_write(self._store.engine, write)
+        except IntegrityError:
+            raise NotFoundError(
+                f"annotator ids {list(annotator_ids)!r} are not all in this project; get them "
+                "from store.labeling.annotators.all(project_id)"
+            ) from None
 
     def next(self, project_id: int, annotator_id: int, limit: int = 1) -> list[QueueEntry]:
         """The annotator's next pending entries, oldest first (served by one index range)."""

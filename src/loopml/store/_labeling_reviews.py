@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
-from loopml._errors import ValidationError
+from loopml._errors import NotFoundError, ValidationError
 from loopml.store._dialect import chunks
 from loopml.store._engine import read, run_write
 from loopml.store._labeling_rows import (
@@ -20,6 +21,7 @@ from loopml.store._labeling_rows import (
     RESOLVED,
     REVIEW,
     REVIEW_STATUS,
+    require_project,
 )
 from loopml.store._schema_labeling import annotations as annotations_t
 from loopml.store._schema_labeling import label_items, reviews
@@ -100,6 +102,7 @@ class ReviewStore:
         now = time.time()
 
         def write(conn: Connection) -> int:
+            require_project(conn, project_id)
             conn.execute(
                 delete(reviews).where(
                     reviews.c.project_id == project_id,
@@ -233,4 +236,10 @@ class ReviewStore:
                 ).rowcount
             )
 
-        return run_write(self._store.engine, write)
+        try:
+            return run_write(self._store.engine, write)
+        except IntegrityError:
+            raise NotFoundError(
+                f"no reviewer with id {reviewer_id!r} in project {project_id!r}; add one with "
+                "store.labeling.annotators.add(project_id, [name], 'reviewer')"
+            ) from None

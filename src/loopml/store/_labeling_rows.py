@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, func, select
 
-from loopml.store._schema_labeling import assignments, guidelines
+from loopml._errors import NotFoundError
+from loopml.store._schema_labeling import assignments, guidelines, label_projects
 
 __all__ = [
     "ASSIGNMENT_COLUMNS",
@@ -25,6 +26,7 @@ __all__ = [
     "latest_guideline_version",
     "next_batch",
     "placeholder",
+    "require_project",
 ]
 
 # assignments.status
@@ -53,6 +55,18 @@ def placeholder(conn: Connection) -> str:
     """The driver's bound-parameter marker, for the few reads that skip SQLAlchemy's row
     processing (at a million rows it would cost more than the statistics): ``?`` or ``%s``."""
     return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def require_project(conn: Connection, project_id: int) -> None:
+    """Refuse a write to a project that does not exist (instead of a foreign-key error)."""
+    found = conn.execute(
+        select(label_projects.c.id).where(label_projects.c.id == project_id)
+    ).first()
+    if found is None:
+        raise NotFoundError(
+            f"no labeling project with id {project_id!r}; get one with "
+            "store.labeling.projects.get(name)"
+        )
 
 
 def latest_guideline_version(conn: Connection, project_id: int) -> int:
