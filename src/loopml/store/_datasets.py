@@ -30,8 +30,7 @@ from loopml.store._schema_runs import projects, runs
 
 if TYPE_CHECKING:
     import pyarrow as pa
-
-    from loopml.store._store import Store
+    from sqlalchemy import Engine
 
 __all__ = ["DatasetStore", "DatasetUse", "DatasetVersion"]
 
@@ -74,8 +73,9 @@ class DatasetStore:
     temporary name and renamed, so a reader never sees half a file.
     """
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self, engine: Engine, data_dir: Path) -> None:
+        self._engine = engine
+        self._data_dir = data_dir
 
     # -- files ----------------------------------------------------------------------------------
     def file(self, digest: str) -> Path:
@@ -85,7 +85,7 @@ class DatasetStore:
                 f"a dataset digest is 64 lowercase hex digits, not {digest!r}; "
                 "get one from loopml.datasets.get('name@N').digest"
             )
-        return self._store.data_dir / "datasets" / digest[:2] / f"{digest}.parquet"
+        return self._data_dir / "datasets" / digest[:2] / f"{digest}.parquet"
 
     def _version(self, r: Any) -> DatasetVersion:
         cols = json.loads(r.columns)
@@ -195,11 +195,11 @@ class DatasetStore:
             return self._version(row), True
 
         try:
-            return run_write(self._store.engine, write)
+            return run_write(self._engine, write)
         except IntegrityError:
             # Another process registered the same content (or the next number) at the same
             # moment; the second attempt sees its row and returns it or numbers after it.
-            return run_write(self._store.engine, write)
+            return run_write(self._engine, write)
 
     def record_use(self, run_id: str, ref: str | DatasetVersion) -> DatasetVersion:
         """Record that run ``run_id`` reads version ``ref`` (once, however often it is called)."""
@@ -213,7 +213,7 @@ class DatasetStore:
                 )
             conn.execute(upsert(conn, dataset_usage, ["run_id", "digest"], None), [row])
 
-        run_write(self._store.engine, write)
+        run_write(self._engine, write)
         return version
 
     # -- reads ----------------------------------------------------------------------------------
@@ -230,7 +230,7 @@ class DatasetStore:
                 f"a dataset reference is a string such as 'digits@2', not {ref!r}"
             )
         name, _, number = ref.partition("@")
-        with read(self._store.engine) as conn:
+        with read(self._engine) as conn:
             if not number and len(ref) >= 8 and set(ref) <= _HEX:
                 rows = conn.execute(
                     _versions_query().where(dataset_versions.c.digest.like(ref + "%")).limit(2)
@@ -271,12 +271,12 @@ class DatasetStore:
             )
             .order_by(datasets.c.name)
         )
-        with read(self._store.engine) as conn:
+        with read(self._engine) as conn:
             return [self._version(r) for r in conn.execute(q)]
 
     def versions(self, name: str) -> list[DatasetVersion]:
         """The versions of dataset ``name``, oldest first."""
-        with read(self._store.engine) as conn:
+        with read(self._engine) as conn:
             rows = conn.execute(
                 _versions_query().where(datasets.c.name == name).order_by(dataset_versions.c.number)
             ).all()
@@ -299,7 +299,7 @@ class DatasetStore:
             .where(dataset_usage.c.digest == digest)
             .order_by(dataset_usage.c.created_at)
         )
-        with read(self._store.engine) as conn:
+        with read(self._engine) as conn:
             return [
                 DatasetUse(r.id, r.name, r.status, r.project, r.created_at) for r in conn.execute(q)
             ]
@@ -312,5 +312,5 @@ class DatasetStore:
             .where(dataset_usage.c.run_id == run_id)
             .order_by(dataset_usage.c.created_at)
         )
-        with read(self._store.engine) as conn:
+        with read(self._engine) as conn:
             return [self._version(r) for r in conn.execute(q)]

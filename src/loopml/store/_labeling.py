@@ -19,7 +19,7 @@ from loopml.store._labeling_queue import QueueStore
 from loopml.store._labeling_reviews import ReviewStore
 
 if TYPE_CHECKING:
-    from loopml.store._store import Store
+    from sqlalchemy import Engine
 
 __all__ = ["LabelingStore"]
 
@@ -30,10 +30,10 @@ class LabelingStore:
     Thread-safe, like the parts: each call is its own transaction.
     """
 
-    def __init__(self, store: Store) -> None:
-        self.projects = LabelProjectStore(store)
-        self.guidelines = GuidelineStore(store)
-        self.annotators = AnnotatorStore(store)
-        self.queue = QueueStore(store)
-        self.annotations = AnnotationStore(store)
-        self.reviews = ReviewStore(store)
+    def __init__(self, engine: Engine) -> None:
+        self.projects = LabelProjectStore(engine)
+        self.guidelines = GuidelineStore(engine)
+        self.annotators = AnnotatorStore(engine)
+        self.queue = QueueStore(engine)
+        self.annotations = AnnotationStore(engine)
+        self.reviews = ReviewStore(engine)

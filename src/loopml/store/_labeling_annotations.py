@@ -29,8 +29,7 @@ from loopml.store._schema_labeling import annotators, assignments, label_items
 
 if TYPE_CHECKING:
     import numpy as np
-
-    from loopml.store._store import Store
+    from sqlalchemy import Engine
 
 __all__ = ["AnnotationRecord", "AnnotationStore", "FlagRecord"]
 
@@ -91,8 +90,8 @@ def _check(label: int | None, seconds: float | None, flag: bool, comment: str | 
 class AnnotationStore:
     """Annotations; ``store.labeling.annotations``. Thread-safe."""
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
 
     def add(
         self,
@@ -192,7 +191,7 @@ class AnnotationStore:
             )
 
         try:
-            return run_write(self._store.engine, write)
+            return run_write(self._engine, write)
         except IntegrityError as exc:
             text = str(exc.orig).lower()
             if "unique" in text or "duplicate" in text:
@@ -220,7 +219,7 @@ class AnnotationStore:
 
         if kind not in _KINDS:
             raise ValidationError(f"annotation kind {kind!r} is unknown; use 'label' or 'review'")
-        with read(self._store.engine) as conn:
+        with read(self._engine) as conn:
             mark = placeholder(conn)
             sql = (
                 "SELECT item_idx, annotator_id, label, guideline_version, id FROM annotations "
@@ -250,7 +249,7 @@ class AnnotationStore:
             .where(annotations_t.c.project_id == project_id, annotations_t.c.flag.is_(True))
             .order_by(annotations_t.c.id.desc())
         )
-        with read(self._store.engine) as conn:
+        with read(self._engine) as conn:
             return [
                 FlagRecord(
                     int(r.item_idx),
@@ -271,7 +270,7 @@ class AnnotationStore:
             .order_by(annotations_t.c.id)
         )
         kinds = {v: k for k, v in _KINDS.items()}
-        with read(self._store.engine) as conn:
+        with read(self._engine) as conn:
             return [
                 AnnotationRecord(
                     id=int(r.id),

@@ -18,7 +18,7 @@ from loopml.store._schema_labeling import annotations as annotations_t
 from loopml.store._schema_labeling import annotators, assignments
 
 if TYPE_CHECKING:
-    from loopml.store._store import Store
+    from sqlalchemy import Engine
 
 __all__ = ["AnnotatorRecord", "AnnotatorStats", "AnnotatorStore"]
 
@@ -52,8 +52,8 @@ class AnnotatorStats:
 class AnnotatorStore:
     """Annotators and reviewers; ``store.labeling.annotators``. Thread-safe."""
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
 
     def add(self, project_id: int, names: Sequence[str], role: str = "annotator") -> dict[str, int]:
         """Add annotators (existing names are kept as they are); returns name -> id for ``names``."""
@@ -82,7 +82,7 @@ class AnnotatorStore:
             )
             return {r.name: int(r.id) for r in conn.execute(q)}
 
-        return run_write(self._store.engine, write)
+        return run_write(self._engine, write)
 
     def stats(self, project_id: int) -> list[AnnotatorStats]:
         """The project's annotators, by name, with their label, flag and pending counts."""
@@ -112,7 +112,7 @@ class AnnotatorStore:
             .where(annotators.c.project_id == project_id)
             .order_by(annotators.c.name)
         )
-        with read(self._store.engine) as conn:
+        with read(self._engine) as conn:
             return [
                 AnnotatorStats(
                     int(r.id),
@@ -134,12 +134,12 @@ class AnnotatorStore:
             .where(annotators.c.project_id == project_id)
             .order_by(annotators.c.id)
         )
-        with read(self._store.engine) as conn:
+        with read(self._engine) as conn:
             return [AnnotatorRecord(int(r.id), r.name, r.role) for r in conn.execute(q)]
 
     def get(self, project_id: int, name: str) -> AnnotatorRecord:
         """Annotator ``name`` of the project."""
-        with read(self._store.engine) as conn:
+        with read(self._engine) as conn:
             row = conn.execute(
                 select(annotators.c.id, annotators.c.name, annotators.c.role).where(
                     annotators.c.project_id == project_id, annotators.c.name == name

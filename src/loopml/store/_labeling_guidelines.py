@@ -26,7 +26,7 @@ from loopml.store._schema_labeling import annotations as annotations_t
 from loopml.store._schema_labeling import assignments, guidelines
 
 if TYPE_CHECKING:
-    from loopml.store._store import Store
+    from sqlalchemy import Engine
 
 __all__ = ["GuidelineRecord", "GuidelineStore"]
 
@@ -46,8 +46,8 @@ class GuidelineRecord:
 class GuidelineStore:
     """Guideline versions; ``store.labeling.guidelines``. Thread-safe."""
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
 
     def publish(
         self,
@@ -97,11 +97,11 @@ class GuidelineStore:
             return version, _queue_relabel(conn, project_id, version, affects, multi_label, now)
 
         try:
-            return run_write(self._store.engine, write)
+            return run_write(self._engine, write)
         except IntegrityError:
             pass  # another publisher took this version number at the same moment: take the next
         try:
-            return run_write(self._store.engine, write)
+            return run_write(self._engine, write)
         except IntegrityError:
             raise ConflictError(
                 "another guideline version was published at the same moment; "
@@ -115,7 +115,7 @@ class GuidelineStore:
             .where(guidelines.c.project_id == project_id)
             .order_by(guidelines.c.version)
         )
-        with read(self._store.engine) as conn:
+        with read(self._engine) as conn:
             return [
                 GuidelineRecord(
                     int(r.version),
@@ -130,7 +130,7 @@ class GuidelineStore:
 
     def latest_version(self, project_id: int) -> int:
         """The newest guideline version (0 when none is published)."""
-        with read(self._store.engine) as conn:
+        with read(self._engine) as conn:
             return latest_guideline_version(conn, project_id)
 
 

@@ -29,7 +29,7 @@ from loopml.store._schema_labeling import (
 )
 
 if TYPE_CHECKING:
-    from loopml.store._store import Store
+    from sqlalchemy import Engine
 
 __all__ = ["LabelProjectRecord", "LabelProjectStore", "LabelProjectSummary"]
 
@@ -101,8 +101,8 @@ def _check_project(
 class LabelProjectStore:
     """Labeling projects and their item index; ``store.labeling.projects``. Thread-safe."""
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
 
     def create(
         self,
@@ -158,7 +158,7 @@ class LabelProjectStore:
             )
 
         try:
-            return run_write(self._store.engine, write)
+            return run_write(self._engine, write)
         except IntegrityError as exc:
             if "item" in str(exc.orig).lower():
                 raise ValidationError(
@@ -172,7 +172,7 @@ class LabelProjectStore:
 
     def get(self, name: str) -> LabelProjectRecord:
         """A project by name."""
-        with read(self._store.engine) as conn:
+        with read(self._engine) as conn:
             row = conn.execute(select(label_projects).where(label_projects.c.name == name)).first()
         if row is None:
             raise NotFoundError(
@@ -196,7 +196,7 @@ class LabelProjectStore:
         q = select(label_projects, n_items.label("n_items"), n_ann.label("n_ann")).order_by(
             label_projects.c.name
         )
-        with read(self._store.engine) as conn:
+        with read(self._engine) as conn:
             return [
                 LabelProjectSummary(_record(r), int(r.n_items), int(r.n_ann))
                 for r in conn.execute(q)
@@ -210,13 +210,13 @@ class LabelProjectStore:
                 conn.execute(delete(table).where(table.c.project_id == project_id))
             conn.execute(delete(label_projects).where(label_projects.c.id == project_id))
 
-        run_write(self._store.engine, write)
+        run_write(self._engine, write)
 
     # -- items ----------------------------------------------------------------------------------
     def item_indices(self, project_id: int, item_ids: Sequence[str]) -> dict[str, int]:
         """Map item ids to their indices (unknown ids are left out)."""
         found: dict[str, int] = {}
-        with read(self._store.engine) as conn:
+        with read(self._engine) as conn:
             for part in chunks([str(i) for i in item_ids]):
                 q = select(label_items.c.item_id, label_items.c.idx).where(
                     label_items.c.project_id == project_id, label_items.c.item_id.in_(part)
@@ -227,7 +227,7 @@ class LabelProjectStore:
     def item_ids(self, project_id: int, idxs: Sequence[int]) -> dict[int, str]:
         """Map item indices to their ids (unknown indices are left out)."""
         found: dict[int, str] = {}
-        with read(self._store.engine) as conn:
+        with read(self._engine) as conn:
             for part in chunks([int(i) for i in idxs]):
                 q = select(label_items.c.idx, label_items.c.item_id).where(
                     label_items.c.project_id == project_id, label_items.c.idx.in_(part)
@@ -237,7 +237,7 @@ class LabelProjectStore:
 
     def count_items(self, project_id: int) -> int:
         """How many items the project has."""
-        with read(self._store.engine) as conn:
+        with read(self._engine) as conn:
             return int(
                 conn.execute(
                     select(func.count()).where(label_items.c.project_id == project_id)

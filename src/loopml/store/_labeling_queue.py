@@ -34,8 +34,7 @@ from loopml.store._schema_labeling import assignments, label_items
 
 if TYPE_CHECKING:
     import numpy as np
-
-    from loopml.store._store import Store
+    from sqlalchemy import Engine
 
 __all__ = ["QueueCounts", "QueueEntry", "QueueStore"]
 
@@ -65,8 +64,8 @@ class QueueCounts:
 class QueueStore:
     """The annotators' queues; ``store.labeling.queue``. Thread-safe."""
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
 
     def assign(
         self,
@@ -141,7 +140,7 @@ class QueueStore:
             return batch, count_assignments(conn, project_id) - before
 
         try:
-            return run_write(self._store.engine, write)
+            return run_write(self._engine, write)
         except IntegrityError:
             raise NotFoundError(
                 f"annotator ids {list(annotator_ids)!r} are not all in this project; get them "
@@ -173,7 +172,7 @@ class QueueStore:
             .order_by(assignments.c.id)
             .limit(int(limit))
         )
-        with read(self._store.engine) as conn:
+        with read(self._engine) as conn:
             return [
                 QueueEntry(int(r.id), int(r.item_idx), r.item_id, r.reason, int(r.round))
                 for r in conn.execute(q)
@@ -184,7 +183,7 @@ class QueueStore:
         q = select(assignments.c.status, func.count()).where(assignments.c.project_id == project_id)
         if annotator_id is not None:
             q = q.where(assignments.c.annotator_id == annotator_id)
-        with read(self._store.engine) as conn:
+        with read(self._engine) as conn:
             found = {
                 ASSIGNMENT_STATUS[int(status)]: int(n)
                 for status, n in conn.execute(q.group_by(assignments.c.status))
@@ -203,7 +202,7 @@ class QueueStore:
             )
             .values(status=SKIPPED, updated_at=time.time())
         )
-        return bool(run_write(self._store.engine, lambda conn: conn.execute(stmt).rowcount))
+        return bool(run_write(self._engine, lambda conn: conn.execute(stmt).rowcount))
 
     def undo(self, project_id: int, annotator_id: int) -> int | None:
         """Take back the annotator's last label or skip: its queue entry is pending again.
@@ -240,13 +239,13 @@ class QueueStore:
                 )
             return int(last.item_idx)
 
-        return run_write(self._store.engine, write)
+        return run_write(self._engine, write)
 
     def assigned_items(self, project_id: int) -> np.ndarray:
         """Indices of the items that have any queue entry (sorted, unique)."""
         import numpy as np
 
-        with read(self._store.engine) as conn:
+        with read(self._engine) as conn:
             sql = (
                 f"SELECT DISTINCT item_idx FROM assignments WHERE project_id = {placeholder(conn)}"
             )

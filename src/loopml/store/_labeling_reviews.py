@@ -27,7 +27,7 @@ from loopml.store._schema_labeling import annotations as annotations_t
 from loopml.store._schema_labeling import label_items, reviews
 
 if TYPE_CHECKING:
-    from loopml.store._store import Store
+    from sqlalchemy import Engine
 
 __all__ = ["NewReview", "ReviewRecord", "ReviewStore"]
 
@@ -76,8 +76,8 @@ def _check_kinds(kinds: Sequence[str]) -> list[str]:
 class ReviewStore:
     """The review queue; ``store.labeling.reviews``. Thread-safe."""
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
 
     def replace_open(
         self, project_id: int, kinds: Sequence[str], entries: Sequence[NewReview]
@@ -127,7 +127,7 @@ class ReviewStore:
                 conn.execute(insert(reviews), part)
             return len(fresh)
 
-        return run_write(self._store.engine, write)
+        return run_write(self._engine, write)
 
     def entries(
         self,
@@ -162,7 +162,7 @@ class ReviewStore:
             q = q.where(reviews.c.status == _STATUS_CODES[status])
         if limit is not None:
             q = q.limit(int(limit))
-        with read(self._store.engine) as conn:
+        with read(self._engine) as conn:
             return [
                 ReviewRecord(
                     id=int(r.id),
@@ -237,7 +237,7 @@ class ReviewStore:
             )
 
         try:
-            return run_write(self._store.engine, write)
+            return run_write(self._engine, write)
         except IntegrityError:
             raise NotFoundError(
                 f"no reviewer with id {reviewer_id!r} in project {project_id!r}; add one with "

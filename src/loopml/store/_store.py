@@ -99,14 +99,14 @@ class Store:
         """Dataset versions and their lineage (see ``DatasetStore``)."""
         from loopml.store._datasets import DatasetStore
 
-        return DatasetStore(self)
+        return DatasetStore(self.engine, self.data_dir)
 
     @cached_property
     def labeling(self) -> LabelingStore:
         """Labeling projects, guidelines, queues, annotations and reviews (see ``LabelingStore``)."""
         from loopml.store._labeling import LabelingStore
 
-        return LabelingStore(self)
+        return LabelingStore(self.engine)
 
     def close(self) -> None:
         """Release the store's connections."""
