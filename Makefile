@@ -34,8 +34,9 @@ else
 	$(BIN)/loopml demo --serve --port $(PORT)
 endif
 
-## make test: the whole suite (PostgreSQL tests need LOOPML_TEST_POSTGRES_URL)
+## make test: the layer contracts, then the whole suite (PostgreSQL tests need LOOPML_TEST_POSTGRES_URL)
 test: $(STAMP_TEST)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP_TEST)

@@ -45,9 +45,7 @@ def test_two_annotators_on_one_batch_at_once(store: object) -> None:
     for t in threads:
         t.join(120)
     assert not errors, errors
-    from loopml.store._labeling import annotation_arrays
-
-    arrays = annotation_arrays(p.store, p.id)
+    arrays = p.store.labeling.annotations.arrays(p.id)
     pairs = list(zip(arrays["item"].tolist(), arrays["annotator"].tolist(), strict=False))
     assert len(pairs) == 2 * N_ITEMS  # nothing lost
     assert len(set(pairs)) == len(pairs)  # nothing duplicated

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import loopml
-from loopml.store._sweeps import SweepStore
+from loopml.store import SweepStore
 from loopml.tracking import default_session
 from tests.sweeps_tests._objectives import by_mode
 

@@ -22,20 +22,11 @@ if TYPE_CHECKING:
     from loopml.datasets import DatasetVersion
     from loopml.store import Store
 
-__all__ = ["PREDICTIONS_ARTIFACT", "evaluate", "store_of"]
+__all__ = ["PREDICTIONS_ARTIFACT", "evaluate"]
 
 PREDICTIONS_ARTIFACT = "predictions.parquet"
 # Evaluation columns; a dataset column with one of these names is kept as ``item.<name>``.
 _OWN = ("id", "truth", "prediction", "correct", "confidence", "loss", "error", "probabilities")
-
-
-def store_of(store: Store | None) -> Store:
-    """The given store, or the default session's."""
-    if store is not None:
-        return store
-    from loopml.tracking import default_session
-
-    return default_session().store
 
 
 def _label_text(v: Any) -> str:
@@ -232,7 +223,7 @@ def evaluate(
             f"split is the name of a split such as 'test' (or None for all items), not {split!r}; "
             "pass the classes by name: classes=[...]"
         )
-    store = store_of(store)
+    store = _store_of(store)
     version = get(dataset, store=store)
     if version.label is None:
         raise ValidationError(
@@ -403,3 +394,9 @@ def evaluate(
     if log_to_run and run_id is not None:
         evaluation.log_to_run(run if run is not None and not isinstance(run, str) else None)
     return evaluation
+
+
+def _store_of(store: Store | None) -> Store:
+    from loopml.analysis._evaluation import store_of
+
+    return store_of(store)

@@ -331,8 +331,6 @@ class Evaluation:
 
 def get_evaluation(ref: str, *, store: Store | None = None) -> Evaluation:
     """A stored evaluation by id (or unique prefix)."""
-    from loopml.analysis._evaluate import store_of
-
     store = store_of(store)
     return Evaluation(store.evaluations.get(ref), store)
 
@@ -341,7 +339,6 @@ def list_evaluations(
     dataset: str | None = None, *, run: str | None = None, store: Store | None = None
 ) -> list[Evaluation]:
     """Evaluations, newest first (of one dataset version, or of one run)."""
-    from loopml.analysis._evaluate import store_of
     from loopml.datasets import get
 
     store = store_of(store)
@@ -350,3 +347,12 @@ def list_evaluations(
     return [
         Evaluation(r, store) for r in store.evaluations.search(dataset_digest=digest, run_id=run_id)
     ]
+
+
+def store_of(store: Store | None) -> Store:
+    """The given store, or the default session's."""
+    if store is not None:
+        return store
+    from loopml.tracking import default_session
+
+    return default_session().store

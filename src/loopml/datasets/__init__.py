@@ -18,7 +18,7 @@ from loopml.datasets._api import (
     versions,
 )
 from loopml.datasets._diff import DatasetDiff
-from loopml.datasets._version import DatasetVersion
+from loopml.store import DatasetVersion
 
 __all__ = [
     "DatasetDiff",

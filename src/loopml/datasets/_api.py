@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import re
-import uuid
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from loopml._errors import ValidationError
 from loopml.datasets._diff import DatasetDiff, diff_versions
-from loopml.datasets._version import DatasetVersion
+from loopml.store import DatasetVersion
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -31,8 +29,6 @@ __all__ = [
     "versions",
 ]
 
-# Small row groups let one item be read without scanning the file (the annotator queue).
-_ROW_GROUP = 4096
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
 
@@ -51,12 +47,6 @@ def _check_name(name: str) -> str:
             "starting with a letter or digit (e.g. 'digits-train')"
         )
     return name
-
-
-def _version(store: Store, row: dict[str, Any]) -> DatasetVersion:
-    from loopml.store._datasets import dataset_file
-
-    return DatasetVersion.from_row(row, dataset_file(store, row["digest"]))
 
 
 def create(
@@ -96,53 +86,27 @@ def create_from_table(
     store: Store | None = None,
 ) -> DatasetVersion:
     """Store an already built table (``id`` and ``split`` first) as a version of ``name``."""
-    import pyarrow.parquet as pq
-
-    from loopml.datasets._build import table_digest
-    from loopml.store._datasets import dataset_file, register_version
-
     store = _store(store)
     _check_name(name)
-    digest = table_digest(table)
-    path = dataset_file(store, digest)
-    if not path.exists():
-        # Write beside the target then rename: a reader never sees a half-written version.
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{digest}.{uuid.uuid4().hex}.tmp")
-        pq.write_table(table, tmp, compression="zstd", row_group_size=_ROW_GROUP)
-        os.chmod(tmp, 0o444)
-        os.replace(tmp, path)
-    splits = dict(sorted(Counter(table["split"].to_pylist()).items()))
-    row, _ = register_version(store, name, digest, table.num_rows, roles, splits, note, source)
-    return _version(store, row)
+    version, _ = store.datasets.add_version(name, table, roles, source, note)
+    return version
 
 
 def get(ref: str | DatasetVersion, *, store: Store | None = None) -> DatasetVersion:
     """A dataset version: ``"name"`` (latest), ``"name@3"``, ``"name@latest"`` or a digest prefix."""
-    from loopml.store._datasets import get_version
-
     if isinstance(ref, DatasetVersion):
         return ref
-    if not isinstance(ref, str) or not ref:
-        raise ValidationError(f"a dataset reference is a string such as 'digits@2', not {ref!r}")
-    store = _store(store)
-    return _version(store, get_version(store, ref))
+    return _store(store).datasets.get(ref)
 
 
 def list_datasets(*, store: Store | None = None) -> list[DatasetVersion]:
     """The latest version of every dataset, by name."""
-    from loopml.store._datasets import list_datasets as rows
-
-    store = _store(store)
-    return [_version(store, r) for r in rows(store)]
+    return _store(store).datasets.latest()
 
 
 def versions(name: str, *, store: Store | None = None) -> list[DatasetVersion]:
     """Every version of dataset ``name``, oldest first."""
-    from loopml.store._datasets import list_versions
-
-    store = _store(store)
-    return [_version(store, r) for r in list_versions(store, name)]
+    return _store(store).datasets.versions(name)
 
 
 def diff(
@@ -156,31 +120,22 @@ def use_dataset(
     run: Run | str, version: str | DatasetVersion, *, store: Store | None = None
 ) -> DatasetVersion:
     """Record that ``run`` (a Run or run id) reads ``version``; returns the version."""
-    from loopml.store._datasets import record_usage
-
     if not isinstance(run, str):
         store = store or run.store
         run_id = run.id
         run.flush()  # a lazily started run has its row written by the first ingest
     else:
         run_id = run
-    store = _store(store)
-    v = get(version, store=store)
-    record_usage(store, run_id, v.digest)
-    return v
+    return _store(store).datasets.record_use(run_id, version)
 
 
 def used_by(version: str | DatasetVersion, *, store: Store | None = None) -> list[dict[str, Any]]:
     """The runs that used a version (id, name, project, status, when): its lineage."""
-    from loopml.store._datasets import version_users
-
     store = _store(store)
-    return version_users(store, get(version, store=store).digest)
+    return [dataclasses.asdict(u) for u in store.datasets.users(get(version, store=store).digest)]
 
 
 def inputs_of(run_id: str, *, store: Store | None = None) -> list[DatasetVersion]:
     """The dataset versions a run used."""
-    from loopml.store._datasets import run_inputs
-
     store = _store(store)
-    return [_version(store, r) for r in run_inputs(store, store.runs.resolve_id(run_id))]
+    return store.datasets.inputs_of(store.runs.resolve_id(run_id))

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["IMAGE_SUFFIXES", "build_table", "table_digest"]
+__all__ = ["IMAGE_SUFFIXES", "build_table"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp")
 _SOURCES = "a pandas DataFrame, a list of dicts, or a path to a .csv, .parquet, .jsonl file or a folder of images"
@@ -186,13 +186,3 @@ def build_table(
         "types": {f.name: str(f.type) for f in table.schema},
     }
     return table, roles, source
-
-
-def table_digest(table: pa.Table) -> str:
-    """SHA-256 of the table's Arrow IPC stream: the same content gives the same digest."""
-    import pyarrow as pa
-
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table.combine_chunks())
-    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-    from loopml.datasets._version import DatasetVersion
+    from loopml.store import DatasetVersion
 
 __all__ = ["DatasetDiff", "diff_versions"]
 
@@ -36,9 +36,10 @@ def _differs(a: pd.Series, b: pd.Series) -> pd.Series:
     both_na = a.isna().to_numpy() & b.isna().to_numpy()
     try:
         equal = (a.to_numpy() == b.to_numpy()) | both_na
-        if not isinstance(equal, np.ndarray) or equal.shape != both_na.shape:
-            raise TypeError
-    except (TypeError, ValueError):  # arrays or mixed objects: compare one by one
+    except (TypeError, ValueError):
+        equal = None
+    if not isinstance(equal, np.ndarray) or equal.shape != both_na.shape:
+        # Arrays or mixed objects do not compare element-wise: compare one by one.
         equal = np.array([_same(x, y) for x, y in zip(a, b, strict=False)]) | both_na
     return pd.Series(~equal, index=a.index)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -47,11 +47,8 @@ def create_project(
     smaller share of the votes go to the review queue.
     """
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     from loopml.datasets import get
-    from loopml.store._labeling import create_project as insert_project
-    from loopml.store._labeling import get_project
 
     store = _store(store)
     if not isinstance(name, str) or not _NAME.match(name):
@@ -72,38 +69,37 @@ def create_project(
             raise ValidationError(
                 f"{version.ref} has no label column to take classes from; pass classes=[...]"
             )
-        labels = pq.read_table(version.path, columns=["label"])["label"]
+        labels = version.to_arrow(columns=["label"])["label"]
         classes = sorted(str(c) for c in pc.unique(labels).to_pylist() if c is not None)
     schema = LabelSchema.of(classes, multi_label)
-    ids = pq.read_table(version.path, columns=["id"])["id"].to_pylist()
-    values = {
-        "name": name,
-        "dataset": version.digest,
-        "classes": json.dumps(list(schema.classes)),
-        "multi_label": bool(multi_label),
-        "overlap": overlap,
-        "show_others": bool(show_others),
-        "min_agreement": float(min_agreement),
-    }
-    insert_project(store, values, ids)
-    return LabelingProject(store, get_project(store, name))
+    ids = version.to_arrow(columns=["id"])["id"].to_pylist()
+    record = store.labeling.projects.create(
+        name,
+        version.digest,
+        schema.classes,
+        ids,
+        multi_label=bool(multi_label),
+        overlap=overlap,
+        show_others=bool(show_others),
+        min_agreement=float(min_agreement),
+    )
+    return LabelingProject(store, record)
 
 
 def project(name: str, *, store: Store | None = None) -> LabelingProject:
     """Open an existing labeling project by name."""
-    from loopml.store._labeling import get_project
-
     store = _store(store)
-    return LabelingProject(store, get_project(store, name))
+    return LabelingProject(store, store.labeling.projects.get(name))
 
 
 def list_projects(*, store: Store | None = None) -> list[dict[str, Any]]:
     """Every labeling project: name, dataset digest, classes, overlap, item and annotation counts."""
-    import json
-
-    from loopml.store._labeling import list_projects as rows
-
-    out = rows(_store(store))
-    for r in out:
-        r["classes"] = json.loads(r["classes"])
-    return out
+    return [
+        {
+            **dataclasses.asdict(s.project),
+            "classes": list(s.project.classes),
+            "n_items": s.n_items,
+            "n_annotations": s.n_annotations,
+        }
+        for s in _store(store).labeling.projects.summaries()
+    ]

@@ -11,20 +11,25 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from loopml._errors import NotFoundError, ValidationError
+from loopml.labeling._guideline_problems import problems
+from loopml.labeling._project_consensus import consensus
+from loopml.labeling._project_issues import label_issues
+from loopml.labeling._review import adjudicate, review_queue
 from loopml.labeling._schema import LabelSchema
+from loopml.labeling._snapshot import snapshot
+from loopml.labeling._suggest import suggest
+from loopml.labeling._version_agreement import agreement_by_version
+from loopml.labeling._votes import role_of
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from loopml.datasets import DatasetVersion
     from loopml.labeling._agreement import AgreementStats
-    from loopml.labeling._items import ItemReader
     from loopml.labeling._problems import ProblemGroup
-    from loopml.store import Store
+    from loopml.store import ItemReader, LabelProjectRecord, Store
 
 __all__ = ["Guideline", "LabelingProject", "QueueItem"]
-
-_MAX_COMMENT = 5000
 
 
 @dataclass(frozen=True)
@@ -57,16 +62,16 @@ class LabelingProject:
     ``loopml.labeling.create_project(...)`` or ``loopml.labeling.project(name)``.
     """
 
-    def __init__(self, store: Store, row: dict[str, Any]) -> None:
+    def __init__(self, store: Store, record: LabelProjectRecord) -> None:
         self.store = store
-        self.id: int = row["id"]
-        self.name: str = row["name"]
-        self.dataset_digest: str = row["dataset"]
-        self.schema = LabelSchema.of(row["classes"], row["multi_label"])
-        self.overlap: int = row["overlap"]
-        self.show_others: bool = row["show_others"]
-        self.min_agreement: float = row["min_agreement"]
-        self.created_at: float = row["created_at"]
+        self.id: int = record.id
+        self.name: str = record.name
+        self.dataset_digest: str = record.dataset
+        self.schema = LabelSchema.of(record.classes, record.multi_label)
+        self.overlap: int = record.overlap
+        self.show_others: bool = record.show_others
+        self.min_agreement: float = record.min_agreement
+        self.created_at: float = record.created_at
 
     def __repr__(self) -> str:
         return f"LabelingProject(name={self.name!r}, classes={list(self.classes)!r}, overlap={self.overlap})"
@@ -85,15 +90,11 @@ class LabelingProject:
 
     @cached_property
     def _reader(self) -> ItemReader:
-        from loopml.labeling._items import ItemReader
-
-        return ItemReader(self.dataset.path)
+        return self.store.datasets.rows(self.dataset)
 
     # -- items -------------------------------------------------------------------------------
     def _index(self, item_id: str) -> int:
-        from loopml.store._labeling import item_indices
-
-        found = item_indices(self.store, self.id, [str(item_id)])
+        found = self.store.labeling.projects.item_indices(self.id, [str(item_id)])
         if str(item_id) not in found:
             raise NotFoundError(
                 f"no item {item_id!r} in labeling project {self.name!r}; item ids come from {self.dataset.ref}"
@@ -101,9 +102,7 @@ class LabelingProject:
         return found[str(item_id)]
 
     def _ids(self, idxs: Sequence[int]) -> dict[int, str]:
-        from loopml.store._labeling import item_ids_of
-
-        return item_ids_of(self.store, self.id, idxs)
+        return self.store.labeling.projects.item_ids(self.id, idxs)
 
     def item(self, item_id: str) -> dict[str, Any]:
         """The item's row from the dataset (id, split, inputs, metadata)."""
@@ -128,8 +127,6 @@ class LabelingProject:
         made under an older version, touch one of them is queued again for its annotators.
         Old labels are kept.
         """
-        from loopml.store._labeling import publish_guideline
-
         if not isinstance(text, str) or not text.strip():
             raise ValidationError("guideline text is empty; write the guideline in Markdown")
         if not isinstance(note, str) or not note.strip():
@@ -138,15 +135,14 @@ class LabelingProject:
             )
         names = list(affects) if affects is not None else self.classes_named_in(note)
         idx = [self.schema.index(n) for n in names]
-        version, queued = publish_guideline(
-            self.store,
+        version, queued = self.store.labeling.guidelines.publish(
             self.id,
             text,
             note.strip(),
-            idx,
-            [self.classes[i] for i in idx],
-            author,
-            self.schema.multi_label,
+            affects=idx,
+            affect_names=[self.classes[i] for i in idx],
+            author=author,
+            multi_label=self.schema.multi_label,
         )
         return dataclasses.replace(self.guideline(version), queued=queued)
 
@@ -156,13 +152,9 @@ class LabelingProject:
 
     def guidelines(self) -> list[Guideline]:
         """Every guideline version, oldest first."""
-        from loopml.store._labeling import list_guidelines
-
         return [
-            Guideline(
-                **{k: r[k] for k in ("version", "text", "note", "affects", "author", "created_at")}
-            )
-            for r in list_guidelines(self.store, self.id)
+            Guideline(g.version, g.text, g.note, list(g.affects), g.author, g.created_at)
+            for g in self.store.labeling.guidelines.versions(self.id)
         ]
 
     def guideline(self, version: int | None = None) -> Guideline:
@@ -210,29 +202,16 @@ class LabelingProject:
     # -- annotators and queues ---------------------------------------------------------------
     def add_annotators(self, names: Sequence[str], role: str = "annotator") -> list[str]:
         """Add annotators (or reviewers, ``role="reviewer"``); existing names are kept."""
-        from loopml.store._labeling import add_annotators
-
         if isinstance(names, str):
             names = [names]
-        if role not in ("annotator", "reviewer"):
-            raise ValidationError(f"role {role!r} is unknown; use 'annotator' or 'reviewer'")
-        for n in names:
-            if not isinstance(n, str) or not re.fullmatch(r"[\w.@+-]{1,200}", n):
-                raise ValidationError(
-                    f"annotator name {n!r} is not allowed; use 1-200 letters, digits, '.', '_', '-', '@' or '+'"
-                )
-        return list(add_annotators(self.store, self.id, list(names), role))
+        return list(self.store.labeling.annotators.add(self.id, list(names), role))
 
     def annotators(self) -> list[dict[str, Any]]:
         """The annotators with their label, flag and pending counts."""
-        from loopml.store._labeling import list_annotators
-
-        return list_annotators(self.store, self.id)
+        return [dataclasses.asdict(a) for a in self.store.labeling.annotators.stats(self.id)]
 
     def _annotator(self, name: str) -> int:
-        from loopml.store._labeling import annotator_id
-
-        return annotator_id(self.store, self.id, name)
+        return self.store.labeling.annotators.get(self.id, name).id
 
     def assign(
         self,
@@ -248,12 +227,12 @@ class LabelingProject:
         ``items`` None takes the items nobody has been assigned yet, up to ``limit``.
         Returns (batch number, queue entries added).
         """
-        from loopml.store._labeling import annotator_names, assign, item_indices
-
         names = (
             list(annotators)
             if annotators is not None
-            else [n for n, r in annotator_names(self.store, self.id).values() if r == "annotator"]
+            else [
+                a.name for a in self.store.labeling.annotators.all(self.id) if a.role == "annotator"
+            ]
         )
         if not names:
             raise ValidationError(
@@ -267,23 +246,21 @@ class LabelingProject:
         ids = [self._annotator(n) for n in names]
         idxs = None
         if items is not None:
-            found = item_indices(self.store, self.id, [str(i) for i in items])
+            found = self.store.labeling.projects.item_indices(self.id, [str(i) for i in items])
             missing = [i for i in items if str(i) not in found]
             if missing:
                 raise NotFoundError(
                     f"{len(missing)} items are not in project {self.name!r} (e.g. {missing[:3]!r})"
                 )
             idxs = [found[str(i)] for i in items]
-        return assign(self.store, self.id, ids, idxs, k, limit, reason)
+        return self.store.labeling.queue.assign(
+            self.id, ids, idxs, overlap=k, limit=limit, reason=reason
+        )
 
     def next_items(self, annotator: str, n: int = 1) -> list[QueueItem]:
         """The annotator's next ``n`` queue entries."""
-        from loopml.store._labeling import next_assignments
-
-        rows = next_assignments(self.store, self.id, self._annotator(annotator), n)
-        return [
-            QueueItem(r["item_id"], int(r["item_idx"]), r["reason"], int(r["round"])) for r in rows
-        ]
+        entries = self.store.labeling.queue.next(self.id, self._annotator(annotator), n)
+        return [QueueItem(e.item_id, e.item_idx, e.reason, e.round) for e in entries]
 
     def next_item(self, annotator: str) -> QueueItem | None:
         """The annotator's next queue entry, or None when the queue is empty."""
@@ -292,11 +269,8 @@ class LabelingProject:
 
     def queue_counts(self, annotator: str | None = None) -> dict[str, int]:
         """Pending, done and skipped queue entries (of one annotator, or everyone)."""
-        from loopml.store._labeling import queue_counts
-
-        return queue_counts(
-            self.store, self.id, None if annotator is None else self._annotator(annotator)
-        )
+        who = None if annotator is None else self._annotator(annotator)
+        return dataclasses.asdict(self.store.labeling.queue.counts(self.id, who))
 
     # -- annotating --------------------------------------------------------------------------
     def annotate(
@@ -315,54 +289,38 @@ class LabelingProject:
         ``label`` is a class name (a list of names for multi-label), or None with ``flag=True``
         to flag an item without labeling it. Returns the annotation id.
         """
-        from loopml.store._labeling import annotate
-
         value = None if label is None else self.schema.encode(label)
         if value is None and not flag:
             raise ValidationError("an annotation needs a label, or flag=True with a comment")
-        if comment is not None and (not isinstance(comment, str) or len(comment) > _MAX_COMMENT):
-            raise ValidationError(f"a comment is text of at most {_MAX_COMMENT} characters")
-        if seconds is not None and not (
-            isinstance(seconds, (int, float)) and 0 <= seconds < 86_400
-        ):
-            raise ValidationError(
-                f"seconds spent must be a number between 0 and 86400, got {seconds!r}"
-            )
-        return annotate(
-            self.store, self.id, self._annotator(annotator), self._index(item_id), value,
-            guideline_version, None if seconds is None else float(seconds), bool(flag), comment,
+        return self.store.labeling.annotations.add(
+            self.id, self._annotator(annotator), self._index(item_id), value,
+            version=guideline_version, seconds=seconds, flag=bool(flag), comment=comment,
         )  # fmt: skip
 
     def skip(self, annotator: str, item_id: str) -> bool:
         """Skip an item in the annotator's queue (it is not served again); False if not queued."""
-        from loopml.store._labeling import skip
-
-        return skip(self.store, self.id, self._annotator(annotator), self._index(item_id))
+        return self.store.labeling.queue.skip(
+            self.id, self._annotator(annotator), self._index(item_id)
+        )
 
     def undo(self, annotator: str) -> str | None:
         """Take back the annotator's last label or skip; returns that item's id (None: nothing)."""
-        from loopml.store._labeling import undo
-
-        idx = undo(self.store, self.id, self._annotator(annotator))
+        idx = self.store.labeling.queue.undo(self.id, self._annotator(annotator))
         return None if idx is None else self._ids([idx])[idx]
 
     def item_annotations(self, item_id: str, viewer: str | None = None) -> list[dict[str, Any]]:
         """The item's annotations (labels decoded). An annotator ``viewer`` sees only their own
         unless the project shows others' labels; reviewers and managers (viewer None) see all."""
-        from loopml.store._labeling import item_annotations
-
-        rows = item_annotations(self.store, self.id, self._index(item_id))
+        records = self.store.labeling.annotations.of_item(self.id, self._index(item_id))
+        rows = [dataclasses.asdict(r) for r in records]
         if viewer is not None and not self.show_others:
-            from loopml.labeling._quality import _role
-
-            role = _role(self, viewer)
+            role = role_of(self, viewer)
             if role is None:
                 raise NotFoundError(f"no annotator {viewer!r} in project {self.name!r}")
             if role == "annotator":
                 rows = [r for r in rows if r["annotator"] == viewer]
         for r in rows:
             r["label"] = self.schema.decode(r["label"])
-            r["kind"] = "review" if r["kind"] else "label"
         return rows
 
     # -- quality: agreement, problems, consensus, issues, active learning, snapshots -------------
@@ -372,8 +330,6 @@ class LabelingProject:
         ``common_items=True`` compares the versions on the same items only (those labeled
         under every version), the fair comparison after a targeted relabel.
         """
-        from loopml.labeling._quality import agreement_by_version
-
         return agreement_by_version(self, common_items=common_items)
 
     def agreement_frame(self, *, common_items: bool = False) -> pd.DataFrame:
@@ -384,14 +340,10 @@ class LabelingProject:
 
     def problems(self, version: int | None = None) -> list[ProblemGroup]:
         """Disagreements and flags grouped by class pair, biggest first (default: latest version labeled)."""
-        from loopml.labeling._quality import problems
-
         return problems(self, version)
 
     def consensus(self, method: str = "majority", *, queue: bool = True) -> pd.DataFrame:
         """Consensus label per labeled item; ties and low agreement go to the review queue."""
-        from loopml.labeling._quality import consensus
-
         return consensus(self, method, queue=queue)
 
     def review_queue(
@@ -402,14 +354,10 @@ class LabelingProject:
         limit: int | None = 100,
     ) -> list[dict[str, Any]]:
         """Open review entries (``tie``, ``low_agreement``, ``label_issue``), most urgent first."""
-        from loopml.labeling._quality import review_queue
-
         return review_queue(self, kind, status, limit)
 
     def adjudicate(self, item_id: str, label: Any, reviewer: str) -> int:
         """A reviewer decides an item's label (None dismisses); closes its open review entries."""
-        from loopml.labeling._quality import adjudicate
-
         return adjudicate(self, item_id, label, reviewer)
 
     def find_label_issues(
@@ -429,8 +377,6 @@ class LabelingProject:
         (``run=`` id, ``artifact=`` name, a .npy file), or ``cv=True`` to compute them by
         5-fold cross-validation on the dataset's numeric input columns.
         """
-        from loopml.labeling._quality import label_issues
-
         return label_issues(
             self,
             pred_probs,
@@ -454,31 +400,22 @@ class LabelingProject:
 
         With ``queue_for`` (annotator names), the suggested items are queued for them.
         """
-        from loopml.labeling._quality import suggest
-
         return suggest(self, pred_probs, method=method, limit=limit, queue_for=queue_for)
 
     def snapshot(
         self, name: str, *, method: str = "majority", note: str | None = None
     ) -> DatasetVersion:
         """Consensus labels as a new dataset version, each with the guideline version it came from."""
-        from loopml.labeling._quality import snapshot
-
         return snapshot(self, name, method=method, note=note)
 
     def status(self) -> dict[str, Any]:
         """Counts at a glance: items, annotators, guideline version, queue, open reviews."""
-        from loopml.store._engine import read
-        from loopml.store._labeling import count_items, latest_guideline_version
-
-        with read(self.store.engine) as conn:
-            version = latest_guideline_version(conn, self.id)
         return {
             "project": self.name,
             "dataset": self.dataset.ref,
-            "items": count_items(self.store, self.id),
+            "items": self.store.labeling.projects.count_items(self.id),
             "classes": list(self.classes),
-            "guideline_version": version,
+            "guideline_version": self.store.labeling.guidelines.latest_version(self.id),
             "annotators": len(self.annotators()),
             "queue": self.queue_counts(),
             "open_reviews": len(self.review_queue(limit=None)),

@@ -7,6 +7,9 @@ client writes through; ``RunStore`` is its SQL implementation.
 
 from loopml._errors import OffsetMismatch
 from loopml.store._backend import RunBackend
+from loopml.store._dataset_rows import ItemReader
+from loopml.store._dataset_version import DatasetVersion
+from loopml.store._datasets import DatasetStore, DatasetUse
 from loopml.store._engine import make_engine, normalize_url
 from loopml.store._evaluations import (
     EvalMetric,
@@ -17,6 +20,17 @@ from loopml.store._evaluations import (
     GroupKey,
     LabelRequestRecord,
 )
+from loopml.store._labeling import LabelingStore
+from loopml.store._labeling_annotations import AnnotationRecord, AnnotationStore, FlagRecord
+from loopml.store._labeling_annotators import AnnotatorRecord, AnnotatorStats, AnnotatorStore
+from loopml.store._labeling_guidelines import GuidelineRecord, GuidelineStore
+from loopml.store._labeling_projects import (
+    LabelProjectRecord,
+    LabelProjectStore,
+    LabelProjectSummary,
+)
+from loopml.store._labeling_queue import QueueCounts, QueueEntry, QueueStore
+from loopml.store._labeling_reviews import NewReview, ReviewRecord, ReviewStore
 from loopml.store._query import parse_filter, parse_order_by
 from loopml.store._records import (
     RUN_STATUSES,
@@ -41,19 +55,41 @@ from loopml.store._sweeps import (
 __all__ = [
     "MAX_SERIES_POINTS",
     "RUN_STATUSES",
+    "AnnotationRecord",
+    "AnnotationStore",
+    "AnnotatorRecord",
+    "AnnotatorStats",
+    "AnnotatorStore",
     "ArtifactRecord",
     "Batch",
     "ColumnChoices",
+    "DatasetStore",
+    "DatasetUse",
+    "DatasetVersion",
     "EvalMetric",
     "EvalTagRecord",
     "EvaluationRecord",
     "EvaluationRows",
     "EvaluationStore",
+    "FlagRecord",
     "GroupKey",
+    "GuidelineRecord",
+    "GuidelineStore",
+    "ItemReader",
+    "LabelProjectRecord",
+    "LabelProjectStore",
+    "LabelProjectSummary",
     "LabelRequestRecord",
+    "LabelingStore",
     "MetricSummary",
+    "NewReview",
     "OffsetMismatch",
     "ProjectInfo",
+    "QueueCounts",
+    "QueueEntry",
+    "QueueStore",
+    "ReviewRecord",
+    "ReviewStore",
     "RunBackend",
     "RunRecord",
     "RunStore",

@@ -24,7 +24,9 @@ from loopml.store._records import ProjectInfo
 from loopml.store._schema_runs import projects, runs
 
 if TYPE_CHECKING:
+    from loopml.store._datasets import DatasetStore
     from loopml.store._evaluations import EvaluationStore
+    from loopml.store._labeling import LabelingStore
     from loopml.store._runs import RunStore
     from loopml.store._sweeps import SweepStore
 
@@ -146,3 +148,17 @@ class Store:
         from loopml.store._evaluations import EvaluationStore
 
         return EvaluationStore(self)
+
+    @functools.cached_property
+    def datasets(self) -> DatasetStore:
+        """Dataset versions and their lineage (see ``DatasetStore``)."""
+        from loopml.store._datasets import DatasetStore
+
+        return DatasetStore(self.engine, self.data_dir)
+
+    @functools.cached_property
+    def labeling(self) -> LabelingStore:
+        """Labeling projects, guidelines, queues, annotations and reviews (see ``LabelingStore``)."""
+        from loopml.store._labeling import LabelingStore
+
+        return LabelingStore(self.engine)

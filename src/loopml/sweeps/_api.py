@@ -155,7 +155,7 @@ def resume_sweep(
 def load_sweep(sweep_id: str) -> Sweep:
     """A stored sweep's handle (best trial, trials DataFrame, ``resume()``), by id or prefix."""
     sweeps = _sweep_store()
-    return Sweep(sweeps, sweeps.get(sweep_id))
+    return Sweep(sweeps, sweeps.get(sweep_id), resumer=resume_sweep)
 
 
 def _stored_objective(record: SweepRecord) -> Objective:
@@ -230,7 +230,7 @@ def _execute(
         exc.loopml_sweep_id = record.id  # type: ignore[attr-defined]  # for the CLI's message
         raise
     sweeps.set_status(record.id, "finished")
-    return Sweep(sweeps, sweeps.get(record.id), objective)
+    return Sweep(sweeps, sweeps.get(record.id), objective, resumer=resume_sweep)
 
 
 def _use_workdir(workdir: str | None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from loopml._errors import NotFoundError
+from loopml._errors import LoopmlError, NotFoundError
 from loopml.sweeps._analysis import (
     BestTrial,
     SweepAnalysis,
@@ -27,11 +27,18 @@ class Sweep:
     """A sweep as stored: read its trials, find the best, resume it."""
 
     def __init__(
-        self, sweeps: SweepStore, record: SweepRecord, objective: Callable[..., Any] | None = None
+        self,
+        sweeps: SweepStore,
+        record: SweepRecord,
+        objective: Callable[..., Any] | None = None,
+        resumer: Callable[..., Sweep] | None = None,
     ) -> None:
         self._sweeps = sweeps
         self.record = record
         self._objective = objective
+        # ``loopml.resume_sweep``, handed in by the module that builds sweeps (it imports this
+        # one, so importing it back would close a circle).
+        self._resumer = resumer
 
     def __repr__(self) -> str:
         return f"Sweep(id={self.id!r}, name={self.record.name!r}, status={self.status!r})"
@@ -111,6 +118,9 @@ class Sweep:
 
     def resume(self, n_trials: int | None = None, **kwargs: Any) -> Sweep:
         """Continue this sweep (see :func:`loopml.resume_sweep`)."""
-        from loopml.sweeps._api import resume_sweep
-
-        return resume_sweep(self.id, self._objective, n_trials=n_trials, **kwargs)
+        if self._resumer is None:
+            raise LoopmlError(
+                f"this handle on sweep {self.id} cannot resume it; use "
+                f"loopml.resume_sweep({self.id!r}, objective=fn)"
+            )
+        return self._resumer(self.id, self._objective, n_trials=n_trials, **kwargs)

@@ -16,10 +16,13 @@ import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopml._errors import ConflictError, LoopmlError, ValidationError
 from loopml._values import check_key, encode_param, encode_tag, flatten
+
+if TYPE_CHECKING:
+    from loopml.store import Store
 
 __all__ = ["FINAL_STATUSES", "BaseRun"]
 
@@ -57,6 +60,11 @@ class BaseRun(ABC):
         return self._step
 
     # -- what a run writes (the implementations say where it goes) ---------------------------
+    @property
+    @abstractmethod
+    def store(self) -> Store:
+        """The store this run's records reach."""
+
     @abstractmethod
     def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
         """Log metric values at ``step`` (default: one past the last step logged)."""
@@ -132,9 +140,9 @@ class BaseRun(ABC):
 
     def use_dataset(self, version: Any) -> Any:
         """Record that this run reads a dataset version (``"digits@2"`` or a DatasetVersion); returns it."""
-        from loopml.datasets import use_dataset
-
-        return use_dataset(self, version)  # type: ignore[arg-type]  # until datasets takes a BaseRun
+        # Through the store, not loopml.datasets: datasets builds on tracking, not the reverse.
+        self.flush()  # a lazily started run has its row written by the first ingest
+        return self.store.datasets.record_use(self.id, version)
 
     @staticmethod
     def _as_dict(data: object) -> dict[str, Any]:

@@ -11,6 +11,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from loopml._errors import NotFoundError
+
 __all__ = ["ItemReader"]
 
 
@@ -26,12 +28,15 @@ class ItemReader:
         for g in range(meta.num_row_groups):
             self._starts.append(self._starts[-1] + meta.row_group(g).num_rows)
         self._lock = threading.Lock()
+        self._file_name = Path(path).name
 
     def row(self, idx: int) -> dict[str, Any]:
         """Row ``idx`` as a dict of column -> value."""
         group = bisect.bisect_right(self._starts, idx) - 1
         if not 0 <= idx < self._starts[-1]:
-            raise IndexError(idx)
+            raise NotFoundError(
+                f"no row {idx!r} in {self._file_name}; rows are 0..{self._starts[-1] - 1}"
+            )
         with self._lock:  # a ParquetFile is not safe to read from two threads at once
             table = self._file.read_row_group(group)
         return table.slice(idx - self._starts[group], 1).to_pylist()[0]

@@ -1,4 +1,8 @@
-"""``DatasetVersion``: a frozen, content-addressed snapshot of a dataset, read with pyarrow or DuckDB."""
+"""``DatasetVersion``: a frozen, content-addressed snapshot of a dataset, read with pyarrow or DuckDB.
+
+The store's record of a version (``store.datasets`` returns it); re-exported as
+``loopml.datasets.DatasetVersion``.
+"""
 
 from __future__ import annotations
 
@@ -39,7 +43,7 @@ class DatasetVersion:
 
     @classmethod
     def from_row(cls, row: dict[str, Any], path: Path) -> DatasetVersion:
-        """Build from a store row (see ``store._datasets``)."""
+        """Build from a version's decoded fields (``columns`` holds the column roles)."""
         cols = row["columns"]
         return cls(
             name=row["name"],
@@ -97,15 +101,16 @@ class DatasetVersion:
         """
         import duckdb
 
+        if not isinstance(query, str) or not query.strip():
+            raise ValidationError(
+                f"a query is SQL text such as 'SELECT count(*) FROM items', not {query!r}"
+            )
         con = duckdb.connect()
         try:
-            con.execute(f"CREATE VIEW items AS SELECT * FROM read_parquet('{_quote(self.path)}')")
+            # The view is made from a relation, not SQL text, so the path is never spliced in.
+            con.read_parquet(str(self.path)).create_view("items")
             return con.execute(query).df()
         except duckdb.Error as exc:
             raise ValidationError(f"query failed on {self.ref}: {exc}") from None
         finally:
             con.close()
-
-
-def _quote(path: Path) -> str:
-    return str(path).replace("'", "''")
