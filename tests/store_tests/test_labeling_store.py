@@ -155,7 +155,8 @@ def test_queue_assign_next_skip_undo(store: Store, project: LabelProjectRecord) 
         ({"annotator_ids": []}, "at least one annotator"),
         ({"overlap": 3}, "overlap 3"),
         ({"limit": -1}, "limit"),
-        ({"reason": "whim"}, "queue reason 'whim'"),
+        ({"reason": "Not a reason!"}, "queue reason 'Not a reason!'"),
+        ({"reason": "x" * 17}, "short identifier"),
     ]:
         with pytest.raises(ValidationError, match=match):
             q.assign(project.id, kwargs.pop("annotator_ids", [ids["ann"]]), **kwargs)

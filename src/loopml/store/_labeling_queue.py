@@ -6,6 +6,7 @@ annotator never both take the same entry.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,7 +39,9 @@ if TYPE_CHECKING:
 
 __all__ = ["QueueCounts", "QueueEntry", "QueueStore"]
 
-REASONS = ("label", "relabel", "active")
+# Why an item was queued: ``label``, ``relabel`` (a new guideline), ``active`` (uncertainty), or
+# the step of the loop that sent it (``analysis``, ``drift``...); a short identifier either way.
+_REASON = re.compile(r"[a-z][a-z0-9_-]{0,15}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +96,11 @@ class QueueStore:
             isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
         ):
             raise ValidationError(f"limit is a whole number >= 0 or None, got {limit!r}")
-        if reason not in REASONS:
-            raise ValidationError(f"queue reason {reason!r} is unknown; use one of {REASONS}")
+        if not isinstance(reason, str) or not _REASON.fullmatch(reason):
+            raise ValidationError(
+                f"queue reason {reason!r} must be a short identifier (1-16 lowercase letters, "
+                "digits, '_' or '-', starting with a letter), e.g. 'label' or 'analysis'"
+            )
         now = time.time()
 
         def write(conn: Connection) -> tuple[int, int]:
