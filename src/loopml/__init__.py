@@ -23,6 +23,7 @@ from loopml._errors import (
     QueryError,
     SchemaVersionError,
     StoreError,
+    UnsafeModelError,
     ValidationError,
 )
 
@@ -65,6 +66,7 @@ __all__ = [
     "Store",
     "StoreError",
     "Sweep",
+    "UnsafeModelError",
     "ValidationError",
     "__version__",
     "active_run",
@@ -100,7 +102,7 @@ if TYPE_CHECKING:
 
 
 # Subpackages reachable as attributes (``loopml.datasets.create(...)``), imported on first use.
-_SUBMODULES: set[str] = {"datasets", "labeling", "sweeps"}
+_SUBMODULES: set[str] = {"datasets", "labeling", "registry", "serving", "sweeps"}
 
 
 def __getattr__(name: str) -> Any:

@@ -46,6 +46,9 @@ from loopml.store._schema_runs import (
 if TYPE_CHECKING:
     import pandas as pd
 
+    from loopml.store._models import ModelStore
+    from loopml.store._predictions import PredictionStore
+
 __all__ = ["OffsetMismatch", "Store"]
 
 _LIVE_STORES: weakref.WeakSet[Store] = weakref.WeakSet()
@@ -88,6 +91,27 @@ class Store:
     def artifacts_dir(self) -> Path:
         """Where artifact files live, one folder per run."""
         return self.data_dir / "artifacts"
+
+    # -- capability surfaces (built on first use) ----------------------------------------------
+    @property
+    def models(self) -> ModelStore:
+        """The model registry's surface: versions, aliases, alias audit log."""
+        from loopml.store._models import ModelStore
+
+        surface = self.__dict__.get("_models")
+        if surface is None:
+            surface = self.__dict__["_models"] = ModelStore(self)
+        return surface
+
+    @property
+    def predictions(self) -> PredictionStore:
+        """The prediction log's surface: hourly Parquet parts and feedback, per model."""
+        from loopml.store._predictions import PredictionStore
+
+        surface = self.__dict__.get("_predictions")
+        if surface is None:
+            surface = self.__dict__["_predictions"] = PredictionStore(self)
+        return surface
 
     def close(self) -> None:
         """Release the store's connections."""

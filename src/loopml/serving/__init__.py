@@ -1,0 +1,23 @@
+"""Model serving: a validated, micro-batched prediction endpoint with hot swap, a shadow
+challenger, Prometheus metrics, and a crash-safe prediction log in hourly Parquet files.
+
+    loopml serve digits-clf@champion --port 8000 --workers 2 --shadow digits-clf@challenger
+
+    import loopml.serving
+    loopml.serving.predictions("digits-clf", since="2026-11-30T04:00")   # a DataFrame
+    loopml.serving.predict_file("digits-clf@champion", "in.parquet", "out.parquet")
+"""
+
+from loopml.serving._app import ServeConfig, create_app
+from loopml.serving._read import feedback, predict_file, predictions, recover_log
+from loopml.serving._serve import serve
+
+__all__ = [
+    "ServeConfig",
+    "create_app",
+    "feedback",
+    "predict_file",
+    "predictions",
+    "recover_log",
+    "serve",
+]
