@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loopml._errors import NotFoundError
 
 if TYPE_CHECKING:
+    from loopml.datasets import DatasetVersion
     from loopml.registry._version import Lineage, ModelVersion
     from loopml.store import RunRecord, Store
 
@@ -20,7 +21,7 @@ def lineage_of(mv: ModelVersion, store: Store | None) -> Lineage:
 
     store = _store(store)
     run: RunRecord | None = None
-    datasets = ()
+    datasets: tuple[DatasetVersion, ...] = ()
     guidelines: list[GuidelineUse] = []
     if mv.run_id is not None:
         try:
@@ -32,7 +33,7 @@ def lineage_of(mv: ModelVersion, store: Store | None) -> Lineage:
 
             datasets = tuple(loopml.datasets.inputs_of(mv.run_id, store=store))
     for ds in datasets:
-        src = ds.source or {}
+        src: dict[str, Any] = ds.source or {}
         if src.get("kind") != "label_snapshot":
             continue
         counts = {int(v): int(c) for v, c in (src.get("guideline_versions") or {}).items()}

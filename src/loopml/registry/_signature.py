@@ -190,7 +190,9 @@ def _coerce_column(f: Feature, values: list[Any], np: Any) -> np.ndarray:
         try:
             return np.array(values, dtype=np.int64)
         except OverflowError:
-            raise InputError(f"column {f.name!r} has an integer out of the int64 range", f.name)
+            raise InputError(
+                f"column {f.name!r} has an integer out of the int64 range", f.name
+            ) from None
     if dtype == "bool":
         for v in values:
             if type(v) is not bool:

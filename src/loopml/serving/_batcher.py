@@ -9,6 +9,7 @@ short, bounded time (``max_wait``) for more, so a lone request never waits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ class Item:
     columns: dict[str, Any]
     rows: int
     model: Any  # the ServedModel it was validated against
-    future: asyncio.Future[Any] = field(repr=False, default=None)  # type: ignore[assignment]
+    future: asyncio.Future[Any] | None = field(repr=False, default=None)
 
 
 class MicroBatcher:
@@ -53,9 +54,9 @@ class MicroBatcher:
 
     async def submit(self, item: Item) -> Any:
         """Queue ``item`` and wait for its result (an exception is raised here)."""
-        item.future = asyncio.get_running_loop().create_future()
+        future = item.future = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(item)
-        return await item.future
+        return await future
 
     async def _consume(self) -> None:
         loop = asyncio.get_running_loop()
@@ -74,23 +75,21 @@ class MicroBatcher:
                 results = await loop.run_in_executor(self._executor, self._run, items)
             except Exception as exc:
                 for item in items:
-                    if not item.future.done():
+                    if item.future is not None and not item.future.done():
                         item.future.set_exception(exc)
                 continue
             if self._on_batch is not None:
                 self._on_batch(rows)
             for item, result in zip(items, results, strict=True):
-                if not item.future.done():
+                if item.future is not None and not item.future.done():
                     item.future.set_result(result)
 
     async def stop(self) -> None:
         """Stop the consumer and its thread."""
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         self._executor.shutdown(wait=True)
 
     async def call(self, fn: Callable[[], Any]) -> Any:

@@ -159,7 +159,10 @@ class ModelStore:
         def write(conn: Connection) -> int:
             now = time.time()
             conn.execute(upsert(conn, models, ["name"], None), [{"name": name, "created_at": now}])
-            model_id = conn.execute(select(models.c.id).where(models.c.name == name)).scalar_one()
+            # The row lock (PostgreSQL; SQLite's write lock covers it) orders concurrent writers.
+            model_id = conn.execute(
+                select(models.c.id).where(models.c.name == name).with_for_update()
+            ).scalar_one()
             latest = conn.execute(
                 select(func.max(model_versions.c.version)).where(
                     model_versions.c.model_id == model_id
@@ -173,11 +176,14 @@ class ModelStore:
             )
             return number
 
-        try:
-            number = run_write(self._store.engine, write)
-        except IntegrityError:
-            # Another process took the same number at the same moment; number after it.
-            number = run_write(self._store.engine, write)
+        for attempt in range(5):
+            try:
+                number = run_write(self._store.engine, write)
+                break
+            except IntegrityError:
+                # Two writers created the model row at the same moment; number after the other.
+                if attempt == 4:
+                    raise
         return self.get_version(name, number)
 
     def staging_file(self, name: str) -> Path:
