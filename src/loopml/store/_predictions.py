@@ -192,9 +192,7 @@ class PredictionStore:
             df = rel.df()
         finally:
             con.close()
-        if "time" in df and df["time"].dt.tz is None:
-            df["time"] = df["time"].dt.tz_localize("UTC")
-        return df
+        return _utc(df)
 
     def feedback_frame(self, model: str) -> pd.DataFrame:
         """Every feedback row of ``model`` (the latest per prediction id wins), oldest first."""
@@ -220,7 +218,7 @@ class PredictionStore:
             ).df()
         finally:
             con.close()
-        return df
+        return _utc(df)
 
     def classes(self, model: str) -> list[Any] | None:
         """The class list recorded in the newest part of ``model``'s log (None without parts)."""
@@ -232,6 +230,14 @@ class PredictionStore:
         meta = pq.read_schema(files[-1]).metadata or {}
         raw = meta.get(b"loopml.classes")
         return None if raw is None else list(json.loads(raw))
+
+
+def _utc(df: pd.DataFrame) -> pd.DataFrame:
+    """``time`` as UTC (DuckDB hands back its session zone, e.g. 'Etc/UTC')."""
+    if "time" in df:
+        t = df["time"]
+        df["time"] = t.dt.tz_localize("UTC") if t.dt.tz is None else t.dt.tz_convert("UTC")
+    return df
 
 
 def _check_part(part: str) -> None:
