@@ -11,13 +11,18 @@ challenger, Prometheus metrics, and a crash-safe prediction log in hourly Parque
 from loopml.serving._app import ServeConfig, create_app
 from loopml.serving._read import feedback, predict_file, predictions, recover_log
 from loopml.serving._serve import serve
+from loopml.serving._traffic import MinuteTraffic, TrafficSummary, deployed_models, traffic
 
 __all__ = [
+    "MinuteTraffic",
     "ServeConfig",
+    "TrafficSummary",
     "create_app",
+    "deployed_models",
     "feedback",
     "predict_file",
     "predictions",
     "recover_log",
     "serve",
+    "traffic",
 ]
