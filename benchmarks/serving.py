@@ -168,6 +168,7 @@ def build(work: Path, anchor_python: dict[str, str]) -> tuple[list[Server], Any,
     os.environ.update(env_loopml)
     import loopml.registry as reg
 
+    print("model trained; registering and preparing the servers", flush=True)
     mv = reg.register("bench", model, example=frame[:5])
     reg.set_alias("bench", "champion", mv.version, reason="benchmark")
     loopml_cmd = [sys.executable, "-c", "from loopml.cli import main; main()", "serve"]
@@ -215,10 +216,8 @@ def build(work: Path, anchor_python: dict[str, str]) -> tuple[list[Server], Any,
     skipped = []
     py = anchor_python.get("mlflow", sys.executable)
     if _installed("mlflow", py):
-        import subprocess as sp
-
         mlflow_dir = work / "mlflow_model"
-        sp.run(
+        saved = subprocess.run(
             [
                 py,
                 "-c",
@@ -227,33 +226,35 @@ def build(work: Path, anchor_python: dict[str, str]) -> tuple[list[Server], Any,
                 str(model_file),
                 str(mlflow_dir),
             ],
-            check=True,
             capture_output=True,
+            text=True,
         )
-        mlflow_bin = str(Path(py).with_name("mlflow"))
-        servers.append(
-            Server(
-                "MLflow models serve",
-                [
-                    mlflow_bin,
-                    "models",
-                    "serve",
-                    "-m",
-                    str(mlflow_dir),
-                    "--env-manager",
-                    "local",
-                    "--workers",
-                    "2",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    "{port}",
-                ],
-                "/invocations",
-                "dataframe_records",
-                {"MLFLOW_TRACKING_URI": f"file://{work / 'mlruns'}"},
+        if saved.returncode != 0:
+            skipped.append(f"MLflow: saving the model failed: {saved.stderr.strip()[-400:]}")
+        else:
+            servers.append(
+                Server(
+                    "MLflow models serve",
+                    [
+                        str(Path(py).with_name("mlflow")),
+                        "models",
+                        "serve",
+                        "-m",
+                        str(mlflow_dir),
+                        "--env-manager",
+                        "local",
+                        "--workers",
+                        "2",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        "{port}",
+                    ],
+                    "/invocations",
+                    "dataframe_records",
+                    {"MLFLOW_TRACKING_URI": f"file://{work / 'mlruns'}"},
+                )
             )
-        )
     else:
         skipped.append("MLflow: not installed (pip install -e '.[bench]')")
     py = anchor_python.get("bentoml", sys.executable)

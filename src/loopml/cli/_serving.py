@@ -33,8 +33,38 @@ def serve_command(
     allow_remote: Annotated[
         bool, typer.Option("--allow-remote", help="Allow binding a non-loopback address.")
     ] = False,
+    ray: Annotated[
+        str | None,
+        typer.Option(help="Run as a Ray Serve deployment on the cluster at this address."),
+    ] = None,
+    replicas: Annotated[int, typer.Option(help="Ray Serve replicas (with --ray).")] = 1,
 ) -> None:
     """Serve a registered model over HTTP: POST /predict, /feedback, /ready, /metrics."""
+    from loopml._errors import ValidationError
+    from loopml.serving._serve import is_loopback
+
+    if ray is not None:
+        from loopml.serving import serve_on_ray
+
+        if workers != 1:
+            raise ValidationError("--workers is for uvicorn; with --ray use --replicas N")
+        if not is_loopback(host) and not allow_remote:
+            raise ValidationError(
+                f"refusing to serve on {host!r} without --allow-remote (no authentication)"
+            )
+        serve_on_ray(
+            ref,
+            address=ray,
+            replicas=replicas,
+            host=host,
+            port=port,
+            shadow=shadow,
+            log=log,
+            trust=trust,
+            threads=threads,
+            max_body_bytes=max_body_bytes,
+        )
+        return
     from loopml.serving import serve
 
     serve(

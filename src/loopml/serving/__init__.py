@@ -9,6 +9,7 @@ challenger, Prometheus metrics, and a crash-safe prediction log in hourly Parque
 """
 
 from loopml.serving._app import ServeConfig, create_app
+from loopml.serving._ray import serve_on_ray
 from loopml.serving._read import feedback, predict_file, predictions, recover_log
 from loopml.serving._serve import serve
 from loopml.serving._traffic import MinuteTraffic, TrafficSummary, deployed_models, traffic
@@ -24,5 +25,6 @@ __all__ = [
     "predictions",
     "recover_log",
     "serve",
+    "serve_on_ray",
     "traffic",
 ]

@@ -421,10 +421,117 @@ async def _read_body(request: Any, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+def _json(status: int, body: dict[str, Any]) -> Any:
+    from starlette.responses import Response
+
+    return Response(
+        json.dumps(body, separators=(",", ":")).encode(),
+        status_code=status,
+        media_type="application/json",
+    )
+
+
+async def _predict(server: ModelServer, request: Any) -> Any:
+    t0 = time.perf_counter()
+    limit = server.config.max_body_bytes
+    body = await _read_body(request, limit)
+    if body is None:
+        status, answer = server._reject(
+            413,
+            f"the body is over the limit of {limit:,} bytes; send fewer rows per request "
+            "(or start the server with a larger --max-body-bytes)",
+            uuid.uuid4().hex,
+            t0,
+            int(request.headers.get("content-length") or 0),
+        )
+    else:
+        try:
+            status, answer = await server.predict(body, t0)
+        except LoopmlError as exc:
+            status, answer = 422, {"error": str(exc)}
+        except Exception as exc:  # the model itself failed: answer, log it, stay up
+            _log.exception("prediction failed")
+            status, answer = 500, {"error": f"the model failed: {type(exc).__name__}: {exc}"}
+    server.metrics.request("/predict", status, time.perf_counter() - t0)
+    return _json(status, answer)
+
+
+async def _feedback(server: ModelServer, request: Any) -> Any:
+    t0 = time.perf_counter()
+    limit = server.config.max_body_bytes
+    body = await _read_body(request, limit)
+    if body is None:
+        status, answer = 413, {"error": f"the body is over the limit of {limit:,} bytes"}
+    else:
+        status, answer = server.feedback(body)
+    server.metrics.request("/feedback", status, time.perf_counter() - t0)
+    return _json(status, answer)
+
+
+async def _health(server: ModelServer, request: Any) -> Any:
+    return _json(200, {"status": "ok"})
+
+
+async def _ready(server: ModelServer, request: Any) -> Any:
+    p = server.primary
+    if p is None:
+        return _json(503, {"ready": False})
+    body: dict[str, Any] = {"ready": True, "model": server.name, "version": p.number}
+    if server.shadow is not None:
+        body["shadow_version"] = server.shadow.number
+    return _json(200, body)
+
+
+async def _metrics(server: ModelServer, request: Any) -> Any:
+    from starlette.responses import Response
+
+    data, content_type = server.metrics.exposition()
+    return Response(data, media_type=content_type)
+
+
+async def _info(server: ModelServer, request: Any) -> Any:
+    p = server.primary
+    if p is None:
+        return _json(503, {"ready": False})
+    return _json(
+        200,
+        {
+            "model": server.name,
+            "ref": server.config.ref,
+            "version": p.number,
+            "task": p.version.task,
+            "classes": p.classes,
+            "signature": json.loads(p.signature.to_json()),
+            "shadow": None if server.shadow is None else server.shadow.version.ref,
+        },
+    )
+
+
+# (path, method) -> handler; the one table both uvicorn's app and the Ray Serve deployment use.
+ROUTES: dict[tuple[str, str], Any] = {
+    ("/predict", "POST"): _predict,
+    ("/feedback", "POST"): _feedback,
+    ("/health", "GET"): _health,
+    ("/ready", "GET"): _ready,
+    ("/metrics", "GET"): _metrics,
+    ("/", "GET"): _info,
+}
+
+
+async def dispatch(server: ModelServer, request: Any) -> Any:
+    """Answer ``request`` (a Starlette request) with the route it names; 404/405 otherwise."""
+    path = request.url.path.rstrip("/") or "/"
+    handler = ROUTES.get((path, request.method))
+    if handler is None:
+        if any(p == path for p, _ in ROUTES):
+            return _json(405, {"error": f"{request.method} is not allowed on {path}"})
+        return _json(404, {"error": f"no endpoint {path}; try POST /predict"})
+    return await handler(server, request)
+
+
 def create_app(config: ServeConfig, store: Store | None = None) -> FastAPI:
     """The model server app for ``config`` (the model loads when the app starts)."""
-    from fastapi import FastAPI, Request
-    from fastapi.responses import Response
+    from fastapi import FastAPI
 
     from loopml import __version__
 
@@ -450,89 +557,17 @@ def create_app(config: ServeConfig, store: Store | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.server = server
-    limit = config.max_body_bytes
 
-    def _json(status: int, body: dict[str, Any]) -> Response:
-        return Response(
-            json.dumps(body, separators=(",", ":")).encode(),
-            status_code=status,
-            media_type="application/json",
-        )
+    def bind(handler: Any) -> Any:
+        async def endpoint(request: Any) -> Any:
+            return await handler(server, request)
 
-    async def predict(request: Request) -> Response:
-        t0 = time.perf_counter()
-        body = await _read_body(request, limit)
-        if body is None:
-            status, answer = server._reject(
-                413,
-                f"the body is over the limit of {limit:,} bytes; send fewer rows per request "
-                "(or start the server with a larger --max-body-bytes)",
-                uuid.uuid4().hex,
-                t0,
-                int(request.headers.get("content-length") or 0),
-            )
-        else:
-            try:
-                status, answer = await server.predict(body, t0)
-            except LoopmlError as exc:
-                status, answer = 422, {"error": str(exc)}
-            except Exception as exc:  # the model itself failed: answer, log it, stay up
-                _log.exception("prediction failed")
-                status, answer = 500, {"error": f"the model failed: {type(exc).__name__}: {exc}"}
-        server.metrics.request("/predict", status, time.perf_counter() - t0)
-        return _json(status, answer)
-
-    async def feedback(request: Request) -> Response:
-        t0 = time.perf_counter()
-        body = await _read_body(request, limit)
-        if body is None:
-            status, answer = 413, {"error": f"the body is over the limit of {limit:,} bytes"}
-        else:
-            status, answer = server.feedback(body)
-        server.metrics.request("/feedback", status, time.perf_counter() - t0)
-        return _json(status, answer)
-
-    async def health(request: Request) -> Response:
-        return _json(200, {"status": "ok"})
-
-    async def ready(request: Request) -> Response:
-        p = server.primary
-        if p is None:
-            return _json(503, {"ready": False})
-        body: dict[str, Any] = {"ready": True, "model": server.name, "version": p.number}
-        if server.shadow is not None:
-            body["shadow_version"] = server.shadow.number
-        return _json(200, body)
-
-    async def metrics(request: Request) -> Response:
-        data, content_type = server.metrics.exposition()
-        return Response(data, media_type=content_type)
-
-    async def info(request: Request) -> Response:
-        p = server.primary
-        if p is None:
-            return _json(503, {"ready": False})
-        return _json(
-            200,
-            {
-                "model": server.name,
-                "ref": config.ref,
-                "version": p.number,
-                "task": p.version.task,
-                "classes": p.classes,
-                "signature": json.loads(p.signature.to_json()),
-                "shadow": None if server.shadow is None else server.shadow.version.ref,
-            },
-        )
+        return endpoint
 
     # Plain Starlette routes: the handlers read the raw request themselves, which skips
     # FastAPI's per-request dependency resolution on the hot path.
-    app.add_route("/predict", predict, methods=["POST"])
-    app.add_route("/feedback", feedback, methods=["POST"])
-    app.add_route("/health", health, methods=["GET"])
-    app.add_route("/ready", ready, methods=["GET"])
-    app.add_route("/metrics", metrics, methods=["GET"])
-    app.add_route("/", info, methods=["GET"])
+    for (path, method), handler in ROUTES.items():
+        app.add_route(path, bind(handler), methods=[method])
     return app
 
 

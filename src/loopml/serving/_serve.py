@@ -11,7 +11,7 @@ import tempfile
 from loopml._errors import LoopmlError, ValidationError
 from loopml.serving._app import CONFIG_ENV, ServeConfig
 
-__all__ = ["check_servable", "serve"]
+__all__ = ["check_servable", "is_loopback", "serve"]
 
 _THREAD_VARS = (
     "OMP_NUM_THREADS",
@@ -22,7 +22,8 @@ _THREAD_VARS = (
 )
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """True when ``host`` names this machine only."""
     if host == "localhost":
         return True
     try:
@@ -80,7 +81,7 @@ def serve(
         raise ValidationError(f"workers must be a positive integer, not {workers!r}")
     if not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValidationError(f"port must be an integer from 0 to 65535, not {port!r}")
-    if not _is_loopback(host) and not allow_remote:
+    if not is_loopback(host) and not allow_remote:
         raise ValidationError(
             f"refusing to serve on {host!r}: the model server has no authentication, so it "
             "binds to 127.0.0.1 only; pass --allow-remote to expose it on purpose"
