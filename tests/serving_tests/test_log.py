@@ -105,3 +105,16 @@ def test_since_and_until_bound_the_rows(store: object) -> None:
 
     with pytest.raises(ValidationError, match="ISO"):
         loopml.serving.predictions("m", since="yesterday")
+
+
+def test_the_standard_library_json_path_gives_the_same_records(monkeypatch: object) -> None:
+    import numpy as np
+
+    from loopml.serving import _json
+
+    record = {"in": {"a": np.array([1.5, np.nan]), "n": np.array([1, 2])}, "p": ["x", None]}
+    fast = _json.loads(_json.dumps(record))
+    monkeypatch.setattr(_json, "_orjson", None)  # type: ignore[attr-defined]
+    plain = _json.loads(_json.dumps(record))
+    assert fast == plain == {"in": {"a": [1.5, None], "n": [1, 2]}, "p": ["x", None]}
+    assert _json.loads(b'{"a": NaN}')["a"] != _json.loads(b'{"a": NaN}')["a"]  # NaN parses

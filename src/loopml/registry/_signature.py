@@ -159,7 +159,7 @@ def _preview(names: list[str]) -> str:
     return f"{len(names)} columns: {shown}" + (", ..." if len(names) > 8 else "")
 
 
-_NUMBER = (int, float)
+_NUMBER_TYPES = {int, float}
 
 
 def _bad(f: Feature, value: Any, want: str) -> InputError:
@@ -171,6 +171,11 @@ def _bad(f: Feature, value: Any, want: str) -> InputError:
 def _coerce_column(f: Feature, values: list[Any], np: Any) -> np.ndarray:
     dtype = f.dtype
     if dtype == "float64":
+        types = set(map(type, values))  # one pass in C; the loop below only runs on odd input
+        if types <= _NUMBER_TYPES:
+            arr = np.array(values, dtype=np.float64)
+            if np.isfinite(arr).all():
+                return arr
         for v in values:
             t = type(v)
             if t is float:
@@ -184,9 +189,10 @@ def _coerce_column(f: Feature, values: list[Any], np: Any) -> np.ndarray:
                 raise _bad(f, v, "a number (or null when missing)")
         return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
     if dtype == "int64":
-        for v in values:
-            if type(v) is not int:
-                raise _bad(f, v, "an integer")
+        if set(map(type, values)) - {int}:
+            for v in values:
+                if type(v) is not int:
+                    raise _bad(f, v, "an integer")
         try:
             return np.array(values, dtype=np.int64)
         except OverflowError:

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from loopml._errors import LoopmlError, ValidationError
 from loopml.registry import InputError
+from loopml.serving._json import dumps as _json_dumps
+from loopml.serving._json import loads as _json_loads
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -263,7 +265,7 @@ class ModelServer:
         model = self.primary
         assert model is not None
         try:
-            payload = json.loads(body)
+            payload = _json_loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             return self._reject(400, f"the body is not valid JSON ({exc})", rid, t0, len(body))
         try:
@@ -297,7 +299,7 @@ class ModelServer:
                 "l": (time.perf_counter() - t0) * 1000,
                 "b": len(body),
                 "ids": ids,
-                "in": raw,
+                "in": _loggable(columns),
                 "p": out.predictions,
                 "c": out.confidence,
                 "pr": out.probabilities,
@@ -345,7 +347,7 @@ class ModelServer:
 
     def feedback(self, body: bytes) -> tuple[int, dict[str, Any]]:
         try:
-            payload = json.loads(body)
+            payload = _json_loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             return 400, {"error": f"the body is not valid JSON ({exc})"}
         entries = payload.get("feedback") if isinstance(payload, dict) else None
@@ -424,11 +426,12 @@ async def _read_body(request: Any, limit: int) -> bytes | None:
 def _json(status: int, body: dict[str, Any]) -> Any:
     from starlette.responses import Response
 
-    return Response(
-        json.dumps(body, separators=(",", ":")).encode(),
-        status_code=status,
-        media_type="application/json",
-    )
+    return Response(_json_dumps(body), status_code=status, media_type="application/json")
+
+
+def _loggable(columns: dict[str, Any]) -> dict[str, Any]:
+    # Numeric arrays serialize as they are; text columns (object arrays) as lists.
+    return {k: v.tolist() if v.dtype == object else v for k, v in columns.items()}
 
 
 async def _predict(server: ModelServer, request: Any) -> Any:

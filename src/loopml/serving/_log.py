@@ -7,7 +7,6 @@ so every answered prediction reaches the log even after a SIGKILL.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -23,6 +22,7 @@ from loopml.serving._journal import (
     try_lock,
     write_offset,
 )
+from loopml.serving._json import dumps, loads
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -44,7 +44,8 @@ _ARROW_TYPES = {
 
 
 def _dumps(record: dict[str, Any]) -> bytes:
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=True).encode() + b"\n"
+    # One line: neither encoder writes a raw newline or NUL inside a record.
+    return dumps(record) + b"\n"
 
 
 class _Rows:
@@ -186,7 +187,7 @@ def _write_records(
     rows = _Rows(model, features, classifier)
     for line in data.split(b"\n"):
         if line:
-            rows.add(json.loads(line))
+            rows.add(loads(line))
     if rows.n:
         store.predictions.write(model, rows.table(), part, classes)
     if rows.feedback["id"]:
@@ -339,7 +340,7 @@ def recover(
 def _looks_classifier(data: bytes) -> bool:
     for line in data.split(b"\n"):
         if line:
-            rec = json.loads(line)
+            rec = loads(line)
             if rec.get("k") != "f" and rec.get("p") is not None:
                 return rec.get("pr") is not None or any(isinstance(v, str) for v in rec["p"])
     return True
