@@ -222,7 +222,8 @@ def build(work: Path, anchor_python: dict[str, str]) -> tuple[list[Server], Any,
                 py,
                 "-c",
                 "import pickle, sys, mlflow.sklearn; "
-                "mlflow.sklearn.save_model(pickle.load(open(sys.argv[1], 'rb')), sys.argv[2])",
+                "mlflow.sklearn.save_model(pickle.load(open(sys.argv[1], 'rb')), sys.argv[2], "
+                "serialization_format='cloudpickle')",
                 str(model_file),
                 str(mlflow_dir),
             ],
