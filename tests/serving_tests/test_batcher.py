@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 
 from loopml.serving._batcher import Item, MicroBatcher
+
+
+def _run(main: Any) -> Any:
+    """``asyncio.run(main())`` in a thread of its own: an earlier test (Playwright's sync API)
+    may leave an event loop marked running in the main thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, main()).result()
 
 
 def test_concurrent_items_share_calls_and_get_their_own_results() -> None:
@@ -28,7 +38,7 @@ def test_concurrent_items_share_calls_and_get_their_own_results() -> None:
         finally:
             await b.stop()
 
-    results = asyncio.run(main())
+    results = _run(main)
     assert results == [-10, *(i * 10 for i in range(20))]
     assert calls[0] == 1 and sum(calls) == 21 and len(calls) <= 4
 
@@ -49,7 +59,7 @@ def test_a_failing_call_fails_its_items_only() -> None:
         finally:
             await b.stop()
 
-    asyncio.run(main())
+    _run(main)
 
 
 def test_max_rows_bounds_a_batch() -> None:
@@ -68,5 +78,5 @@ def test_max_rows_bounds_a_batch() -> None:
         finally:
             await b.stop()
 
-    asyncio.run(main())
+    _run(main)
     assert max(sizes) <= 30 and sum(sizes) == 120
