@@ -253,7 +253,11 @@ def build(work: Path, anchor_python: dict[str, str]) -> tuple[list[Server], Any,
                     ],
                     "/invocations",
                     "dataframe_records",
-                    {"MLFLOW_TRACKING_URI": f"file://{work / 'mlruns'}"},
+                    {
+                        "MLFLOW_TRACKING_URI": f"file://{work / 'mlruns'}",
+                        # it starts ``uvicorn`` from PATH: the one next to its python
+                        "PATH": f"{Path(py).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+                    },
                 )
             )
     else:
