@@ -23,6 +23,7 @@ from loopml._errors import (
     QueryError,
     SchemaVersionError,
     StoreError,
+    UnsafeModelError,
     ValidationError,
 )
 from loopml._version import __version__
@@ -65,6 +66,7 @@ __all__ = [
     "Store",
     "StoreError",
     "Sweep",
+    "UnsafeModelError",
     "ValidationError",
     "__version__",
     "active_run",
@@ -102,7 +104,7 @@ if TYPE_CHECKING:
 
 
 # Subpackages reachable as attributes (``loopml.datasets.create(...)``), imported on first use.
-_SUBMODULES: set[str] = {"analysis", "datasets", "labeling", "sweeps"}
+_SUBMODULES: set[str] = {"analysis", "datasets", "labeling", "registry", "serving", "sweeps"}
 
 
 def __getattr__(name: str) -> Any:

@@ -19,6 +19,7 @@ __all__ = [
     "QueryError",
     "SchemaVersionError",
     "StoreError",
+    "UnsafeModelError",
     "ValidationError",
 ]
 
@@ -37,6 +38,10 @@ class InvalidValueTypeError(LoopmlError, TypeError):
 
 class QueryError(ValidationError):
     """A filter or sort expression could not be parsed; the message points at the position."""
+
+
+class UnsafeModelError(ValidationError):
+    """Loading a model file could run code that nobody vouched for (untrusted types, a pickle)."""
 
 
 class ConflictError(LoopmlError):

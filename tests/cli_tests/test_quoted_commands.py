@@ -23,9 +23,22 @@ from loopml.cli import app
 runner = CliRunner()
 SRC = Path(__file__).resolve().parents[2] / "src" / "loopml"
 # `loopml ...` in Python messages; <span class="mono">loopml ...</span> in templates.
-_QUOTED = (re.compile(r"`(loopml [^`]+)`"), re.compile(r'class="mono">(loopml [^<]+)<'))
+# (``loopml ...`` with double backticks is a docstring's code literal naming a command, not a
+# command printed for the user to run.)
+_QUOTED = (
+    re.compile(r"(?<!`)`(loopml [^`]+)`(?!`)"),
+    re.compile(r'class="mono">(loopml [^<]+)<'),
+)
 # Words a message prints for the user to fill in (a file of theirs, a name to choose).
-_PLACEHOLDERS = {"FILE": "guide.md", "NAME": "anna", "DATASET": "digits@1"}
+_PLACEHOLDERS = {
+    "FILE": "guide.md",
+    "NAME": "anna",
+    "DATASET": "digits@1",
+    "NAME@ALIAS": "digits-clf@champion",
+    "VERSION": "1",
+    "N": "2",
+    "ADDRESS": "127.0.0.1:6379",
+}
 
 
 def quoted_commands() -> list[tuple[str, str]]:
@@ -46,7 +59,9 @@ def quoted_commands() -> list[tuple[str, str]]:
 
 def _fill(command: str) -> list[str]:
     # f-string and Jinja fields stand for a real value (a project name, an id): use one word.
-    text = re.sub(r"\{\{[^}]*\}\}|\{[^}]*\}", "value1", command)
+    # A field that holds a version number stands for one (``{{ v.version }}``, ``{version}``).
+    text = re.sub(r"\{\{[^}]*version[^}]*\}\}|\{[^}]*version[^}]*\}", "1", command)
+    text = re.sub(r"\{\{[^}]*\}\}|\{[^}]*\}", "value1", text)
     words = shlex.split(text)
     return [_PLACEHOLDERS.get(w, w) for w in words[1:]]
 

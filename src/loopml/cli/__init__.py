@@ -10,7 +10,7 @@ from rich.text import Text
 
 from loopml._errors import LoopmlError
 from loopml._version import __version__
-from loopml.cli import _datasets, _eval, _label, _runs, _sweeps, _ui
+from loopml.cli import _datasets, _eval, _label, _models, _runs, _serving, _sweeps, _ui
 from loopml.cli._common import console, err_console
 
 app = typer.Typer(
@@ -25,6 +25,9 @@ app.add_typer(_datasets.app, name="datasets")
 app.add_typer(_label.app, name="label")
 app.add_typer(_sweeps.app, name="sweep")
 app.add_typer(_eval.app, name="eval")
+app.add_typer(_models.app, name="models")
+app.command("serve")(_serving.serve_command)
+app.command("predict")(_serving.predict_command)
 app.command("recover")(_runs.recover_command)
 app.command("ui")(_ui.ui_command)
 

@@ -44,6 +44,8 @@ NAV_ITEMS: list[NavItem] = [
     NavItem("Sweeps", "/sweeps", "sweeps", "◎"),
     NavItem("Labeling", "/labeling", "labeling", "✎", project_scoped=False),
     NavItem("Evaluations", "/evaluations", "evaluations", "◩", project_scoped=False),
+    NavItem("Models", "/models", "models", "◆", project_scoped=False),
+    NavItem("Deployments", "/deployments", "deployments", "▶", project_scoped=False),
 ]
 
 # Modules defining ``router``; JSON APIs first so their paths win over any page pattern.
@@ -56,6 +58,7 @@ ROUTER_MODULES: list[str] = [
     "loopml.server._labeling_routes",
     "loopml.server._static",
     "loopml.server._pages_evaluations",
+    "loopml.server._pages_models",
 ]
 
 

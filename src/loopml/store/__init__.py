@@ -31,6 +31,15 @@ from loopml.store._labeling_projects import (
 )
 from loopml.store._labeling_queue import QueueCounts, QueueEntry, QueueStore
 from loopml.store._labeling_reviews import NewReview, ReviewRecord, ReviewStore
+from loopml.store._models import (
+    AliasEvent,
+    ModelRecord,
+    ModelStore,
+    ModelVersionRecord,
+    check_alias,
+    check_model_name,
+)
+from loopml.store._predictions import PredictionStore
 from loopml.store._query import parse_filter, parse_order_by
 from loopml.store._records import (
     RUN_STATUSES,
@@ -55,6 +64,7 @@ from loopml.store._sweeps import (
 __all__ = [
     "MAX_SERIES_POINTS",
     "RUN_STATUSES",
+    "AliasEvent",
     "AnnotationRecord",
     "AnnotationStore",
     "AnnotatorRecord",
@@ -82,8 +92,12 @@ __all__ = [
     "LabelRequestRecord",
     "LabelingStore",
     "MetricSummary",
+    "ModelRecord",
+    "ModelStore",
+    "ModelVersionRecord",
     "NewReview",
     "OffsetMismatch",
+    "PredictionStore",
     "ProjectInfo",
     "QueueCounts",
     "QueueEntry",
@@ -102,6 +116,8 @@ __all__ = [
     "SweepSummary",
     "TrialRow",
     "TrialWrite",
+    "check_alias",
+    "check_model_name",
     "make_engine",
     "normalize_url",
     "parse_filter",

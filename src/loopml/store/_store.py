@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from loopml.store._datasets import DatasetStore
     from loopml.store._evaluations import EvaluationStore
     from loopml.store._labeling import LabelingStore
+    from loopml.store._models import ModelStore
+    from loopml.store._predictions import PredictionStore
     from loopml.store._runs import RunStore
     from loopml.store._sweeps import SweepStore
 
@@ -162,3 +164,17 @@ class Store:
         from loopml.store._labeling import LabelingStore
 
         return LabelingStore(self.engine)
+
+    @functools.cached_property
+    def models(self) -> ModelStore:
+        """The model registry: versions, aliases and the alias audit log."""
+        from loopml.store._models import ModelStore
+
+        return ModelStore(self)
+
+    @functools.cached_property
+    def predictions(self) -> PredictionStore:
+        """The prediction log: hourly Parquet parts and feedback, per model."""
+        from loopml.store._predictions import PredictionStore
+
+        return PredictionStore(self)

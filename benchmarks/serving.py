@@ -1,0 +1,523 @@
+"""Serving benchmark: loopml (prediction log on and off) beside a bare FastAPI + uvicorn app (the
+floor), MLflow ``models serve``, BentoML and LitServe, on the same model and load.
+
+The model is a HistGradientBoostingClassifier (25 features, 3 classes). Every server runs with
+2 workers and its model capped at 1 thread per worker (``OMP_NUM_THREADS=1``, as each would be
+tuned); the load generator (``_loadgen.py``) runs in its own process: closed loop, keep-alive,
+1, 8 and 32 connections, single rows and batches of 100. An anchor that is not installed is
+skipped with the reason printed (``pip install -e '.[bench]'`` installs them; if an anchor's pins
+clash with loopml's, install it into a throwaway venv and pass its python with
+``--anchor-python NAME=/tmp/venv/bin/python``).
+
+    python benchmarks/serving.py                # all cells, ~3 s each
+    python benchmarks/serving.py --quick        # single rows only, 1 and 32 connections
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import print_machine
+
+HERE = Path(__file__).parent
+N_FEATURES = 25
+THREAD_ENV = {
+    v: "1"
+    for v in (
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "VECLIB_MAXIMUM_THREADS",
+        "NUMEXPR_NUM_THREADS",
+    )
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """How to start one server and talk to it."""
+
+    name: str
+    argv: list[str]
+    path: str  # the prediction endpoint
+    wrap: str  # "records" or "dataframe_records": the body's key for the rows
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    port: int = 0
+    metrics_path: str | None = None
+
+
+FASTAPI_APP = """
+import os, pickle
+import pandas as pd
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from threadpoolctl import threadpool_limits
+
+threadpool_limits(1)
+with open(os.environ["BENCH_MODEL"], "rb") as f:
+    model = pickle.load(f)
+app = FastAPI()
+
+@app.post("/predict")
+async def predict(request: Request):
+    body = await request.json()
+    frame = pd.DataFrame.from_records(body["records"])
+    proba = model.predict_proba(frame)
+    return JSONResponse({
+        "predictions": model.classes_[proba.argmax(axis=1)].tolist(),
+        "probabilities": proba.tolist(),
+    })
+"""
+
+BENTO_SERVICE = """
+import os, pickle
+import pandas as pd
+import bentoml
+from threadpoolctl import threadpool_limits
+
+@bentoml.service(workers=2)
+class Classifier:
+    def __init__(self) -> None:
+        threadpool_limits(1)
+        with open(os.environ["BENCH_MODEL"], "rb") as f:
+            self.model = pickle.load(f)
+
+    @bentoml.api
+    def predict(self, records: list) -> dict:
+        frame = pd.DataFrame.from_records(records)
+        proba = self.model.predict_proba(frame)
+        return {"predictions": self.model.classes_[proba.argmax(axis=1)].tolist(),
+                "probabilities": proba.tolist()}
+"""
+
+LITSERVE_APP = """
+import os, pickle, sys
+import pandas as pd
+import litserve as ls
+from threadpoolctl import threadpool_limits
+
+class Api(ls.LitAPI):
+    def setup(self, device):
+        threadpool_limits(1)
+        with open(os.environ["BENCH_MODEL"], "rb") as f:
+            self.model = pickle.load(f)
+
+    def decode_request(self, request):
+        return pd.DataFrame.from_records(request["records"])
+
+    def predict(self, frame):
+        proba = self.model.predict_proba(frame)
+        return {"predictions": self.model.classes_[proba.argmax(axis=1)].tolist(),
+                "probabilities": proba.tolist()}
+
+    def encode_response(self, output):
+        return output
+
+if __name__ == "__main__":
+    server = ls.LitServer(Api(), accelerator="cpu", workers_per_device=2)
+    server.run(port=int(sys.argv[1]), generate_client_file=False)
+"""
+
+
+def _installed(module: str, python: str) -> bool:
+    return (
+        subprocess.run(
+            [python, "-c", f"import {module}"], capture_output=True, timeout=120
+        ).returncode
+        == 0
+    )
+
+
+def build(work: Path, anchor_python: dict[str, str]) -> tuple[list[Server], Any, list[str]]:
+    """Train the model, register it, and describe every server; returns skipped reasons too."""
+    import pickle
+
+    import pandas as pd
+    from sklearn.datasets import make_classification
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    x, y = make_classification(
+        n_samples=5000, n_features=N_FEATURES, n_informative=12, n_classes=3, random_state=0
+    )
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(N_FEATURES)])
+    model = HistGradientBoostingClassifier(random_state=0).fit(frame, y)
+    model_file = work / "model.pkl"
+    model_file.write_bytes(pickle.dumps(model))
+    data_dir = work / "loopml"
+    env_loopml = {"LOOPML_DIR": str(data_dir)}
+    os.environ.update(env_loopml)
+    import loopml.registry as reg
+
+    print("model trained; registering and preparing the servers", flush=True)
+    mv = reg.register("bench", model, example=frame[:5])
+    reg.set_alias("bench", "champion", mv.version, reason="benchmark")
+    loopml_cmd = [sys.executable, "-c", "from loopml.cli import main; main()", "serve"]
+    servers = [
+        Server(
+            "loopml (log on)",
+            [*loopml_cmd, "bench@champion", "--workers", "2", "--port", "{port}"],
+            "/predict",
+            "records",
+            env_loopml,
+            metrics_path="/metrics",
+        ),
+        Server(
+            "loopml (log off)",
+            [*loopml_cmd, "bench@champion", "--workers", "2", "--no-log", "--port", "{port}"],
+            "/predict",
+            "records",
+            env_loopml,
+            metrics_path="/metrics",
+        ),
+    ]
+    (work / "fastapi_app.py").write_text(textwrap.dedent(FASTAPI_APP))
+    servers.append(
+        Server(
+            "bare FastAPI (floor)",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "fastapi_app:app",
+                "--workers",
+                "2",
+                "--port",
+                "{port}",
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            "/predict",
+            "records",
+            {"BENCH_MODEL": str(model_file)},
+            cwd=str(work),
+        )
+    )
+    skipped = []
+    py = anchor_python.get("mlflow", sys.executable)
+    if _installed("mlflow", py):
+        mlflow_dir = work / "mlflow_model"
+        saved = subprocess.run(
+            [
+                py,
+                "-c",
+                "import pickle, sys, mlflow.sklearn; "
+                "mlflow.sklearn.save_model(pickle.load(open(sys.argv[1], 'rb')), sys.argv[2], "
+                "serialization_format='cloudpickle')",
+                str(model_file),
+                str(mlflow_dir),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if saved.returncode != 0:
+            skipped.append(f"MLflow: saving the model failed: {saved.stderr.strip()[-400:]}")
+        else:
+            servers.append(
+                Server(
+                    "MLflow models serve",
+                    [
+                        str(Path(py).with_name("mlflow")),
+                        "models",
+                        "serve",
+                        "-m",
+                        str(mlflow_dir),
+                        "--env-manager",
+                        "local",
+                        "--workers",
+                        "2",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        "{port}",
+                    ],
+                    "/invocations",
+                    "dataframe_records",
+                    {
+                        "MLFLOW_TRACKING_URI": f"file://{work / 'mlruns'}",
+                        # it starts ``uvicorn`` from PATH: the one next to its python
+                        "PATH": f"{Path(py).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+                    },
+                )
+            )
+    else:
+        skipped.append("MLflow: not installed (pip install -e '.[bench]')")
+    py = anchor_python.get("bentoml", sys.executable)
+    if _installed("bentoml", py):
+        (work / "bento_service.py").write_text(textwrap.dedent(BENTO_SERVICE))
+        servers.append(
+            Server(
+                "BentoML",
+                [
+                    str(Path(py).with_name("bentoml")),
+                    "serve",
+                    "bento_service:Classifier",
+                    "--port",
+                    "{port}",
+                    "--host",
+                    "127.0.0.1",
+                ],
+                "/predict",
+                "records",
+                {"BENCH_MODEL": str(model_file), "BENTOML_DO_NOT_TRACK": "True"},
+                cwd=str(work),
+                metrics_path="/metrics",
+            )
+        )
+    else:
+        skipped.append("BentoML: not installed (pip install -e '.[bench]')")
+    py = anchor_python.get("litserve", sys.executable)
+    if _installed("litserve", py):
+        (work / "lit_app.py").write_text(textwrap.dedent(LITSERVE_APP))
+        servers.append(
+            Server(
+                "LitServe",
+                [py, "lit_app.py", "{port}"],
+                "/predict",
+                "records",
+                {"BENCH_MODEL": str(model_file)},
+                cwd=str(work),
+            )
+        )
+    else:
+        skipped.append("LitServe: not installed (pip install -e '.[bench]')")
+    return servers, frame, skipped
+
+
+def _post(port: int, path: str, body: bytes, timeout: float = 5.0) -> tuple[int, bytes]:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("POST", path, body, {"Content-Type": "application/json"})
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+def _get(port: int, path: str) -> int:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        r.read()
+        return r.status
+    finally:
+        conn.close()
+
+
+def start(server: Server, body: bytes) -> tuple[subprocess.Popen[bytes], float]:
+    """Start ``server`` and wait until it answers a prediction; returns (process, cold start s)."""
+    server.port = _free_port()
+    argv = [a.replace("{port}", str(server.port)) for a in server.argv]
+    env = {**os.environ, **THREAD_ENV, **server.env}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        argv,
+        env=env,
+        cwd=server.cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = t0 + 120
+    while time.perf_counter() < deadline:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+            raise RuntimeError(f"{server.name} exited: {err}")
+        try:
+            status, _ = _post(server.port, server.path, body, timeout=2)
+            if status == 200:
+                return proc, time.perf_counter() - t0
+        except OSError:
+            pass
+        time.sleep(0.05)
+    stop(proc)
+    raise RuntimeError(f"{server.name} did not answer in 120 s")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def load(port: int, path: str, body_file: Path, conns: int, seconds: float) -> dict[str, Any]:
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "_loadgen.py"),
+            "--url",
+            f"http://127.0.0.1:{port}{path}",
+            "--body",
+            str(body_file),
+            "-c",
+            str(conns),
+            "--seconds",
+            str(seconds),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+    )
+    if out.returncode != 0:
+        return {"rps": 0.0, "p50": None, "p99": None, "codes": {"error": out.stderr[-300:]}}
+    return json.loads(out.stdout)
+
+
+def fmt(cell: dict[str, Any] | None) -> str:
+    if not cell:
+        return "-"
+    if cell.get("p50") is None:
+        return "failed"
+    bad = sum(v for k, v in cell["codes"].items() if k != "200")
+    note = f" ({bad} non-200)" if bad else ""
+    return f"{cell['rps']:,.0f}/s {cell['p50']:.1f} / {cell['p99']:.0f} ms{note}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=3.0, help="measured seconds per cell")
+    ap.add_argument("--quick", action="store_true", help="single rows, 1 and 32 connections")
+    ap.add_argument("--only", default="", help="comma-separated server names to run (substring)")
+    ap.add_argument(
+        "--anchor-python",
+        action="append",
+        default=[],
+        help="NAME=PYTHON: run an anchor (mlflow, bentoml, litserve) from another venv",
+    )
+    args = ap.parse_args()
+    anchor_python = dict(a.split("=", 1) for a in args.anchor_python)
+    conns = [1, 32] if args.quick else [1, 8, 32]
+    sizes = [1] if args.quick else [1, 100]
+    print_machine("serving benchmark")
+    with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
+        work = Path(tmp)
+        servers, frame, skipped = build(work, anchor_python)
+        if args.only:
+            wanted = [w.strip().lower() for w in args.only.split(",")]
+            servers = [s for s in servers if any(w in s.name.lower() for w in wanted)]
+        results: dict[str, dict[tuple[int, int], dict[str, Any]]] = {}
+        extra: dict[str, dict[str, str]] = {}
+        for server in servers:
+            bodies = {}
+            for n in sizes:
+                rows = frame.sample(n, random_state=n).to_dict("records")
+                path = work / f"{server.wrap}-{n}.json"
+                path.write_text(json.dumps({server.wrap: rows}))
+                bodies[n] = path
+            try:
+                proc, cold = start(server, bodies[1].read_bytes())
+            except RuntimeError as exc:
+                skipped.append(f"{server.name}: {exc}")
+                continue
+            try:
+                cells = results.setdefault(server.name, {})
+                for n in sizes:
+                    for c in conns:
+                        cells[(n, c)] = load(server.port, server.path, bodies[n], c, args.seconds)
+                        print(
+                            f"  {server.name:24} rows={n:<3} conns={c:<2} {fmt(cells[(n, c)])}",
+                            flush=True,
+                        )
+                bad_rows = frame[:1].drop(columns=["f3"]).to_dict("records")
+                status, text = _post(
+                    server.port, server.path, json.dumps({server.wrap: bad_rows}).encode()
+                )
+                named = "f3" in text.decode(errors="replace")
+                metrics = _get(server.port, server.metrics_path) if server.metrics_path else 404
+                extra[server.name] = {
+                    "cold start": f"{cold:.1f} s",
+                    "missing column": f"{status}{' names it' if named else ''}",
+                    "metrics": "yes" if metrics == 200 else "no",
+                }
+            finally:
+                stop(proc)
+        _print(results, extra, sizes, conns, skipped)
+
+
+def _print(
+    results: dict[str, dict[tuple[int, int], dict[str, Any]]],
+    extra: dict[str, dict[str, str]],
+    sizes: list[int],
+    conns: list[int],
+    skipped: list[str],
+) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=200)
+    for n in sizes:
+        table = Table(
+            title=f"{'single rows' if n == 1 else f'batches of {n}'}: req/s, p50 / p99",
+            show_lines=True,
+        )
+        table.add_column("server")
+        for c in conns:
+            table.add_column(f"{c} conn{'s' if c > 1 else ''}", justify="right")
+        for name, cells in results.items():
+            table.add_row(name, *(fmt(cells.get((n, c))) for c in conns))
+        console.print(table)
+    table = Table(title="behaviour", show_lines=True)
+    table.add_column("server")
+    for col in ("cold start", "missing column", "metrics"):
+        table.add_column(col)
+    for name, row in extra.items():
+        table.add_row(name, row["cold start"], row["missing column"], row["metrics"])
+    console.print(table)
+    on, off = results.get("loopml (log on)", {}), results.get("loopml (log off)", {})
+    floor = results.get("bare FastAPI (floor)", {})
+    top = max(conns)
+    if on.get((1, top)) and floor.get((1, top)):
+        print(
+            f"loopml (log on) / floor at {top} connections, single rows: "
+            f"{on[(1, top)]['rps'] / max(floor[(1, top)]['rps'], 1e-9):.2f}x (target 3x)"
+        )
+    if on.get((1, 1)) and floor.get((1, 1)) and floor[(1, 1)]["p50"]:
+        print(
+            f"loopml p50 / floor p50 at 1 connection: "
+            f"{on[(1, 1)]['p50'] / floor[(1, 1)]['p50']:.2f}x (target <= 1.2x)"
+        )
+    if on.get((1, top)) and off.get((1, top)):
+        cost = 1 - on[(1, top)]["rps"] / max(off[(1, top)]["rps"], 1e-9)
+        print(f"prediction log cost at {top} connections: {cost:+.1%} of throughput (target <= 5%)")
+    for name, cells in results.items():
+        if name.startswith("loopml") or not cells.get((1, top)) or not on.get((1, top)):
+            continue
+        print(
+            f"loopml (log on) / {name} at {top} connections: "
+            f"{on[(1, top)]['rps'] / max(cells[(1, top)]['rps'], 1e-9):.2f}x"
+        )
+    for s in skipped:
+        print(f"skipped: {s}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""Model serving: a validated, micro-batched prediction endpoint with hot swap, a shadow
+challenger, Prometheus metrics, and a crash-safe prediction log in hourly Parquet files.
+
+    loopml serve digits-clf@champion --port 8000 --workers 2 --shadow digits-clf@challenger
+
+    import loopml.serving
+    loopml.serving.predictions("digits-clf", since="2026-11-30T04:00")   # a DataFrame
+    loopml.serving.predict_file("digits-clf@champion", "in.parquet", "out.parquet")
+"""
+
+from loopml.serving._app import ServeConfig, create_app
+from loopml.serving._ray import serve_on_ray
+from loopml.serving._read import feedback, predict_file, predictions, recover_log
+from loopml.serving._serve import is_loopback, serve
+from loopml.serving._traffic import MinuteTraffic, TrafficSummary, deployed_models, traffic
+
+__all__ = [
+    "MinuteTraffic",
+    "ServeConfig",
+    "TrafficSummary",
+    "create_app",
+    "deployed_models",
+    "feedback",
+    "is_loopback",
+    "predict_file",
+    "predictions",
+    "recover_log",
+    "serve",
+    "serve_on_ray",
+    "traffic",
+]

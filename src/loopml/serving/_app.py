@@ -1,0 +1,581 @@
+"""The model server: ``POST /predict``, ``POST /feedback``, ``/health``, ``/ready``, ``/metrics``.
+
+Handlers parse and check a request on the event loop, then wait for the micro-batcher (one model
+call per batch, in a thread with capped BLAS/OpenMP threads). Every answered request is
+journaled before its answer is sent. A background task polls the alias and swaps models.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from loopml._errors import LoopmlError, ValidationError
+from loopml.registry import InputError
+from loopml.serving._json import dumps as _json_dumps
+from loopml.serving._json import loads as _json_loads
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from loopml.serving._batcher import Item
+    from loopml.serving._model import Output, ServedModel
+    from loopml.store import Store
+
+__all__ = ["ServeConfig", "app_from_env", "create_app"]
+
+_log = logging.getLogger("loopml.serving")
+CONFIG_ENV = "LOOPML_SERVE_CONFIG"
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """How a model server runs (passed to every worker through ``LOOPML_SERVE_CONFIG``)."""
+
+    ref: str
+    shadow: str | None = None
+    log: bool = True
+    trust: bool = False
+    threads: int = 1  # BLAS/OpenMP threads per worker for the model call
+    max_body_bytes: int = 4 << 20
+    max_batch_rows: int = 1024
+    max_wait_ms: float = 2.0
+    poll_interval: float = 1.0  # seconds between checks of the alias
+
+    def __post_init__(self) -> None:
+        from loopml.registry import parse_ref
+
+        parse_ref(self.ref)
+        if self.shadow is not None:
+            parse_ref(self.shadow)
+        for name in ("threads", "max_body_bytes", "max_batch_rows"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValidationError(f"{name} must be a positive integer, not {value!r}")
+        for name in ("max_wait_ms", "poll_interval"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or value < 0:
+                raise ValidationError(f"{name} must be a non-negative number, not {value!r}")
+
+    def to_env(self) -> str:
+        """JSON for ``LOOPML_SERVE_CONFIG``."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_env(cls) -> ServeConfig:
+        """Read ``LOOPML_SERVE_CONFIG`` (set by ``loopml serve`` for its workers)."""
+        raw = os.environ.get(CONFIG_ENV)
+        if not raw:
+            raise ValidationError(
+                f"{CONFIG_ENV} is not set; start servers with `loopml serve NAME@ALIAS`"
+            )
+        return cls(**json.loads(raw))
+
+
+@dataclass
+class _Result:
+    model: ServedModel
+    out: Output
+    shadow: ServedModel | None
+    shadow_out: Output | None
+
+
+class ModelServer:
+    """The state one worker serves from: models, batcher, log, metrics."""
+
+    def __init__(self, config: ServeConfig, store: Store) -> None:
+        from loopml.registry import parse_ref
+        from loopml.serving._metrics import Metrics
+
+        self.config = config
+        self.store = store
+        self.name, self.alias, _ = parse_ref(config.ref)
+        self.primary: ServedModel | None = None
+        self.shadow: ServedModel | None = None
+        self.metrics = Metrics()
+        self.log: Any = None
+        self.batcher: Any = None
+        self.shadow_errors = 0
+        self._poll: asyncio.Task[None] | None = None
+        self._class_children: dict[str, Any] = {}
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    async def start(self) -> None:
+        from threadpoolctl import threadpool_limits
+
+        from loopml.serving._batcher import MicroBatcher
+        from loopml.serving._log import PredictionLog
+        from loopml.serving._model import load_served
+
+        # One model call at a time per worker: more BLAS/OpenMP threads only fight each other.
+        threadpool_limits(limits=self.config.threads)
+        self.primary = await asyncio.to_thread(
+            load_served, self.config.ref, self.store, trust=self.config.trust
+        )
+        if self.config.shadow:
+            self.shadow = await asyncio.to_thread(
+                load_served, self.config.shadow, self.store, trust=self.config.trust
+            )
+            self._check_shadow(self.shadow)
+        self.metrics.set_model(self.name, self.config.ref, self.primary.number, "primary", None)
+        if self.shadow is not None:
+            self.metrics.set_model(
+                self.shadow.version.name,
+                self.config.shadow or "",
+                self.shadow.number,
+                "shadow",
+                None,
+            )
+        if self.config.log:
+            p = self.primary
+            self.log = PredictionLog(
+                self.store,
+                self.name,
+                p.signature,
+                p.classes,
+                flush_interval=self.store.settings.flush_interval,
+            )
+            await asyncio.to_thread(self.log.start)
+        self.batcher = MicroBatcher(
+            self._run_batch,
+            max_rows=self.config.max_batch_rows,
+            max_wait=self.config.max_wait_ms / 1000,
+            on_batch=self.metrics.batch_rows.observe,
+        )
+        self.batcher.start()
+        # Warm the model thread (first calls pay for lazy imports and allocations).
+        warm = self.primary
+        await self.batcher.call(lambda: _warm(warm))
+        if (self.alias is not None or (self.config.shadow and "@" in self.config.shadow)) and (
+            self.config.poll_interval > 0
+        ):
+            self._poll = asyncio.get_running_loop().create_task(self._watch())
+
+    def _check_shadow(self, shadow: ServedModel) -> None:
+        assert self.primary is not None
+        if shadow.signature.names != self.primary.signature.names:
+            raise ValidationError(
+                f"shadow {shadow.version.ref} takes columns {shadow.signature.names[:6]}..., "
+                f"but {self.primary.version.ref} takes {self.primary.signature.names[:6]}...; "
+                "a shadow must take the same inputs"
+            )
+
+    async def stop(self) -> None:
+        if self._poll is not None:
+            self._poll.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poll
+        if self.batcher is not None:
+            await self.batcher.stop()
+        if self.log is not None:
+            await asyncio.to_thread(self.log.close)
+
+    async def _watch(self) -> None:
+        """Poll the aliases; load a moved alias's version and swap it in whole."""
+        from loopml.registry import parse_ref
+        from loopml.serving._model import load_served
+
+        while True:
+            await asyncio.sleep(self.config.poll_interval)
+            try:
+                if self.alias is not None and self.primary is not None:
+                    current = await asyncio.to_thread(
+                        self.store.models.alias_version, self.name, self.alias
+                    )
+                    if current != self.primary.number:
+                        new = await asyncio.to_thread(
+                            load_served,
+                            f"{self.name}/{current}",
+                            self.store,
+                            trust=self.config.trust,
+                        )
+                        await self.batcher.call(lambda m=new: _warm(m))
+                        old = self.primary.number
+                        if self.log is not None:
+                            self.log.set_signature(new.signature, new.classes)
+                        self.primary = new  # one reference swap: requests use old or new whole
+                        self.metrics.set_model(self.name, self.config.ref, current, "primary", old)
+                        _log.warning("%s now answers with version %s", self.config.ref, current)
+                if self.config.shadow and self.shadow is not None:
+                    sname, salias, _ = parse_ref(self.config.shadow)
+                    if salias is not None:
+                        sv = await asyncio.to_thread(self.store.models.alias_version, sname, salias)
+                        if sv != self.shadow.number:
+                            new = await asyncio.to_thread(
+                                load_served, f"{sname}/{sv}", self.store, trust=self.config.trust
+                            )
+                            old = self.shadow.number
+                            self.shadow = new
+                            self.metrics.set_model(sname, self.config.shadow, sv, "shadow", old)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a store hiccup or a bad new version: keep serving the old one
+                _log.exception("checking %s for a new version failed", self.config.ref)
+
+    # -- the model thread ----------------------------------------------------------------------
+    def _run_batch(self, items: list[Item]) -> list[_Result]:
+        import numpy as np
+
+        results: list[_Result | None] = [None] * len(items)
+        groups: dict[int, list[int]] = {}
+        for i, item in enumerate(items):
+            groups.setdefault(id(item.model), []).append(i)
+        shadow = self.shadow
+        for idx in groups.values():
+            model: ServedModel = items[idx[0]].model
+            if len(idx) == 1:
+                cols = items[idx[0]].columns
+            else:
+                cols = {
+                    n: np.concatenate([items[i].columns[n] for i in idx])
+                    for n in model.signature.names
+                }
+            out = model.predict(cols)
+            shadow_out = None
+            if shadow is not None:
+                try:
+                    shadow_out = shadow.predict(cols)
+                except Exception:  # a failing challenger never fails the request
+                    self.shadow_errors += 1
+                    _log.exception("shadow %s failed", shadow.version.ref)
+            start = 0
+            for i in idx:
+                n = items[i].rows
+                results[i] = _Result(
+                    model,
+                    _slice(out, start, start + n),
+                    shadow if shadow_out is not None else None,
+                    _slice(shadow_out, start, start + n) if shadow_out is not None else None,
+                )
+                start += n
+        return results  # type: ignore[return-value]
+
+    # -- requests -------------------------------------------------------------------------------
+    async def predict(self, body: bytes, t0: float) -> tuple[int, dict[str, Any]]:
+        from loopml.serving._batcher import Item
+
+        rid = uuid.uuid4().hex
+        model = self.primary
+        assert model is not None
+        try:
+            payload = _json_loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return self._reject(400, f"the body is not valid JSON ({exc})", rid, t0, len(body))
+        try:
+            raw = model.signature.columns_from_payload(payload)
+            rows = len(next(iter(raw.values()))) if raw else 0
+            if rows == 0:
+                raise InputError("the batch is empty; send at least one record")
+            columns = model.signature.coerce(raw)
+        except InputError as exc:
+            return self._reject(422, str(exc), rid, t0, len(body), exc.column)
+        result: _Result = await self.batcher.submit(Item(columns, rows, model))
+        out, used = result.out, result.model
+        ids = [f"{rid}-{i}" for i in range(rows)]
+        answer: dict[str, Any] = {
+            "ids": ids,
+            "predictions": out.predictions,
+            "model": self.name,
+            "model_version": used.number,
+        }
+        if out.probabilities is not None:
+            answer["probabilities"] = out.probabilities
+            answer["classes"] = used.classes
+        if used.classes is not None:
+            self._count_classes(out.predictions)
+        if self.log is not None:
+            record: dict[str, Any] = {
+                "r": rid,
+                "t": int(time.time() * 1e6),
+                "v": used.number,
+                "s": 200,
+                "l": (time.perf_counter() - t0) * 1000,
+                "b": len(body),
+                "ids": ids,
+                "in": _loggable(columns),
+                "p": out.predictions,
+                "c": out.confidence,
+                "pr": out.probabilities,
+            }
+            if result.shadow_out is not None and result.shadow is not None:
+                record["sv"] = result.shadow.number
+                record["sp"] = result.shadow_out.predictions
+                record["sc"] = result.shadow_out.confidence
+            self.log.append(record)
+        return 200, answer
+
+    def _count_classes(self, predictions: list[Any]) -> None:
+        for label, n in Counter(predictions).items():
+            key = str(label)
+            child = self._class_children.get(key)
+            if child is None:
+                child = self._class_children[key] = self.metrics.predictions.labels(self.name, key)
+            child.inc(n)
+
+    def _reject(
+        self,
+        status: int,
+        message: str,
+        rid: str,
+        t0: float,
+        size: int,
+        column: str | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        if self.log is not None:
+            self.log.append(
+                {
+                    "r": rid,
+                    "t": int(time.time() * 1e6),
+                    "v": self.primary.number if self.primary else None,
+                    "s": status,
+                    "l": (time.perf_counter() - t0) * 1000,
+                    "b": size,
+                    "ids": [f"{rid}-0"],
+                }
+            )
+        body: dict[str, Any] = {"error": message}
+        if column is not None:
+            body["column"] = column
+        return status, body
+
+    def feedback(self, body: bytes) -> tuple[int, dict[str, Any]]:
+        try:
+            payload = _json_loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return 400, {"error": f"the body is not valid JSON ({exc})"}
+        entries = payload.get("feedback") if isinstance(payload, dict) else None
+        if entries is None and isinstance(payload, dict) and "id" in payload:
+            entries = [payload]
+        if not isinstance(entries, list) or not entries:
+            return 422, {
+                "error": 'send {"id": "<prediction id>", "truth": <label>} or '
+                '{"feedback": [{"id": ..., "truth": ...}, ...]}'
+            }
+        now = int(time.time() * 1e6)
+        records = []
+        for i, e in enumerate(entries):
+            if not isinstance(e, dict) or not isinstance(e.get("id"), str) or not e["id"]:
+                return 422, {"error": f'feedback[{i}] needs an "id": the prediction id (text)'}
+            truth = e.get("truth")
+            if isinstance(truth, bool) or not isinstance(truth, (str, int, float)):
+                return 422, {
+                    "error": f'feedback[{i}] needs a "truth": the true label or value, '
+                    f"not {truth!r}"
+                }
+            if isinstance(truth, float) and truth != truth:
+                return 422, {"error": f"feedback[{i}] has a NaN truth"}
+            records.append({"k": "f", "id": e["id"], "t": now, "truth": truth})
+        if self.log is None:
+            return 409, {"error": "this server runs without a prediction log (--no-log)"}
+        for r in records:
+            self.log.append(r)
+        self.metrics.feedback.labels(self.name).inc(len(records))
+        return 200, {"accepted": len(records)}
+
+
+def _slice(out: Output, start: int, end: int) -> Output:
+    from loopml.serving._model import Output
+
+    return Output(
+        out.predictions[start:end],
+        None if out.confidence is None else out.confidence[start:end],
+        None if out.probabilities is None else out.probabilities[start:end],
+    )
+
+
+def _warm(model: ServedModel) -> None:
+    import numpy as np
+
+    cols: dict[str, Any] = {}
+    for f in model.signature.features:
+        if f.dtype == "float64":
+            cols[f.name] = np.zeros(1)
+        elif f.dtype == "int64":
+            cols[f.name] = np.zeros(1, dtype=np.int64)
+        elif f.dtype == "bool":
+            cols[f.name] = np.zeros(1, dtype=bool)
+        else:
+            cats = f.categories or ("",)
+            cols[f.name] = np.array([cats[0]], dtype=object)
+    with contextlib.suppress(Exception):  # warming is best effort
+        model.predict(cols)
+
+
+async def _read_body(request: Any, limit: int) -> bytes | None:
+    """The body, or None when it is over ``limit`` bytes (checked before reading it all)."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        return None
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json(status: int, body: dict[str, Any]) -> Any:
+    from starlette.responses import Response
+
+    return Response(_json_dumps(body), status_code=status, media_type="application/json")
+
+
+def _loggable(columns: dict[str, Any]) -> dict[str, Any]:
+    # Numeric arrays serialize as they are; text columns (object arrays) as lists.
+    return {k: v.tolist() if v.dtype == object else v for k, v in columns.items()}
+
+
+async def _predict(server: ModelServer, request: Any) -> Any:
+    t0 = time.perf_counter()
+    limit = server.config.max_body_bytes
+    body = await _read_body(request, limit)
+    if body is None:
+        status, answer = server._reject(
+            413,
+            f"the body is over the limit of {limit:,} bytes; send fewer rows per request "
+            "(or start the server with a larger --max-body-bytes)",
+            uuid.uuid4().hex,
+            t0,
+            int(request.headers.get("content-length") or 0),
+        )
+    else:
+        try:
+            status, answer = await server.predict(body, t0)
+        except LoopmlError as exc:
+            status, answer = 422, {"error": str(exc)}
+        except Exception as exc:  # the model itself failed: answer, log it, stay up
+            _log.exception("prediction failed")
+            status, answer = 500, {"error": f"the model failed: {type(exc).__name__}: {exc}"}
+    server.metrics.request("/predict", status, time.perf_counter() - t0)
+    return _json(status, answer)
+
+
+async def _feedback(server: ModelServer, request: Any) -> Any:
+    t0 = time.perf_counter()
+    limit = server.config.max_body_bytes
+    body = await _read_body(request, limit)
+    if body is None:
+        status, answer = 413, {"error": f"the body is over the limit of {limit:,} bytes"}
+    else:
+        status, answer = server.feedback(body)
+    server.metrics.request("/feedback", status, time.perf_counter() - t0)
+    return _json(status, answer)
+
+
+async def _health(server: ModelServer, request: Any) -> Any:
+    return _json(200, {"status": "ok"})
+
+
+async def _ready(server: ModelServer, request: Any) -> Any:
+    p = server.primary
+    if p is None:
+        return _json(503, {"ready": False})
+    body: dict[str, Any] = {"ready": True, "model": server.name, "version": p.number}
+    if server.shadow is not None:
+        body["shadow_version"] = server.shadow.number
+    return _json(200, body)
+
+
+async def _metrics(server: ModelServer, request: Any) -> Any:
+    from starlette.responses import Response
+
+    data, content_type = server.metrics.exposition()
+    return Response(data, media_type=content_type)
+
+
+async def _info(server: ModelServer, request: Any) -> Any:
+    p = server.primary
+    if p is None:
+        return _json(503, {"ready": False})
+    return _json(
+        200,
+        {
+            "model": server.name,
+            "ref": server.config.ref,
+            "version": p.number,
+            "task": p.version.task,
+            "classes": p.classes,
+            "signature": json.loads(p.signature.to_json()),
+            "shadow": None if server.shadow is None else server.shadow.version.ref,
+        },
+    )
+
+
+# (path, method) -> handler; the one table both uvicorn's app and the Ray Serve deployment use.
+ROUTES: dict[tuple[str, str], Any] = {
+    ("/predict", "POST"): _predict,
+    ("/feedback", "POST"): _feedback,
+    ("/health", "GET"): _health,
+    ("/ready", "GET"): _ready,
+    ("/metrics", "GET"): _metrics,
+    ("/", "GET"): _info,
+}
+
+
+async def dispatch(server: ModelServer, request: Any) -> Any:
+    """Answer ``request`` (a Starlette request) with the route it names; 404/405 otherwise."""
+    path = request.url.path.rstrip("/") or "/"
+    handler = ROUTES.get((path, request.method))
+    if handler is None:
+        if any(p == path for p, _ in ROUTES):
+            return _json(405, {"error": f"{request.method} is not allowed on {path}"})
+        return _json(404, {"error": f"no endpoint {path}; try POST /predict"})
+    return await handler(server, request)
+
+
+def create_app(config: ServeConfig, store: Store | None = None) -> FastAPI:
+    """The model server app for ``config`` (the model loads when the app starts)."""
+    from fastapi import FastAPI
+
+    from loopml import __version__
+
+    if store is None:
+        from loopml.store import Store
+
+        store = Store()
+    server = ModelServer(config, store)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await server.start()
+        try:
+            yield
+        finally:
+            await server.stop()
+
+    app = FastAPI(
+        title=f"loopml model server: {config.ref}",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.server = server
+
+    def bind(handler: Any) -> Any:
+        async def endpoint(request: Any) -> Any:
+            return await handler(server, request)
+
+        return endpoint
+
+    # Plain Starlette routes: the handlers read the raw request themselves, which skips
+    # FastAPI's per-request dependency resolution on the hot path.
+    for (path, method), handler in ROUTES.items():
+        app.add_route(path, bind(handler), methods=[method])
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The app factory uvicorn's workers call (``loopml serve`` sets the environment)."""
+    return create_app(ServeConfig.from_env())

@@ -1,0 +1,142 @@
+"""The real server (``loopml serve`` in a subprocess): SIGKILL during traffic loses no answered
+prediction; several workers add up their metrics; it binds to loopback unless told otherwise."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+import loopml.serving
+from loopml import NotFoundError, ValidationError
+
+from .conftest import COLUMNS
+
+GOOD = {c: 0.25 for c in COLUMNS}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(session: object, *args: str) -> tuple[subprocess.Popen[bytes], str]:
+    settings = session.settings  # type: ignore[attr-defined]
+    port = _free_port()
+    env = {**os.environ, "LOOPML_DIR": str(settings.data_dir), "LOOPML_FLUSH_INTERVAL": "0.2"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from loopml.cli import main; main()",
+            "serve",
+            "m@champion",
+            "--port",
+            str(port),
+            *args,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, so the test can kill all its workers
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(proc.stdout.read().decode())  # type: ignore[union-attr]
+        try:
+            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("the server did not become ready in 90 s")
+
+
+@pytest.fixture
+def stopper() -> Iterator[list[subprocess.Popen[bytes]]]:
+    procs: list[subprocess.Popen[bytes]] = []
+    yield procs
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+        p.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_sigkill_during_traffic_loses_no_answered_prediction(
+    session: object, model: object, stopper: list
+) -> None:
+    proc, url = _start(session)
+    stopper.append(proc)
+    answered: list[str] = []
+    stop = threading.Event()
+
+    def traffic() -> None:
+        with httpx.Client(base_url=url, timeout=5) as c:
+            while not stop.is_set():
+                try:
+                    r = c.post("/predict", json={"records": [GOOD, GOOD]})
+                except httpx.HTTPError:
+                    return  # the server is gone
+                if r.status_code == 200:
+                    answered.extend(r.json()["ids"])
+
+    threads = [threading.Thread(target=traffic) for _ in range(4)]
+    for t in threads:
+        t.start()
+    while len(answered) < 300:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # mid-traffic, no chance to flush
+    proc.wait(timeout=30)
+    stop.set()
+    for t in threads:
+        t.join()
+    loopml.serving.recover_log("m")  # what a restarted server does first
+    logged = set(loopml.serving.predictions("m")["id"])
+    missing = [i for i in answered if i not in logged]
+    assert not missing, f"{len(missing)} of {len(answered)} answered predictions were lost"
+    assert len(logged) == len(set(logged))
+
+
+@pytest.mark.slow
+def test_two_workers_add_up_their_metrics(session: object, model: object, stopper: list) -> None:
+    proc, url = _start(session, "--workers", "2")
+    stopper.append(proc)
+    for _ in range(30):
+        # A new connection each time, so both workers get some.
+        r = httpx.post(f"{url}/predict", json={"records": [GOOD]}, timeout=10)
+        assert r.status_code == 200
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    found = re.search(r'loopml_requests_total\{endpoint="/predict",status="200"\} (\S+)', text)
+    assert found is not None and float(found.group(1)) == 30
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=60)
+    # A clean stop writes every answer out and leaves no journal behind.
+    df = loopml.serving.predictions("m")
+    assert len(df) == 30
+    store = session.store  # type: ignore[attr-defined]
+    assert list(store.predictions.journal_dir("m").glob("*.journal")) == []
+
+
+def test_it_binds_loopback_unless_told_and_names_unknown_models(
+    session: object, model: object
+) -> None:
+    with pytest.raises(ValidationError, match="--allow-remote"):
+        loopml.serving.serve("m@champion", host="0.0.0.0", port=0)
+    with pytest.raises(NotFoundError, match=r"no alias 'prod'.*@champion -> 1"):
+        loopml.serving.serve("m@prod", port=0)
+    with pytest.raises(NotFoundError, match="did you mean 'm'"):
+        loopml.serving.serve("mm@champion", port=0)
