@@ -100,7 +100,7 @@ if TYPE_CHECKING:
 
 
 # Subpackages reachable as attributes (``loopml.datasets.create(...)``), imported on first use.
-_SUBMODULES: set[str] = {"datasets", "labeling", "sweeps"}
+_SUBMODULES: set[str] = {"datasets", "labeling", "monitoring", "sweeps"}
 
 
 def __getattr__(name: str) -> Any:

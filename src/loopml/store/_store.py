@@ -46,6 +46,8 @@ from loopml.store._schema_runs import (
 if TYPE_CHECKING:
     import pandas as pd
 
+    from loopml.store._monitors import MonitorStore
+
 __all__ = ["OffsetMismatch", "Store"]
 
 _LIVE_STORES: weakref.WeakSet[Store] = weakref.WeakSet()
@@ -88,6 +90,16 @@ class Store:
     def artifacts_dir(self) -> Path:
         """Where artifact files live, one folder per run."""
         return self.data_dir / "artifacts"
+
+    @property
+    def monitors(self) -> MonitorStore:
+        """The monitoring surface: catalogs, metric values, alerts, the prediction log reader."""
+        from loopml.store._monitors import MonitorStore
+
+        surface = self.__dict__.get("_monitors")
+        if surface is None:
+            surface = self.__dict__["_monitors"] = MonitorStore(self)
+        return surface
 
     def close(self) -> None:
         """Release the store's connections."""
