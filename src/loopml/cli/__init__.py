@@ -9,7 +9,7 @@ import typer
 
 from loopml import __version__
 from loopml._errors import LoopmlError
-from loopml.cli import _datasets, _label, _runs, _sweeps, _ui
+from loopml.cli import _datasets, _label, _monitor, _runs, _sweeps, _ui
 from loopml.cli._common import console, err_console
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app.add_typer(_runs.app, name="runs")
 app.add_typer(_datasets.app, name="datasets")
 app.add_typer(_label.app, name="label")
 app.add_typer(_sweeps.app, name="sweep")
+app.add_typer(_monitor.app, name="monitor")
 app.command("recover")(_runs.recover_command)
 app.command("ui")(_ui.ui_command)
 
