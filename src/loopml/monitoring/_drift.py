@@ -328,6 +328,16 @@ def _cdf_on_grid(x: np.ndarray, grid: np.ndarray) -> np.ndarray:
 def _category_counts(values: Any) -> dict[Any, int]:
     import pandas as pd
 
+    if not isinstance(values, pd.Series):  # an Arrow column
+        import pyarrow.compute as pc
+
+        out_arrow: dict[Any, int] = {}
+        for item in pc.value_counts(values).to_pylist():
+            k = item["values"]
+            key = "<missing>" if k is None else str(k)
+            out_arrow[key] = out_arrow.get(key, 0) + int(item["counts"])
+        return out_arrow
+
     s = pd.Series(values) if not isinstance(values, pd.Series) else values
     counts = s.value_counts(dropna=False)
     out: dict[Any, int] = {}
@@ -371,16 +381,27 @@ class _Columns:
             )
 
     def get(self, name: str) -> Any:
-        """The column as a pandas Series."""
+        """The column: a pandas Series, or a pyarrow ChunkedArray from Parquet (never copied
+        into Python objects: strings are counted by Arrow)."""
         if self._frame is not None:
             return self._frame[name]
-        return self._parquet.read(columns=[name]).column(0).to_pandas()
+        return self._parquet.read(columns=[name]).column(0)
 
 
 def _column_values(s: Any) -> tuple[np.ndarray | None, str]:
-    """(float values or None, dtype kind) of a Series; bools and strings are categorical."""
+    """(float values or None, dtype kind) of a Series or Arrow column; bools and strings are
+    categorical."""
     import numpy as np
     import pandas as pd
+
+    if not isinstance(s, pd.Series):  # an Arrow column
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if not (pa.types.is_integer(s.type) or pa.types.is_floating(s.type)):
+            return None, "O"
+        kind = "f" if pa.types.is_floating(s.type) else "i"
+        return pc.fill_null(pc.cast(s, pa.float64()), np.nan).to_numpy(), kind
 
     if pd.api.types.is_bool_dtype(s.dtype) or not pd.api.types.is_numeric_dtype(s.dtype):
         return None, "O"
