@@ -251,9 +251,8 @@ def _quality_loopml(ref: Any, cur: Any) -> list[str]:
 
 
 def _quality_plain_ks(ref: Any, cur: Any) -> list[str]:
-    from scipy.stats import chi2_contingency, ks_2samp
-
     import pandas as pd
+    from scipy.stats import chi2_contingency, ks_2samp
 
     out = []
     for col in ref.columns:
@@ -415,12 +414,17 @@ def section_prune(tmp: Path, rows_per_hour: int) -> None:
         ok &= same
         acc = accuracy_first[inc.name]
         lead = f"{(acc - before) / 3600:.0f}" if acc is not None and before is not None else "-"
-        fmt = lambda v: "none" if v is None else f"+{(v - inc.start) / 3600:.1f} h"  # noqa: E731
-        print(f"{inc.name:>16} {fmt(before):>20} {fmt(now):>16} {lead:>8}")
+        print(
+            f"{inc.name:>16} {_since(before, inc.start):>20} {_since(now, inc.start):>16} {lead:>8}"
+        )
     print(
         f"pruned {plan.share_pruned:.0%} (target >= 70%); every incident alerts as early: "
         f"{'yes' if ok else 'NO'}"
     )
+
+
+def _since(when: float | None, start: float) -> str:
+    return "none" if when is None else f"+{(when - start) / 3600:.1f} h"
 
 
 def main() -> None:
