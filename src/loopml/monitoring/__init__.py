@@ -9,6 +9,7 @@ metrics that prove their use or get pruned.
     loopml.monitoring.prune("fraud", apply=True)
 """
 
+from loopml.monitoring._alerts import evaluate_rules
 from loopml.monitoring._catalog import (
     FeatureProfile,
     ReferenceProfile,
@@ -17,6 +18,7 @@ from loopml.monitoring._catalog import (
 )
 from loopml.monitoring._compute import WindowValues, compute_windows, parse_window
 from loopml.monitoring._drift import DriftReport, FeatureDrift, drift, holm
+from loopml.monitoring._label import LabelingHandoff, drifted_rows, send_to_labeling
 from loopml.monitoring._metrics import Metric, make_metric, metric_classes, register_metric
 from loopml.monitoring._monitor import (
     MonitorRun,
@@ -33,18 +35,28 @@ from loopml.monitoring._monitor import (
 )
 from loopml.monitoring._prune import PrunePlan, PruneSuggestion, prune, restore, usefulness
 from loopml.monitoring._simulate import Incident, SimulatedLog, default_incidents, simulate_log
+from loopml.monitoring._views import (
+    DriftHeatmap,
+    Sparkline,
+    drift_heatmap,
+    register_prometheus,
+    sparklines,
+)
 
 __all__ = [
+    "DriftHeatmap",
     "DriftReport",
     "FeatureDrift",
     "FeatureProfile",
     "Incident",
+    "LabelingHandoff",
     "Metric",
     "MonitorRun",
     "PrunePlan",
     "PruneSuggestion",
     "ReferenceProfile",
     "SimulatedLog",
+    "Sparkline",
     "WindowValues",
     "add_metric",
     "alerts",
@@ -54,6 +66,9 @@ __all__ = [
     "compute_windows",
     "default_incidents",
     "drift",
+    "drift_heatmap",
+    "drifted_rows",
+    "evaluate_rules",
     "generate_catalog",
     "holm",
     "incidents",
@@ -65,9 +80,12 @@ __all__ = [
     "profile_reference",
     "prune",
     "register_metric",
+    "register_prometheus",
     "restore",
     "run",
+    "send_to_labeling",
     "simulate_log",
+    "sparklines",
     "usefulness",
     "values",
 ]
