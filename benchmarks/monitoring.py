@@ -18,8 +18,10 @@ Sections:
    the incidents' ground truth; the suggested pruning, and each incident's first alert before and
    after it.
 
-Evidently and NannyML come from the ``bench`` extra (pip install -e '.[bench]'); a missing one is
-reported as skipped with the reason.
+NannyML comes from the ``bench`` extra (pip install -e '.[bench]'). Evidently 0.7 breaks on
+pandas 3 (which loopml allows), so the benchmark runs it from a throwaway virtualenv it creates at
+/tmp/loopml-bench-evidently (evidently 0.7 with pandas 2; a few minutes the first time, reused
+after). A tool that cannot run is reported as skipped with the reason.
 """
 
 from __future__ import annotations
@@ -109,9 +111,10 @@ def case_nannyml(ref: str, cur: str) -> dict[str, Any]:
     calc.fit(r)
     res = calc.calculate(c).filter(period="analysis").to_df()
     drifted = [
-        col for col in r.columns
-        if any(bool(v) for k, v in res[col].items() if k[-1] == "alert")  # type: ignore[index]
-    ]  # fmt: skip
+        col
+        for col in r.columns
+        if any(bool(res[c].any()) for c in res.columns if c[0] == col and c[-1] == "alert")
+    ]
     return {"drifted": drifted}
 
 
@@ -154,9 +157,37 @@ CASES = {
 }
 
 
+EVIDENTLY_VENV = Path("/tmp/loopml-bench-evidently")
+
+
+def _python_for(case: str) -> str:
+    return str(EVIDENTLY_VENV / "bin" / "python") if case == "evidently" else sys.executable
+
+
+def ensure_evidently() -> str | None:
+    """Create the throwaway Evidently venv if needed; None when it works, else why not."""
+    python = EVIDENTLY_VENV / "bin" / "python"
+    probe = [str(python), "-c", "import evidently.presets, pandas, pyarrow"]
+    if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
+        return None
+    print(f"creating {EVIDENTLY_VENV} for Evidently (pandas 2) ...", flush=True)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(EVIDENTLY_VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "evidently>=0.7,<0.8",
+             "pandas>=2.2,<3", "pyarrow>=16"],
+            check=True, capture_output=True, timeout=1800,
+        )  # fmt: skip
+    except (subprocess.SubprocessError, OSError) as exc:
+        return f"could not create the Evidently venv: {exc}"
+    if subprocess.run(probe, capture_output=True).returncode != 0:
+        return "evidently does not import in its venv"
+    return None
+
+
 def run_child(case: str, ref: Path, cur: Path, timeout: float = 900) -> dict[str, Any]:
     """Run ``case`` in a fresh interpreter; its CPU seconds and peak RSS come from wait4."""
-    cmd = [sys.executable, __file__, "--child", case, str(ref), str(cur)]
+    cmd = [_python_for(case), __file__, "--child", case, str(ref), str(cur)]
     with tempfile.TemporaryFile("w+") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=_child_env())
         start = time.monotonic()
@@ -180,9 +211,16 @@ def _child_env() -> dict[str, str]:
     return env
 
 
+_AVAILABLE: dict[str, str | None] = {}
+
+
 def available(case: str) -> str | None:
     """None when ``case`` can run here, else why not."""
-    module = {"nannyml": "nannyml", "evidently": "evidently"}.get(case)
+    if case == "evidently":
+        if case not in _AVAILABLE:
+            _AVAILABLE[case] = ensure_evidently()
+        return _AVAILABLE[case]
+    module = {"nannyml": "nannyml"}.get(case)
     if module is None:
         return None
     import importlib.util
@@ -266,12 +304,28 @@ def _quality_plain_ks(ref: Any, cur: Any) -> list[str]:
     return out
 
 
-def _quality_evidently(ref: Any, cur: Any) -> list[str]:
+def _quality_evidently_child(seeds: int, kw: dict[str, Any], target: str | None) -> int:
+    """Evidently's hits over ``seeds`` seeds, computed in its own venv (one process)."""
+    cmd = [_python_for("evidently"), __file__, "--quality-child", json.dumps([seeds, kw, target])]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=_child_env())
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr else "failed")
+    return int(done.stdout.strip().splitlines()[-1])
+
+
+def quality_child(seeds: int, kw: dict[str, Any], target: str | None) -> int:
+    """Runs inside the Evidently venv: hits of DataDriftPreset over the seeds."""
     from evidently import Report
     from evidently.presets import DataDriftPreset
 
-    snapshot = Report([DataDriftPreset()]).run(current_data=cur, reference_data=ref)
-    return _evidently_drifted(snapshot.dict(), list(ref.columns))
+    hits = 0
+    for seed in range(seeds):
+        ref = make_frame(10_000, 1000 + seed)
+        cur = make_frame(10_000, 2000 + seed, **kw)
+        snapshot = Report([DataDriftPreset()]).run(current_data=cur, reference_data=ref)
+        flagged = _evidently_drifted(snapshot.dict(), list(ref.columns))
+        hits += bool(flagged) if target is None else (target in flagged)
+    return hits
 
 
 def section_quality(seeds: int, evidently_seeds: int) -> None:
@@ -283,9 +337,9 @@ def section_quality(seeds: int, evidently_seeds: int) -> None:
         ("0.5 sd shift", {"shift": 0.5}, "x0"),
         ("10% categorical move", {"move": 0.1}, "c0"),
     ]
-    tools = {"loopml": _quality_loopml, "plain KS/chi2": _quality_plain_ks}
+    tools: dict[str, Any] = {"loopml": _quality_loopml, "plain KS/chi2": _quality_plain_ks}
     if available("evidently") is None:
-        tools["evidently"] = _quality_evidently
+        tools["evidently"] = None  # runs in its own venv
     else:
         print(f"evidently skipped: {available('evidently')}")
     print(f"{'scenario':>22} " + " ".join(f"{t:>16}" for t in tools))
@@ -294,6 +348,12 @@ def section_quality(seeds: int, evidently_seeds: int) -> None:
         for tool, fn in tools.items():
             n_seeds = min(seeds, evidently_seeds) if tool == "evidently" else seeds
             hits = 0
+            if fn is None:
+                hits = _quality_evidently_child(n_seeds, kw, target)
+                cells.append(
+                    f"{hits:>3}/{n_seeds:<3} {'alarms' if target is None else 'caught':>8}"
+                )
+                continue
             for seed in range(n_seeds):
                 ref = make_frame(10_000, 1000 + seed)
                 cur = make_frame(10_000, 2000 + seed, **kw)
@@ -428,6 +488,10 @@ def _since(when: float | None, start: float) -> str:
 
 
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--quality-child":
+        seeds, kw, target = json.loads(sys.argv[2])
+        print(quality_child(seeds, kw, target))
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         case, ref, cur = sys.argv[2], sys.argv[3], sys.argv[4]
         print(json.dumps(CASES[case](ref, cur)))
@@ -440,7 +504,7 @@ def main() -> None:
     args = parser.parse_args()
     sections = set(args.sections.split(","))
     versions = {}
-    for mod in ("duckdb", "evidently", "nannyml"):
+    for mod in ("duckdb", "nannyml"):
         try:
             versions[mod] = __import__(mod).__version__
         except Exception:
