@@ -43,6 +43,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem("Compare", "/compare", "compare", "⇄"),
     NavItem("Sweeps", "/sweeps", "sweeps", "◎"),
     NavItem("Labeling", "/labeling", "labeling", "✎", project_scoped=False),
+    NavItem("Monitoring", "/monitoring", "monitoring", "◔", project_scoped=False),
 ]
 
 # Modules defining ``router``; JSON APIs first so their paths win over any page pattern.
@@ -53,6 +54,7 @@ ROUTER_MODULES: list[str] = [
     "loopml.server._pages_compare",
     "loopml.server._pages_sweeps",
     "loopml.server._labeling_routes",
+    "loopml.server._pages_monitoring",
 ]
 
 
