@@ -108,7 +108,7 @@ def test_schema_change_is_reported(store: Any) -> None:
 
 
 def test_verdicts_prune_apply_restore(store: Any) -> None:
-    inc = mon.Incident("latency", START + 30 * 3600, START + 34 * 3600, size=3.0)
+    inc = mon.Incident("latency", START + 40 * 3600, START + 44 * 3600, size=3.0)
     small_log(store, incidents=[inc])
     mon.init("m", reference_since=START, reference_until=START + 86_400, store=store)
     result = mon.backfill("m", START + 86_400, START + 2 * 86_400, store=store)
@@ -164,7 +164,7 @@ def test_webhook_notifies_each_new_incident_once(store: Any) -> None:
     thread.start()
     try:
         _Receiver.received = []
-        inc = mon.Incident("qps", START + 30 * 3600, START + 31 * 3600, size=6.0)
+        inc = mon.Incident("qps", START + 40 * 3600, START + 41 * 3600, size=6.0)
         small_log(store, incidents=[inc])
         url = f"http://127.0.0.1:{server.server_address[1]}/hook"
         mon.init(
@@ -183,7 +183,7 @@ def test_webhook_notifies_each_new_incident_once(store: Any) -> None:
 
 
 def test_unreachable_webhook_does_not_break_monitoring(store: Any) -> None:
-    inc = mon.Incident("qps", START + 30 * 3600, START + 31 * 3600, size=6.0)
+    inc = mon.Incident("qps", START + 40 * 3600, START + 41 * 3600, size=6.0)
     small_log(store, incidents=[inc])
     mon.init(
         "m",

@@ -56,6 +56,7 @@ class WindowValues:
     empty_windows: list[float] = field(default_factory=list)
     schema_changes: list[SchemaChange] = field(default_factory=list)
     n_aggregates: int = 0
+    node: str = ""  # the Ray node that computed it (empty when computed here)
 
     def wide(self) -> pd.DataFrame:
         """Windows as rows, metrics as columns."""

@@ -39,6 +39,7 @@ __all__ = [
     "DriftReport",
     "FeatureDrift",
     "categorical_test",
+    "decile_shares",
     "drift",
     "holm",
     "numeric_test",
@@ -214,6 +215,15 @@ def _psi_from_cdf(ref_cdf: Sequence[float], cur_cdf: Sequence[float]) -> float:
     """PSI over ten bins cut at the grid points nearest the reference deciles."""
     if not ref_cdf:
         return 0.0
+    ref_sh, cur_sh = decile_shares(ref_cdf, cur_cdf)
+    return psi_from_shares(ref_sh, cur_sh)
+
+
+def decile_shares(
+    ref_cdf: Sequence[float], cur_cdf: Sequence[float]
+) -> tuple[list[float], list[float]]:
+    """Bin shares of both sides over (up to) ten bins cut where the reference CDF is nearest
+    each decile: few enough bins that a small window's sampling noise stays small."""
     cuts: list[int] = []
     for q in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
         i = min(range(len(ref_cdf)), key=lambda j: abs(ref_cdf[j] - q))
@@ -227,7 +237,7 @@ def _psi_from_cdf(ref_cdf: Sequence[float], cur_cdf: Sequence[float]) -> float:
         r_prev, c_prev = ref_cdf[i], cur_cdf[i]
     ref_sh.append(1.0 - r_prev)
     cur_sh.append(1.0 - c_prev)
-    return psi_from_shares(ref_sh, cur_sh)
+    return ref_sh, cur_sh
 
 
 def categorical_test(

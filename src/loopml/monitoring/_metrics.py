@@ -22,7 +22,12 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from loopml._errors import ValidationError
-from loopml.monitoring._drift import categorical_test, numeric_test, psi_from_shares
+from loopml.monitoring._drift import (
+    categorical_test,
+    decile_shares,
+    numeric_test,
+    psi_from_shares,
+)
 from loopml.store import Aggregate
 
 __all__ = [
@@ -394,7 +399,7 @@ class _BinnedDrift(_FeatureMetric):
 
 @register_metric
 class FeaturePsi(_BinnedDrift):
-    """Population stability index over the reference's quantile bins."""
+    """Population stability index over the reference's decile bins."""
 
     kind = "psi"
     default_rule = {"type": "threshold", "above": 0.25}
@@ -403,8 +408,7 @@ class FeaturePsi(_BinnedDrift):
         cdfs = self._cdfs(values)
         if cdfs is None:
             return _NAN
-        ref, cur = cdfs
-        return psi_from_shares(_shares(ref), _shares(cur))
+        return psi_from_shares(*decile_shares(*cdfs))
 
 
 @register_metric
@@ -421,7 +425,7 @@ class FeatureKs(_BinnedDrift):
 
 @register_metric
 class FeatureJs(_BinnedDrift):
-    """Jensen-Shannon distance (base 2) over the reference's quantile bins."""
+    """Jensen-Shannon distance (base 2) over the reference's decile bins."""
 
     kind = "js"
     default_rule = {"type": "threshold", "above": 0.2}
@@ -430,7 +434,7 @@ class FeatureJs(_BinnedDrift):
         cdfs = self._cdfs(values)
         if cdfs is None:
             return _NAN
-        p, q = _shares(cdfs[0]), _shares(cdfs[1])
+        p, q = decile_shares(*cdfs)
         m = [(a + b) / 2 for a, b in zip(p, q, strict=True)]
         kl = lambda x, y: sum(a * math.log2(a / b) for a, b in zip(x, y, strict=True) if a > 0)  # noqa: E731
         return math.sqrt(max(0.0, (kl(p, m) + kl(q, m)) / 2))
@@ -517,15 +521,6 @@ class FeatureDrift(_FeatureMetric):
             ref["<missing>"] = round(ref_n * self.params.get("missing", 0.0))
             t = categorical_test(self.name, ref, cur)
         return t.p_value if t.big_enough else 1.0
-
-
-def _shares(cdf: Sequence[float]) -> list[float]:
-    out, prev = [], 0.0
-    for c in cdf:
-        out.append(c - prev)
-        prev = c
-    out.append(1.0 - prev)
-    return out
 
 
 # --- segments --------------------------------------------------------------------------------

@@ -85,6 +85,7 @@ class MonitorRun:
     notified: list[int] = field(default_factory=list)
     schema_changes: list[SchemaChange] = field(default_factory=list)
     seconds: float = 0.0
+    nodes: list[str] = field(default_factory=list)  # Ray nodes that computed windows
 
 
 def init(
@@ -283,6 +284,8 @@ def backfill(
         result.windows += int(wv.frame["window_start"].nunique()) - len(wv.empty_windows)
         result.empty_windows += wv.empty_windows
         result.schema_changes += [c for c in wv.schema_changes if c not in result.schema_changes]
+        if wv.node and wv.node not in result.nodes:
+            result.nodes.append(wv.node)
     result.alerts, result.incidents, result.notified = _alert_and_notify(
         store, model, metrics, seconds, lo, hi
     )

@@ -135,9 +135,12 @@ def _share_le(parsed: tuple[list[float], list[int], int] | None, edge: float) ->
 
 
 class PredictionLogReader:
-    """Files, schema and windowed aggregates of one store's prediction logs."""
+    """Files, schema and windowed aggregates of one store's prediction logs.
 
-    def __init__(self, store: Store) -> None:
+    ``store`` may be None for a reader that only computes over files it is given (a Ray task).
+    """
+
+    def __init__(self, store: Store | None) -> None:
         self._store = store
 
     def root(self, model: str) -> Path:
@@ -146,10 +149,14 @@ class PredictionLogReader:
             raise ValidationError(
                 f"model name {model!r} is not allowed; use letters, digits, '.', '_' or '-'"
             )
+        if self._store is None:
+            raise ValidationError("this reader has no store; give it Parquet files instead")
         return self._store.data_dir / "predictions" / model
 
     def models(self) -> list[str]:
         """Models that have a prediction log."""
+        if self._store is None:
+            return []
         base = self._store.data_dir / "predictions"
         return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.exists() else []
 
