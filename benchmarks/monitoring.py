@@ -484,7 +484,7 @@ def section_prune(tmp: Path, rows_per_hour: int) -> None:
 
 
 def _since(when: float | None, start: float) -> str:
-    return "none" if when is None else f"+{(when - start) / 3600:.1f} h"
+    return "none" if when is None else f"{(when - start) / 3600:+.1f} h"
 
 
 def main() -> None:
