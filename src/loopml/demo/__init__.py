@@ -10,6 +10,7 @@ from rich.table import Table
 
 from loopml.cli._common import fmt_duration, fmt_value, status_text
 from loopml.demo._labeling import label_digits
+from loopml.demo._monitoring import monitor_digits
 from loopml.demo._sweeps import sweep_digits
 from loopml.demo._tracking import PROJECT, train_models
 
@@ -46,6 +47,7 @@ def run_demo(serve: bool = True, port: int = 8765) -> None:
     )
     sweep_digits(console)
     label_digits(console)
+    monitor_digits(console)
     if serve:
         _serve(console, port)
 

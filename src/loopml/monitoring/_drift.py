@@ -254,17 +254,27 @@ def categorical_test(
     if len(cats) < 2 or n1 == 0 or n2 == 0:
         return FeatureDrift(feature, "categorical", "chi2", 0.0, 1.0, 0.0, False, 0.0, n1, n2)
     total = n1 + n2
-    stat = 0.0
-    tv = 0.0
-    ref_sh, cur_sh = [], []
+    tv = sum(abs(ref_counts.get(c, 0) / n1 - cur_counts.get(c, 0) / n2) for c in cats) / 2
+    # Categories too rare for the chi-square approximation (expected count < 5 on a side) are
+    # pooled into one, so small windows over many categories give valid p-values.
+    cells: dict[Any, list[int]] = {}
     for c in cats:
         a, b = ref_counts.get(c, 0), cur_counts.get(c, 0)
+        rare = min(n1, n2) * (a + b) / total < 5
+        cell = cells.setdefault("<rare>" if rare else c, [0, 0])
+        cell[0] += a
+        cell[1] += b
+    if len(cells) < 2:
+        return FeatureDrift(feature, "categorical", "chi2", 0.0, 1.0, tv, False, 0.0, n1, n2)
+    stat = 0.0
+    ref_sh, cur_sh = [], []
+    for a, b in cells.values():
         col = a + b
         e1, e2 = n1 * col / total, n2 * col / total
         stat += (a - e1) ** 2 / e1 + (b - e2) ** 2 / e2
-        tv += abs(a / n1 - b / n2) / 2
         ref_sh.append(a / n1)
         cur_sh.append(b / n2)
+    cats = list(cells)
     p = float(chi2.sf(stat, len(cats) - 1))
     psi = psi_from_shares(ref_sh, cur_sh)
     return FeatureDrift(feature, "categorical", "chi2", stat, p, tv, tv >= _MIN_TV, psi, n1, n2)

@@ -297,6 +297,7 @@ class PredictionLogReader:
         con = duckdb.connect()
         try:
             con.execute("SET preserve_insertion_order=false")
+            con.execute("SET enable_progress_bar=false")
             frame = con.execute(sql, params).df()
         except duckdb.Error as exc:
             raise ValidationError(f"computing the window metrics failed: {exc}") from None
