@@ -279,13 +279,16 @@ def backfill(
     else:
         parts = [compute_windows(metrics, store.monitors.log, model, seconds, lo, hi)]
     result = MonitorRun(model, seconds, lo, hi)
+    starts: set[float] = set()
     for wv in parts:
         result.values_written += _write(store, model, wv)
-        result.windows += int(wv.frame["window_start"].nunique()) - len(wv.empty_windows)
+        starts.update(float(w) for w in wv.frame["window_start"].unique())
         result.empty_windows += wv.empty_windows
         result.schema_changes += [c for c in wv.schema_changes if c not in result.schema_changes]
         if wv.node and wv.node not in result.nodes:
             result.nodes.append(wv.node)
+    result.empty_windows.sort()
+    result.windows = len(starts - set(result.empty_windows))
     result.alerts, result.incidents, result.notified = _alert_and_notify(
         store, model, metrics, seconds, lo, hi
     )
