@@ -154,9 +154,8 @@ def send_to_labeling(
         note=reason,
         store=store,
     )
-    classes = monitor.config.get("classes") or sorted(
-        str(c) for c in frame.get("prediction", []).dropna().unique()
-    )
+    predicted: Any = frame["prediction"].dropna().unique() if "prediction" in frame else []
+    classes = monitor.config.get("classes") or sorted(str(c) for c in predicted)
     if not classes:
         raise ValidationError("the model's classes are unknown; the log carries no predictions")
     try:

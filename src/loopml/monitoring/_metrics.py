@@ -512,9 +512,9 @@ class FeatureDrift(_FeatureMetric):
         else:
             cats = self.params["categories"]
             shares = [0.0 if math.isnan(v) else v for v in values[1:]]
-            n_ok = n * (1 - null_rate)
-            cur = {c: round(s * n_ok) for c, s in zip(cats, shares, strict=True)}
-            cur["<other>"] = max(0, round(n_ok) - sum(cur.values()))
+            n_valid = n * (1 - null_rate)
+            cur = {c: round(s * n_valid) for c, s in zip(cats, shares, strict=True)}
+            cur["<other>"] = max(0, round(n_valid) - sum(cur.values()))
             cur["<missing>"] = round(n * null_rate)
             ref = {c: round(s * ref_n) for c, s in zip(cats, self.params["shares"], strict=True)}
             ref["<other>"] = round(ref_n * self.params.get("other", 0.0))

@@ -141,14 +141,16 @@ def _plan(model: str, store: Store, keep: Sequence[str]) -> PrunePlan:
     plan = PrunePlan(model)
     alerts = store.monitors.alerts(model)
     # The incidents with a useful alert, and for each the earliest useful alert time.
-    useful = [a for a in alerts if a.verdict == "useful" and a.incident_id is not None]
+    useful = [
+        (a.incident_id, a) for a in alerts if a.verdict == "useful" and a.incident_id is not None
+    ]
     first: dict[int, float] = {}
-    for a in useful:
-        first[a.incident_id] = min(first.get(a.incident_id, a.window_start), a.window_start)  # type: ignore[index]
+    for inc, a in useful:
+        first[inc] = min(first.get(inc, a.window_start), a.window_start)
     catches: dict[str, set[int]] = {}
-    for a in useful:
-        if a.window_start == first[a.incident_id]:  # type: ignore[index]
-            catches.setdefault(a.metric, set()).add(a.incident_id)  # type: ignore[arg-type]
+    for inc, a in useful:
+        if a.window_start == first[inc]:
+            catches.setdefault(a.metric, set()).add(inc)
     share = dict(zip(table["metric"], table["useful_share"].fillna(0.0), strict=True))
     pinned = {m for m in table["metric"] if any(fnmatch.fnmatch(m, p) for p in keep)}
     cover: set[str] = set(pinned & set(catches))
@@ -165,17 +167,18 @@ def _plan(model: str, store: Store, keep: Sequence[str]) -> PrunePlan:
     if _PERFORMANCE in set(table["metric"]):
         cover.add(_PERFORMANCE)  # realized performance is what lead times are measured against
     keepers = cover | pinned
-    for r in table.itertuples(index=False):
-        name = str(r.metric)
+    for r in table.to_dict("records"):
+        name = str(r["metric"])
+        n_alerts, n_useful, n_noise = int(r["alerts"]), int(r["useful"]), int(r["noise"])
         if name in keepers:
             plan.keep.append(name)
-        elif r.dead:
+        elif r["dead"]:
             plan.prune.append(PruneSuggestion(name, "dead: never varied over the history", "dead"))
-        elif r.alerts and r.useful == 0 and r.noise == r.alerts:
+        elif n_alerts and n_useful == 0 and n_noise == n_alerts:
             plan.prune.append(
-                PruneSuggestion(name, f"noise: {r.alerts} alerts, all marked noise", "noise")
+                PruneSuggestion(name, f"noise: {n_alerts} alerts, all marked noise", "noise")
             )
-        elif r.useful:
+        elif n_useful:
             by = sorted(
                 m for m in cover if catches.get(name, set()) <= catches.get(m, set()) and m != name
             )
@@ -189,10 +192,10 @@ def _plan(model: str, store: Store, keep: Sequence[str]) -> PrunePlan:
             )
         elif not first:
             plan.keep.append(name)  # no incident judged yet: no evidence either way
-        elif r.alerts:
+        elif n_alerts:
             plan.keep.append(name)  # alerted but not judged yet: judge it first
         else:
-            mate = f" (moves with {r.moves_with})" if r.moves_with else ""
+            mate = f" (moves with {r['moves_with']})" if r["moves_with"] else ""
             plan.prune.append(
                 PruneSuggestion(
                     name,

@@ -452,14 +452,16 @@ class MonitorStore:
                     .limit(1)
                 ).first()
                 if inc is None:
-                    inc_id = conn.execute(
+                    key = conn.execute(
                         insert(monitor_incidents).values(
                             model=model,
                             opened_at=d.window_start,
                             last_at=d.window_start,
                             title=f"{d.metric}: {d.detail}",
                         )
-                    ).inserted_primary_key[0]
+                    ).inserted_primary_key
+                    assert key is not None
+                    inc_id = key[0]
                 else:
                     inc_id = inc.id
                     conn.execute(
@@ -470,21 +472,21 @@ class MonitorStore:
                             last_at=max(inc.last_at, d.window_start),
                         )
                     )
-                new_ids.append(
-                    conn.execute(
-                        insert(monitor_alerts).values(
-                            model=model,
-                            metric=d.metric,
-                            rule=d.rule,
-                            window_seconds=d.window_seconds,
-                            window_start=d.window_start,
-                            value=d.value,
-                            detail=d.detail,
-                            incident_id=inc_id,
-                            created_at=now,
-                        )
-                    ).inserted_primary_key[0]
-                )
+                alert_key = conn.execute(
+                    insert(monitor_alerts).values(
+                        model=model,
+                        metric=d.metric,
+                        rule=d.rule,
+                        window_seconds=d.window_seconds,
+                        window_start=d.window_start,
+                        value=d.value,
+                        detail=d.detail,
+                        incident_id=inc_id,
+                        created_at=now,
+                    )
+                ).inserted_primary_key
+                assert alert_key is not None
+                new_ids.append(alert_key[0])
             return new_ids
 
         ids = run_write(self.engine, write)

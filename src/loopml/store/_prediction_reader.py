@@ -303,7 +303,10 @@ class PredictionLogReader:
             raise ValidationError(f"computing the window metrics failed: {exc}") from None
         finally:
             con.close()
-        out = {"window_start": frame["window_start"].astype(float), "n": frame["n"]}
+        out: dict[str, Any] = {
+            "window_start": frame["window_start"].astype(float),
+            "n": frame["n"],
+        }
         hparsed: dict[str, list[Any]] = {}
         for i, agg in enumerate(aggregates):
             if agg.op == "quantile" and agg.column in qcols:
