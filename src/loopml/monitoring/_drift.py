@@ -6,11 +6,12 @@ Each feature gets one p-value from the tests that fit its type:
   Welch z-test on the mean (the most powerful test for the common failure, a shift) and a
   two-sample Kolmogorov-Smirnov test (any change of shape); plus a two-proportion z-test on the
   share of missing values when either side has some. The feature's p-value is a weighted
-  Bonferroni over them (most of the weight on the mean test, 0.75 or 0.6).
+  Bonferroni over them (most of the weight on the mean test, 0.9 or 0.7).
 - categorical (strings, bools, few distinct values): a chi-square test of homogeneity over the
   union of categories, missing values counted as a category and unseen ones included.
 
 Across features, Holm's step-down procedure keeps the chance of any false alarm at ``alpha``
+(default 0.025, i.e. an expected one false alarm in 40 comparisons of two clean samples)
 (plain per-feature KS at 0.05 alarms in most no-drift runs of 25 features). An effect-size guard
 then ignores changes too small to matter, which only bites at very large samples, where any
 difference is "significant".
@@ -54,8 +55,8 @@ _MIN_MEAN_SHIFT_SD = 0.02
 _MIN_KS = 0.02
 _MIN_MISSING_CHANGE = 0.005
 _MIN_TV = 0.01
-_WEIGHTS = {"mean_z": 0.75, "ks": 0.25, "missing_z": 1.0}
-_WEIGHTS_WITH_MISSING = {"mean_z": 0.6, "ks": 0.2, "missing_z": 0.2}
+_WEIGHTS = {"mean_z": 0.9, "ks": 0.1, "missing_z": 1.0}
+_WEIGHTS_WITH_MISSING = {"mean_z": 0.7, "ks": 0.1, "missing_z": 0.2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,7 +435,7 @@ def drift(
     current: Any,
     features: Sequence[str] | None = None,
     *,
-    alpha: float = 0.05,
+    alpha: float = 0.025,
     progress: Callable[[str], None] | None = None,
 ) -> DriftReport:
     """Test every shared feature of ``reference`` against ``current``; see the module docstring.
