@@ -248,3 +248,26 @@ def test_bad_input(store: Any, monitored: Any) -> None:
         mon.add_metric("m", "x", "psii", store=store)
     # Nothing above changed the catalog.
     assert [v.version for v in mon.catalog_versions("m", store=store)] == [1]
+
+
+def test_scheduler_runs_in_a_thread_and_survives_errors(store: Any, monitored: Any) -> None:
+    import time
+
+    errors: list[str] = []
+    runs: list[Any] = []
+    sched = mon.MonitorScheduler(
+        ["m", "missing-model"],
+        every=0.05,
+        store=store,
+        on_run=runs.append,
+        on_error=lambda model, exc: errors.append(model),
+    )
+    sched.start()
+    deadline = time.monotonic() + 30
+    while sched.ticks < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sched.stop()
+    assert sched.ticks >= 2 and runs and runs[0].model == "m"
+    assert "missing-model" in errors
+    with pytest.raises(ValidationError):
+        mon.MonitorScheduler([], store=store)

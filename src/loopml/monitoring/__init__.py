@@ -34,6 +34,7 @@ from loopml.monitoring._monitor import (
     values,
 )
 from loopml.monitoring._prune import PrunePlan, PruneSuggestion, prune, restore, usefulness
+from loopml.monitoring._scheduler import MonitorScheduler
 from loopml.monitoring._simulate import Incident, SimulatedLog, default_incidents, simulate_log
 from loopml.monitoring._views import (
     DriftHeatmap,
@@ -52,6 +53,7 @@ __all__ = [
     "LabelingHandoff",
     "Metric",
     "MonitorRun",
+    "MonitorScheduler",
     "PrunePlan",
     "PruneSuggestion",
     "ReferenceProfile",
