@@ -60,6 +60,9 @@ def test_realized_and_estimated_accuracy(store: Any, monitored: Any) -> None:
     assert len(realized) == 24
     # Calibrated confidence: the estimate is within a few points of what labels later show.
     assert abs(realized.mean() - estimated.mean()) < 0.03
+    check = mon.estimate_vs_realized("m", store=store)
+    assert set(check.columns) == {"realized", "estimated", "error"}
+    assert check["error"].abs().mean() < 0.1
 
 
 def test_drift_raises_alerts_grouped_in_incidents(store: Any) -> None:

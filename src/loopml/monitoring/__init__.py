@@ -40,6 +40,7 @@ from loopml.monitoring._views import (
     DriftHeatmap,
     Sparkline,
     drift_heatmap,
+    estimate_vs_realized,
     register_prometheus,
     sparklines,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "drift",
     "drift_heatmap",
     "drifted_rows",
+    "estimate_vs_realized",
     "evaluate_rules",
     "generate_catalog",
     "holm",

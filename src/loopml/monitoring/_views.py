@@ -19,7 +19,14 @@ from loopml.monitoring._monitor import _store, _window, catalog
 if TYPE_CHECKING:
     from loopml.store import Store
 
-__all__ = ["DriftHeatmap", "Sparkline", "drift_heatmap", "register_prometheus", "sparklines"]
+__all__ = [
+    "DriftHeatmap",
+    "Sparkline",
+    "drift_heatmap",
+    "estimate_vs_realized",
+    "register_prometheus",
+    "sparklines",
+]
 
 _SCORE_CAP = 10.0
 
@@ -112,6 +119,25 @@ def drift_heatmap(model: str, *, last: int = 72, store: Store | None = None) -> 
         scores.append(row)
     label = [f.removeprefix("feature.").removesuffix(".drift") for f in features]
     return DriftHeatmap(label, [float(s) for s in wide.index], scores)
+
+
+def estimate_vs_realized(model: str, *, store: Store | None = None) -> Any:
+    """Estimated accuracy (before labels) beside realized accuracy (after) per window, with
+    the error: how far the CBPE-style estimate can be trusted. A DataFrame indexed by window."""
+    from loopml.monitoring._monitor import values
+
+    wide = values(
+        model,
+        metrics=["performance.estimated_accuracy", "performance.accuracy"],
+        store=store,
+    )
+    if wide.empty:
+        return wide
+    out = wide.rename(
+        columns={"performance.estimated_accuracy": "estimated", "performance.accuracy": "realized"}
+    )
+    out["error"] = out["estimated"] - out["realized"]
+    return out
 
 
 class _Collector:
