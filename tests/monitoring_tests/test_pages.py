@@ -52,3 +52,13 @@ def test_pages_and_actions(store: Any) -> None:
         r = client.post(f"/monitoring/m/alerts/{alert.id}/label", follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"].startswith("/labeling/")
         assert client.get("/monitoring/nope").status_code == 404
+        api = client.post(
+            f"/api/v1/monitoring/m/alerts/{alert.id}/verdict", json={"verdict": "noise", "by": "bo"}
+        )
+        assert api.status_code == 200 and api.json()["verdict"] == "noise"
+        listed = client.get("/api/v1/monitoring/m/alerts", params={"verdict": "noise"}).json()
+        assert [a["id"] for a in listed] == [alert.id]
+        bad = client.post(f"/api/v1/monitoring/m/alerts/{alert.id}/verdict", json={"verdict": "x"})
+        assert bad.status_code in (400, 422)
+        series = client.get("/api/v1/monitoring/m/values", params={"metric": "qps"}).json()
+        assert len(series["values"]) == 24

@@ -50,6 +50,7 @@ NAV_ITEMS: list[NavItem] = [
 ROUTER_MODULES: list[str] = [
     "loopml.server._api_runs",
     "loopml.server._api_sweeps",
+    "loopml.server._api_monitoring",
     "loopml.server._pages_runs",
     "loopml.server._pages_compare",
     "loopml.server._pages_sweeps",
