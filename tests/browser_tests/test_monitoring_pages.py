@@ -55,6 +55,7 @@ def test_grid_heatmap_alerts_prune(page: Any, live_server: LiveServer, doc_shot:
     with page.expect_navigation():
         row.locator("button.btn-noise").click()
     assert "noise" in page.locator(f"tr[data-alert='{alert_id}']").inner_text()
+    page.evaluate("window.scrollTo(0, 0)")
     doc_shot(page, "monitoring-alerts")
     page.set_viewport_size({"width": 1280, "height": 800})
     page.goto("/monitoring/shop/prune")
