@@ -24,7 +24,12 @@ def _seed(_tmp: Path) -> dict[str, Any]:
         mon.Incident("latency", START + 60 * 3600, START + 64 * 3600, size=2.5),
     ]
     mon.simulate_log(
-        "shop", start=START, days=3, rows_per_hour=150, numeric=6, categorical=2,
+        "shop",
+        start=START,
+        days=3,
+        rows_per_hour=150,
+        numeric=6,
+        categorical=2,
         incidents=incidents,
     )
     mon.init("shop", reference_since=START, reference_until=START + 86_400)
