@@ -104,7 +104,15 @@ if TYPE_CHECKING:
 
 
 # Subpackages reachable as attributes (``loopml.datasets.create(...)``), imported on first use.
-_SUBMODULES: set[str] = {"analysis", "datasets", "labeling", "registry", "serving", "sweeps"}
+_SUBMODULES: set[str] = {
+    "analysis",
+    "datasets",
+    "labeling",
+    "monitoring",
+    "registry",
+    "serving",
+    "sweeps",
+}
 
 
 def __getattr__(name: str) -> Any:

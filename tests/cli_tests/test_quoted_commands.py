@@ -38,6 +38,7 @@ _PLACEHOLDERS = {
     "VERSION": "1",
     "N": "2",
     "ADDRESS": "127.0.0.1:6379",
+    "MODEL": "digits-clf",
 }
 
 

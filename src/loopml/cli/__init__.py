@@ -10,7 +10,17 @@ from rich.text import Text
 
 from loopml._errors import LoopmlError
 from loopml._version import __version__
-from loopml.cli import _datasets, _eval, _label, _models, _runs, _serving, _sweeps, _ui
+from loopml.cli import (
+    _datasets,
+    _eval,
+    _label,
+    _models,
+    _monitor,
+    _runs,
+    _serving,
+    _sweeps,
+    _ui,
+)
 from loopml.cli._common import console, err_console
 
 app = typer.Typer(
@@ -28,6 +38,7 @@ app.add_typer(_eval.app, name="eval")
 app.add_typer(_models.app, name="models")
 app.command("serve")(_serving.serve_command)
 app.command("predict")(_serving.predict_command)
+app.add_typer(_monitor.app, name="monitor")
 app.command("recover")(_runs.recover_command)
 app.command("ui")(_ui.ui_command)
 

@@ -11,6 +11,7 @@ from rich.table import Table
 from loopml._format import fmt_duration, fmt_value, status_text
 from loopml.demo._analysis import analyse_digits
 from loopml.demo._labeling import ANNOTATORS, LABEL_PROJECT, label_digits
+from loopml.demo._monitoring import monitor_digits
 from loopml.demo._serving import serve_digits
 from loopml.demo._sweeps import sweep_digits
 from loopml.demo._tracking import PROJECT, train_models
@@ -61,6 +62,7 @@ def run_demo(serve: bool = True, port: int = 8765) -> None:
     label_digits(console)
     analyse_digits(console, PROJECT)
     serve_digits(console, port)
+    monitor_digits(console)
     if serve:
         base = f"http://127.0.0.1:{port}"
         console.print(

@@ -46,12 +46,14 @@ NAV_ITEMS: list[NavItem] = [
     NavItem("Evaluations", "/evaluations", "evaluations", "◩", project_scoped=False),
     NavItem("Models", "/models", "models", "◆", project_scoped=False),
     NavItem("Deployments", "/deployments", "deployments", "▶", project_scoped=False),
+    NavItem("Monitoring", "/monitoring", "monitoring", "◔", project_scoped=False),
 ]
 
 # Modules defining ``router``; JSON APIs first so their paths win over any page pattern.
 ROUTER_MODULES: list[str] = [
     "loopml.server._api_runs",
     "loopml.server._api_sweeps",
+    "loopml.server._api_monitoring",
     "loopml.server._pages_runs",
     "loopml.server._pages_compare",
     "loopml.server._pages_sweeps",
@@ -59,6 +61,7 @@ ROUTER_MODULES: list[str] = [
     "loopml.server._static",
     "loopml.server._pages_evaluations",
     "loopml.server._pages_models",
+    "loopml.server._pages_monitoring",
 ]
 
 

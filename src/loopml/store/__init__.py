@@ -39,6 +39,16 @@ from loopml.store._models import (
     check_alias,
     check_model_name,
 )
+from loopml.store._monitors import (
+    AlertDraft,
+    AlertRecord,
+    CatalogVersion,
+    IncidentRecord,
+    MetricDef,
+    MonitorRecord,
+    MonitorStore,
+)
+from loopml.store._prediction_reader import Aggregate, PredictionLogReader, SchemaChange
 from loopml.store._predictions import PredictionStore
 from loopml.store._query import parse_filter, parse_order_by
 from loopml.store._records import (
@@ -64,6 +74,9 @@ from loopml.store._sweeps import (
 __all__ = [
     "MAX_SERIES_POINTS",
     "RUN_STATUSES",
+    "Aggregate",
+    "AlertDraft",
+    "AlertRecord",
     "AliasEvent",
     "AnnotationRecord",
     "AnnotationStore",
@@ -72,6 +85,7 @@ __all__ = [
     "AnnotatorStore",
     "ArtifactRecord",
     "Batch",
+    "CatalogVersion",
     "ColumnChoices",
     "DatasetStore",
     "DatasetUse",
@@ -85,18 +99,23 @@ __all__ = [
     "GroupKey",
     "GuidelineRecord",
     "GuidelineStore",
+    "IncidentRecord",
     "ItemReader",
     "LabelProjectRecord",
     "LabelProjectStore",
     "LabelProjectSummary",
     "LabelRequestRecord",
     "LabelingStore",
+    "MetricDef",
     "MetricSummary",
     "ModelRecord",
     "ModelStore",
     "ModelVersionRecord",
+    "MonitorRecord",
+    "MonitorStore",
     "NewReview",
     "OffsetMismatch",
+    "PredictionLogReader",
     "PredictionStore",
     "ProjectInfo",
     "QueueCounts",
@@ -108,6 +127,7 @@ __all__ = [
     "RunRecord",
     "RunStore",
     "RunsPage",
+    "SchemaChange",
     "Series",
     "Store",
     "SweepInfo",

@@ -9,6 +9,7 @@ from loopml.store import (
     _schema_evaluations,
     _schema_labeling,
     _schema_models,
+    _schema_monitors,
     _schema_runs,
     _schema_sweeps,
 )
@@ -21,6 +22,7 @@ CAPABILITY_SCHEMAS = (
     _schema_labeling,
     _schema_evaluations,
     _schema_models,
+    _schema_monitors,
 )
 
 __all__ = ["CAPABILITY_SCHEMAS", "KNOWN_REVISIONS", "SCHEMA_REVISION", "metadata"]

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from loopml.store._evaluations import EvaluationStore
     from loopml.store._labeling import LabelingStore
     from loopml.store._models import ModelStore
+    from loopml.store._monitors import MonitorStore
     from loopml.store._predictions import PredictionStore
     from loopml.store._runs import RunStore
     from loopml.store._sweeps import SweepStore
@@ -178,3 +179,10 @@ class Store:
         from loopml.store._predictions import PredictionStore
 
         return PredictionStore(self)
+
+    @functools.cached_property
+    def monitors(self) -> MonitorStore:
+        """Monitoring: catalogs, metric values, alerts and the prediction log reader."""
+        from loopml.store._monitors import MonitorStore
+
+        return MonitorStore(self)
