@@ -23,6 +23,7 @@ from loopml._errors import (
     QueryError,
     SchemaVersionError,
     StoreError,
+    UnsupportedVersionError,
     ValidationError,
 )
 
@@ -65,6 +66,7 @@ __all__ = [
     "Store",
     "StoreError",
     "Sweep",
+    "UnsupportedVersionError",
     "ValidationError",
     "__version__",
     "active_run",

@@ -17,6 +17,8 @@ class Settings:
 
     ``data_dir`` holds the SQLite file (embedded default), run journals and artifacts.
     ``store_url`` is any SQLAlchemy URL; ``None`` means SQLite in ``data_dir``.
+    ``system_metrics`` turns the per-run CPU/memory/disk/network/GPU sampling on, every
+    ``system_metrics_interval`` seconds.
     """
 
     data_dir: Path = field(default_factory=lambda: Path(".loopml"))
@@ -24,6 +26,8 @@ class Settings:
     flush_interval: float = 1.0
     heartbeat_interval: float = 10.0
     stale_after: float = 300.0
+    system_metrics: bool = True
+    system_metrics_interval: float = 10.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -36,6 +40,8 @@ class Settings:
             flush_interval=_positive_float(env, "LOOPML_FLUSH_INTERVAL", 1.0),
             heartbeat_interval=_positive_float(env, "LOOPML_HEARTBEAT_INTERVAL", 10.0),
             stale_after=_positive_float(env, "LOOPML_STALE_AFTER", 300.0),
+            system_metrics=_flag(env, "LOOPML_SYSTEM_METRICS", True),
+            system_metrics_interval=_positive_float(env, "LOOPML_SYSTEM_METRICS_INTERVAL", 10.0),
         )
 
     @property
@@ -61,3 +67,19 @@ def _positive_float(env: os._Environ[str] | dict[str, str], name: str, default: 
             f"{name}={raw!r} must be a positive number of seconds, e.g. {default}"
         )
     return value
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _flag(env: os._Environ[str] | dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    text = raw.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValidationError(f"{name}={raw!r} is not a switch; set it to 1 (on) or 0 (off)")

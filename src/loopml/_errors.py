@@ -15,6 +15,7 @@ __all__ = [
     "QueryError",
     "SchemaVersionError",
     "StoreError",
+    "UnsupportedVersionError",
     "ValidationError",
 ]
 
@@ -56,3 +57,7 @@ class SchemaVersionError(StoreError):
 
 class MissingDependencyError(LoopmlError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
+
+
+class UnsupportedVersionError(MissingDependencyError):
+    """An installed dependency's version is outside the range loopml supports for it."""

@@ -18,6 +18,7 @@ from loopml.server._deps import get_store, render, script_json
 from loopml.server._previews import preview
 from loopml.store import RunRecord, Store
 from loopml.store import _views as views
+from loopml.tracking import SYSTEM_METRICS_PREFIX
 
 __all__ = ["router"]
 
@@ -155,6 +156,7 @@ def run_page(request: Request, store: StoreDep, run_id: str) -> HTMLResponse:
             "nav": "runs",
             "title": run.name,
             "run": run,
+            "system_keys": [k for k in run.metrics if k.startswith(SYSTEM_METRICS_PREFIX)],
             "project": run.project,
             "artifacts": artifacts,
             "previews": previews,

@@ -13,8 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from loopml._errors import ConflictError, NotFoundError
 from loopml.store._dialect import upsert
 from loopml.store._engine import read, run_write
-from loopml.store._schema_runs import projects, runs
 from loopml.store._schema_labeling import dataset_usage, dataset_versions, datasets
+from loopml.store._schema_runs import projects, runs
 
 if TYPE_CHECKING:
     from loopml.store._store import Store

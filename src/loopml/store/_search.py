@@ -16,7 +16,15 @@ from sqlalchemy import ColumnElement, Connection, Select, and_, false, func, not
 
 from loopml._errors import QueryError
 from loopml.store._query import And, Compare, Field, InList, Like, Node, Not, Or, SortKey
-from loopml.store._schema_runs import FLAG_NAN, metric_keys, metric_summary, params, projects, runs, tags
+from loopml.store._schema_runs import (
+    FLAG_NAN,
+    metric_keys,
+    metric_summary,
+    params,
+    projects,
+    runs,
+    tags,
+)
 
 _OPS: dict[str, Callable[[Any, Any], Any]] = {
     "=": operator.eq,

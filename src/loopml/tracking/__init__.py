@@ -4,9 +4,11 @@ from loopml.tracking._api import active_run, finish, get_run, init, log, recover
 from loopml.tracking._recovery import RecoveryReport
 from loopml.tracking._run import FINAL_STATUSES, Run
 from loopml.tracking._session import Session, default_session, set_default_session
+from loopml.tracking._system import SYSTEM_METRICS_PREFIX
 
 __all__ = [
     "FINAL_STATUSES",
+    "SYSTEM_METRICS_PREFIX",
     "RecoveryReport",
     "Run",
     "Session",

@@ -40,6 +40,9 @@ class Run:
             run.log({"loss": 0.3})
     """
 
+    # Set by loopml.init when this process's system-metrics thread samples for the run.
+    _system_metrics: bool = False
+
     def __init__(
         self,
         session: Session,
@@ -119,6 +122,19 @@ class Run:
             )
         return dict(data)
 
+    def log_system(self, values: Mapping[str, float], sample: int) -> None:
+        """Write one system-metrics sample at step ``sample``; the run's own step does not move.
+
+        Called by the system-metrics thread (``tracking/_system.py``) with ``system/...`` keys.
+        """
+        body = "".join(f"\t{k}\t{float(v)!r}" for k, v in values.items())
+        if not body:
+            return
+        record = f"m{check_step(sample)}\t{_time_ns() // 1000}{body}\n".encode()
+        with self._lock:
+            self._check_open()
+            self._append(record)
+
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Record the run's inputs (nested dicts are flattened with dots).
 
@@ -186,6 +202,10 @@ class Run:
             return
         with self._lock:
             self._finished = True
+        if self._system_metrics:
+            from loopml.tracking._system import sampler
+
+            sampler().unwatch(self)
         final: dict[str, Any] = {"status": status, "ended_at": time.time()}
         if error is not None:
             final["error"] = error
