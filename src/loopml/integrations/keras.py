@@ -111,6 +111,7 @@ def _build() -> type:
             self._owner.close("pruned" if self.pruned else "finished")
 
     Callback.__module__ = __name__
+    Callback.__qualname__ = "Callback"
     return Callback
 
 

@@ -110,6 +110,7 @@ def _build() -> type:
             self._owner.close({"success": "finished", "failed": "failed"}.get(status, "finished"))
 
     LoopmlLogger.__module__ = __name__
+    LoopmlLogger.__qualname__ = "LoopmlLogger"
     _ = lightning
     return LoopmlLogger
 

@@ -3,7 +3,8 @@
 A ``TrainerCallback`` for ``Trainer(callbacks=[LoopmlCallback()])``: on train begin it records
 the ``TrainingArguments`` and the model's config as params; each ``on_log`` (every
 ``logging_steps``) logs the numbers (``loss``, ``learning_rate``, ``eval_loss``...) at step =
-the global step; on train end it finishes the run it started. Only the main process logs.
+the global step; on train end it finishes the run it started (a later ``trainer.evaluate()``
+reopens it for its figures). Only the main process logs.
 Set ``report_to=[]`` (or ``"none"``) in ``TrainingArguments`` to keep other trackers out.
 """
 
@@ -88,14 +89,25 @@ def _build() -> type:
                 for k, v in logs.items()
                 if isinstance(v, (int, float)) and not isinstance(v, bool)
             }
-            if values:
-                self._owner.get().log(values, step=int(state.global_step))
+            if not values:
+                return
+            run = self._owner.get()
+            if run.status != "running" and self._owner.owned:
+                # trainer.evaluate() after training: reopen the run for these values only.
+                import loopml
+
+                again = loopml.init(project=run.project, id=run.id, system_metrics=False)
+                again.log(values, step=int(state.global_step))
+                again.finish()
+                return
+            run.log(values, step=int(state.global_step))
 
         def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             if state.is_world_process_zero:
                 self._owner.close()
 
     LoopmlCallback.__module__ = __name__
+    LoopmlCallback.__qualname__ = "LoopmlCallback"
     return LoopmlCallback
 
 
