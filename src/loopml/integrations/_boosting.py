@@ -51,7 +51,7 @@ class RoundLogger:
         """Log ``values`` at ``step``; report and prune on ``prune_on`` when it is among them."""
         run = self.owner.run
         if step % self.log_every == 0 or last:
-            run.log(dict(values), step=step)
+            run.log(values, step=step)
         if self._seen_keys is None:
             self._seen_keys = set(values)
             if self.prune_on is not None and self.prune_on not in values:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from loopml.integrations._boosting import RoundLogger
-from loopml.integrations._common import require
+from loopml.integrations._common import metric_key, require
 
 __all__ = ["BELOW_VERSION", "MIN_VERSION", "LoopmlCallback", "callback"]
 
@@ -27,21 +27,27 @@ class LoopmlCallback:
     def __init__(self, logger: RoundLogger, importance: bool) -> None:
         self._logger = logger
         self._importance = importance
+        self._keys: dict[tuple[str, str], tuple[str, str, str]] = {}
 
     def __call__(self, env: Any) -> None:
         logger = self._logger
         if env.iteration == env.begin_iteration:
-            logger.params({k: v for k, v in (env.params or {}).items()})
+            logger.params(dict(env.params or {}))
+        keys = self._keys
         values: dict[str, float] = {}
         for item in env.evaluation_result_list or ():
-            data_name, eval_name, result = item[0], item[1], item[2]
-            from loopml.integrations._common import metric_key
-
+            names = keys.get((item[0], item[1]))
+            if names is None:  # once per (set, metric): key checks stay off the per-round path
+                names = keys[(item[0], item[1])] = (
+                    metric_key(item[0], item[1]),
+                    metric_key(item[0], item[1] + "-mean"),
+                    metric_key(item[0], item[1] + "-stdv"),
+                )
             if len(item) == 5:  # lgb.cv: (name, metric, mean, higher_better, stdv)
-                values[metric_key(data_name, eval_name + "-mean")] = float(result)
-                values[metric_key(data_name, eval_name + "-stdv")] = float(item[4])
+                values[names[1]] = float(item[2])
+                values[names[2]] = float(item[4])
             else:
-                values[metric_key(data_name, eval_name)] = float(result)
+                values[names[0]] = float(item[2])
         last = env.iteration + 1 >= env.end_iteration
         logger.round(env.iteration, values, last=last)
         if last:
