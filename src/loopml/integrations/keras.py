@@ -26,7 +26,7 @@ _built: dict[str, type] = {}
 
 
 def _build() -> type:
-    keras = require(
+    keras: Any = require(
         "keras",
         "keras",
         MIN_VERSION,
@@ -36,7 +36,7 @@ def _build() -> type:
     )
     from loopml._errors import ValidationError
 
-    class Callback(keras.callbacks.Callback):  # type: ignore[misc,name-defined]
+    class Callback(keras.callbacks.Callback):
         """A Keras callback logging to ``run`` (default: the active run, else a new run).
 
         ``project`` starts a new run there even when one is active; ``log_every_n_batches``

@@ -24,11 +24,16 @@ _built: dict[str, type] = {}
 
 
 def _build() -> type:
-    lightning = require("lightning", "lightning", MIN_VERSION, BELOW_VERSION)
-    from lightning.pytorch.loggers.logger import Logger, rank_zero_experiment
-    from lightning.pytorch.utilities import rank_zero_only
+    import importlib
 
-    class LoopmlLogger(Logger):  # type: ignore[misc,valid-type]
+    require("lightning", "lightning", MIN_VERSION, BELOW_VERSION)
+    # Typed Any on purpose: mypy sees the same code whether lightning is installed or not.
+    loggers: Any = importlib.import_module("lightning.pytorch.loggers.logger")
+    utilities: Any = importlib.import_module("lightning.pytorch.utilities")
+    rank_zero_experiment = loggers.rank_zero_experiment
+    rank_zero_only = utilities.rank_zero_only
+
+    class LoopmlLogger(loggers.Logger):
         """A Lightning logger writing to ``run`` (default: the active run, else a new run).
 
         ``project`` and ``name`` name the run it starts; ``log_model=True`` saves checkpoints.
@@ -111,7 +116,6 @@ def _build() -> type:
 
     LoopmlLogger.__module__ = __name__
     LoopmlLogger.__qualname__ = "LoopmlLogger"
-    _ = lightning
     return LoopmlLogger
 
 

@@ -79,14 +79,14 @@ def autolog(
         )
         for estimator in _estimator_classes(sklearn):
             # Patch the class that defines fit (GridSearchCV inherits it from BaseSearchCV).
-            cls = next((c for c in estimator.__mro__ if "fit" in c.__dict__), None)
-            if cls is None or cls in _patched:
+            owner = next((c for c in estimator.__mro__ if "fit" in c.__dict__), None)
+            if owner is None or owner in _patched:
                 continue
-            fit = cls.__dict__["fit"]
+            fit = owner.__dict__["fit"]
             if getattr(fit, "_loopml_patched", False):
                 continue
-            _patched[cls] = fit
-            cls.fit = _wrap(fit)  # type: ignore[attr-defined]
+            _patched[owner] = fit
+            owner.fit = _wrap(fit)  # type: ignore[attr-defined]
 
 
 def _estimator_classes(sklearn: Any) -> list[type]:

@@ -47,9 +47,9 @@ _built: dict[str, type] = {}
 
 
 def _build() -> type:
-    transformers = require("transformers", "transformers", MIN_VERSION, BELOW_VERSION)
+    transformers: Any = require("transformers", "transformers", MIN_VERSION, BELOW_VERSION)
 
-    class LoopmlCallback(transformers.TrainerCallback):  # type: ignore[misc,name-defined]
+    class LoopmlCallback(transformers.TrainerCallback):
         """Logs a ``Trainer``'s arguments, model config and logs to ``run``.
 
         ``run`` defaults to the active run, else a new run in ``project`` (default

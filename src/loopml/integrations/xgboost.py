@@ -32,10 +32,10 @@ def callback(
     as ``"valid/rmse"``) reports it to the sweep's pruner each round. ``log_every`` logs every
     N-th round (the last is always logged).
     """
-    xgb = require("xgboost", "xgboost", MIN_VERSION, BELOW_VERSION)
+    xgb: Any = require("xgboost", "xgboost", MIN_VERSION, BELOW_VERSION)
     logger = RoundLogger(run, project, "xgboost", prune_on, log_every)
 
-    class LoopmlCallback(xgb.callback.TrainingCallback):  # type: ignore[misc,name-defined]
+    class LoopmlCallback(xgb.callback.TrainingCallback):
         """Logs each round's evaluation metrics and the importances after training."""
 
         def before_training(self, model: Any) -> Any:

@@ -59,12 +59,16 @@ def init(
 
 
 def _check_interval(value: object) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or value <= 0:  # type: ignore[arg-type]
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         raise ValidationError(
             f"system_metrics_interval={value!r} must be a positive number of seconds, e.g. 10"
         )
-    return float(value)  # type: ignore[arg-type]
+    return float(value)
 
 
 def active_run() -> Run:

@@ -62,14 +62,14 @@ class GpuReader:
         nvml = self._nvml
         if nvml is None:
             try:
-                import pynvml as nvml  # the nvidia-ml-py package
+                import pynvml  # the nvidia-ml-py package
             except ImportError:
                 if _gpu_present():
                     self._warn("nvidia-ml-py is not installed")
                 else:
                     self._disabled = True
                 return
-            self._nvml = nvml
+            self._nvml = nvml = pynvml
         try:
             nvml.nvmlInit()
             count = nvml.nvmlDeviceGetCount()
