@@ -1,6 +1,7 @@
 """The tracking client: runs, the crash-safe journal, the background writer and queries."""
 
 from loopml.tracking._api import active_run, finish, get_run, init, log, recover, runs
+from loopml.tracking._media import Histogram, Image, Media, MediaItem, Table, read_media
 from loopml.tracking._recovery import RecoveryReport
 from loopml.tracking._run import FINAL_STATUSES, Run
 from loopml.tracking._session import Session, default_session, set_default_session
@@ -9,15 +10,21 @@ from loopml.tracking._system import SYSTEM_METRICS_PREFIX
 __all__ = [
     "FINAL_STATUSES",
     "SYSTEM_METRICS_PREFIX",
+    "Histogram",
+    "Image",
+    "Media",
+    "MediaItem",
     "RecoveryReport",
     "Run",
     "Session",
+    "Table",
     "active_run",
     "default_session",
     "finish",
     "get_run",
     "init",
     "log",
+    "read_media",
     "recover",
     "runs",
     "set_default_session",

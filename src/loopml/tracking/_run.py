@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from loopml._errors import ConflictError, LoopmlError, ValidationError
+from loopml.tracking._media import Media
 from loopml.tracking._validate import (
     check_key,
     check_step,
@@ -95,6 +96,8 @@ class Run:
             if k not in keys:
                 keys.add(check_key(k))
             if type(v) is not float:
+                if isinstance(v, Media):  # off the number path: media are files
+                    return self._log_media(data, step)
                 v = to_float(k, v)
             body += f"\t{k}\t{v!r}"
         if not body:
@@ -113,6 +116,30 @@ class Run:
                 file.reserve(end)
             file.map[file.position : end] = record
             file.position = end
+
+    def _log_media(self, data: dict[str, Any], step: int | None) -> None:
+        """``log()`` with media values: numbers as usual, each media value as artifact files
+        ``media/<key>/step-<step>...`` recorded by the journal's artifact record."""
+        import tempfile
+        from pathlib import Path
+
+        media = {k: v for k, v in data.items() if isinstance(v, Media)}
+        numbers = {k: v for k, v in data.items() if not isinstance(v, Media)}
+        for k in numbers:
+            check_key(k)
+        checked = {k: to_float(k, v) for k, v in numbers.items()}  # fail before writing files
+        with self._lock:
+            self._check_open()
+            step = self._step if step is None else check_step(step)
+            if not checked:
+                self._step = step + 1
+        if checked:
+            self.log(checked, step=step)
+        for key, value in media.items():
+            with tempfile.TemporaryDirectory(prefix="loopml-media-") as tmp:
+                for name, content in value.files(step).items():
+                    (Path(tmp) / name).write_bytes(content)
+                self.log_artifact(tmp, f"media/{key}")
 
     @staticmethod
     def _as_dict(data: object) -> dict[str, Any]:
