@@ -56,9 +56,13 @@ def test_media_are_artifacts_and_numbers_keep_their_steps(tmp_path: Path) -> Non
     assert table.data["rows"][0] == [1, 0.9, "a"]
 
 
-def test_png_pixels_round_trip() -> None:
-    pixels = np.arange(12, dtype=np.uint8).reshape(3, 4)
+@pytest.mark.parametrize(("channels", "color_type"), [(0, 0), (3, 2), (4, 6)])
+def test_png_pixels_round_trip(channels: int, color_type: int) -> None:
+    shape = (3, 4, channels) if channels else (3, 4)
+    pixels = np.arange(int(np.prod(shape)), dtype=np.uint8).reshape(shape)
     png = loopml.Image(pixels).png
+    assert png[25] == color_type and png[24] == 8  # IHDR: bit depth 8, the right colour type
+    row = 4 * max(channels, 1)
     # Walk the chunks and inflate the image data: one filter byte (0) then the row.
     pos, idat = 8, b""
     while pos < len(png):
@@ -68,7 +72,7 @@ def test_png_pixels_round_trip() -> None:
             idat += png[pos + 8 : pos + 8 + length]
         pos += 12 + length
     raw = zlib.decompress(idat)
-    rows = [raw[i * 5 + 1 : i * 5 + 5] for i in range(3)]
+    rows = [raw[i * (row + 1) + 1 : (i + 1) * (row + 1)] for i in range(3)]
     assert b"".join(rows) == pixels.tobytes()
 
 

@@ -131,7 +131,8 @@ def _encode_png(pixels: Any) -> bytes:
     import numpy as np
 
     height, width = pixels.shape[:2]
-    color = {2: 0, 3: 2, 4: 6}[pixels.ndim if pixels.ndim == 2 else 1 + pixels.shape[2]]
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    color = {1: 0, 3: 2, 4: 6}[channels]  # PNG colour types: grey, RGB, RGBA
     rows = pixels.reshape(height, -1)
     raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1).tobytes()
 
