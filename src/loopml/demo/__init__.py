@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from loopml.cli._common import fmt_duration, fmt_value, status_text
+from loopml.demo._integrations import autolog_digits
 from loopml.demo._labeling import label_digits
 from loopml.demo._sweeps import sweep_digits
 from loopml.demo._tracking import PROJECT, train_models
@@ -45,6 +46,7 @@ def run_demo(serve: bool = True, port: int = 8765) -> None:
         "2. sweeps: searching SGD settings on warm workers, ASHA stopping bad trials early"
     )
     sweep_digits(console)
+    autolog_digits(console)
     label_digits(console)
     if serve:
         _serve(console, port)
