@@ -34,7 +34,10 @@ def _seed(tmp: Path) -> dict[str, str]:
     frame = pd.DataFrame({"id": ["a", "b", "c"], "score": [0.2, 0.9, 0.5]})
     run.log({"predictions": loopml.Table(frame, caption="val set")})
     run.finish()
-    return {"run": run.id}
+    other = loopml.init(project="media-demo", name="other", system_metrics=False)
+    other.log({"digits": loopml.Image(np.full((28, 28), 0.8), caption="grey"), "loss": 0.3})
+    other.finish()
+    return {"run": run.id, "other": other.id}
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +79,21 @@ def test_media_section(page: Any, live_server: LiveServer, doc_shot: Any) -> Non
     )
     page.locator("#media").scroll_into_view_if_needed()
     doc_shot(page, "run-media")
+
+
+def test_compare_shows_media_side_by_side(
+    page: Any, live_server: LiveServer, doc_shot: Any
+) -> None:
+    a, b = live_server.seeded["run"], live_server.seeded["other"]
+    page.goto(f"/compare?runs={a}&runs={b}")
+    row = page.locator("#compare-media tr", has_text="digits")
+    images = row.locator("img.media-image")
+    assert images.count() == 2
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#compare-media img')].every(i => i.complete && i.naturalWidth === 28)"
+    )
+    assert "step 3" in row.inner_text() and "grey" in row.inner_text()
+    weights = page.locator("#compare-media tr", has_text="weights").inner_text()
+    assert "histogram at step 3: 400 values" in weights and "-" in weights
+    page.locator("#compare-media").scroll_into_view_if_needed()
+    doc_shot(page, "compare-media")
