@@ -278,10 +278,15 @@ def main() -> None:
                 else:
                     results.setdefault((name, mode), []).append(result)
         print(f"round {rep + 1}/{args.repeat} done", flush=True)
-    rows: list[Row] = []
-    for name in names:
-        rows.extend(_rows(name, results, errors))
-    print_table(rows, "Integration overhead (medians over interleaved fresh processes)")
+        # The table after every round: a run cut short still leaves its figures so far.
+        rows: list[Row] = []
+        for name in names:
+            rows.extend(_rows(name, results, errors))
+        print_table(
+            rows,
+            f"Integration overhead after {rep + 1} of {args.repeat} rounds "
+            "(medians over interleaved fresh processes)",
+        )
     print(
         "wall: the timed section's wall time; cpu: this process's CPU time (W&B's separate "
         "service process not included); cpu in loopml's callback: CPU time inside it, start "
