@@ -7,8 +7,9 @@ PORT ?= 8765
 STAMP_DEMO := $(VENV)/.installed-demo
 STAMP_TEST := $(VENV)/.installed-test
 STAMP_BENCH := $(VENV)/.installed-bench
+STAMP_INTEGRATIONS := $(VENV)/.installed-integrations
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test test-integrations lint typecheck bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +39,15 @@ endif
 test: $(STAMP_TEST)
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+$(STAMP_INTEGRATIONS): pyproject.toml $(STAMP_TEST)
+	$(BIN)/python -m pip install --quiet -e ".[test,integrations-torch]"
+	touch $@
+
+## make test-integrations: every framework integration's tests, torch-based ones included
+## (installs torch, Lightning and transformers: a few minutes, so `make test` skips them)
+test-integrations: $(STAMP_INTEGRATIONS)
+	$(BIN)/python -m pytest tests/integrations_tests $(PYTEST_ARGS)
 
 lint: $(STAMP_TEST)
 	$(BIN)/ruff check src tests benchmarks

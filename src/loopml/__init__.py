@@ -24,6 +24,7 @@ from loopml._errors import (
     SchemaVersionError,
     StoreError,
     UnsafeModelError,
+    UnsupportedVersionError,
     ValidationError,
 )
 from loopml._version import __version__
@@ -38,6 +39,9 @@ _LAZY = {
     "active_run": "loopml.tracking",
     "recover": "loopml.tracking",
     "Run": "loopml.tracking",
+    "Image": "loopml.tracking",
+    "Histogram": "loopml.tracking",
+    "Table": "loopml.tracking",
     "RunRecord": "loopml.store",
     "Store": "loopml.store",
     "Settings": "loopml._config",
@@ -54,6 +58,8 @@ _LAZY = {
 
 __all__ = [
     "ConflictError",
+    "Histogram",
+    "Image",
     "InvalidValueTypeError",
     "LoopmlError",
     "MissingDependencyError",
@@ -66,7 +72,9 @@ __all__ = [
     "Store",
     "StoreError",
     "Sweep",
+    "Table",
     "UnsafeModelError",
+    "UnsupportedVersionError",
     "ValidationError",
     "__version__",
     "active_run",
@@ -100,7 +108,19 @@ if TYPE_CHECKING:
         sweep,
         uniform,
     )
-    from loopml.tracking import Run, active_run, finish, get_run, init, log, recover, runs
+    from loopml.tracking import (
+        Histogram,
+        Image,
+        Run,
+        Table,
+        active_run,
+        finish,
+        get_run,
+        init,
+        log,
+        recover,
+        runs,
+    )
 
 
 # Subpackages reachable as attributes (``loopml.datasets.create(...)``), imported on first use.

@@ -17,6 +17,8 @@ class Settings:
 
     ``data_dir`` holds the SQLite file (embedded default), run journals and artifacts.
     ``store_url`` is any SQLAlchemy URL; ``None`` means SQLite in ``data_dir``.
+    ``system_metrics`` turns the per-run CPU/memory/disk/network/GPU sampling on, every
+    ``system_metrics_interval`` seconds.
     """
 
     data_dir: Path = field(default_factory=lambda: Path(".loopml"))
@@ -27,6 +29,8 @@ class Settings:
     # Set by a sweep for the command trials it launches: the trial's run, and the sweep's metric.
     run_id: str | None = None
     sweep_metric: str | None = None
+    system_metrics: bool = True
+    system_metrics_interval: float = 10.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -41,6 +45,8 @@ class Settings:
             stale_after=_positive_float(env, "LOOPML_STALE_AFTER", 300.0),
             run_id=env.get("LOOPML_RUN_ID") or None,
             sweep_metric=env.get("LOOPML_SWEEP_METRIC") or None,
+            system_metrics=_flag(env, "LOOPML_SYSTEM_METRICS", True),
+            system_metrics_interval=_positive_float(env, "LOOPML_SYSTEM_METRICS_INTERVAL", 10.0),
         )
 
     @property
@@ -66,3 +72,19 @@ def _positive_float(env: os._Environ[str] | dict[str, str], name: str, default: 
             f"{name}={raw!r} must be a positive number of seconds, e.g. {default}"
         )
     return value
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _flag(env: os._Environ[str] | dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    text = raw.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValidationError(f"{name}={raw!r} is not a switch; set it to 1 (on) or 0 (off)")

@@ -20,6 +20,7 @@ __all__ = [
     "SchemaVersionError",
     "StoreError",
     "UnsafeModelError",
+    "UnsupportedVersionError",
     "ValidationError",
 ]
 
@@ -91,3 +92,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+class UnsupportedVersionError(MissingDependencyError):
+    """An installed dependency's version is outside the range loopml supports for it."""

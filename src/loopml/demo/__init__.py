@@ -10,6 +10,7 @@ from rich.table import Table
 
 from loopml._format import fmt_duration, fmt_value, status_text
 from loopml.demo._analysis import analyse_digits
+from loopml.demo._integrations import autolog_digits
 from loopml.demo._labeling import ANNOTATORS, LABEL_PROJECT, label_digits
 from loopml.demo._monitoring import monitor_digits
 from loopml.demo._serving import serve_digits
@@ -59,6 +60,7 @@ def run_demo(serve: bool = True, port: int = 8765) -> None:
         "2. sweeps: searching SGD settings on warm workers, ASHA stopping bad trials early"
     )
     sweep_digits(console)
+    autolog_digits(console)
     label_digits(console)
     analyse_digits(console, PROJECT)
     serve_digits(console, port)

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from loopml._errors import ValidationError
 from loopml.server._deps import get_store, render, script_json
 from loopml.store import RunRecord, Store
+from loopml.tracking import read_media
 
 __all__ = ["router", "trials_data"]
 
@@ -83,6 +84,8 @@ def compare_page(
     chosen = [k for k in _split(keys) if k in all_keys] or all_keys[:_DEFAULT_KEYS]
     metric = metric if metric in all_keys else (chosen[0] if chosen else None)
     differ, same = differing_params(records)
+    media = {r.id: read_media(store, r.id, per_key=1) for r in records}  # last step of each key
+    media_keys = sorted({k for m in media.values() for k in m})
     data = {
         "runs": [{"id": r.id, "name": r.name} for r in records],
         "keys": chosen,
@@ -104,6 +107,8 @@ def compare_page(
             "all_params": all_params,
             "error": error,
             "page_data": script_json(data),
+            "media": media,
+            "media_keys": media_keys,
             "project": records[0].project
             if records and len({r.project for r in records}) == 1
             else None,

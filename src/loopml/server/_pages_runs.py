@@ -17,6 +17,7 @@ from loopml.server import _format
 from loopml.server._deps import get_store, render, script_json
 from loopml.server._previews import preview
 from loopml.store import RunRecord, RunsPage, Store
+from loopml.tracking import SYSTEM_METRICS_PREFIX, MediaItem, read_media
 
 __all__ = ["router"]
 
@@ -149,7 +150,9 @@ def runs_page(
 def run_page(request: Request, store: StoreDep, run_id: str) -> HTMLResponse:
     """One run: charts, params, tags, summary, system info, artifacts with previews."""
     run = store.runs.get(run_id)
-    artifacts = store.runs.list_artifacts(run.id)
+    media = read_media(store, run.id)
+    # Media files are shown in the Media section, not one by one among the artifacts.
+    artifacts = [a for a in store.runs.list_artifacts(run.id) if not a.name.startswith("media/")]
     previews = {a.name: preview(store, run.id, a) for a in artifacts[:12]}
     data = {
         "runs": [{"id": run.id, "name": run.name}],
@@ -163,9 +166,39 @@ def run_page(request: Request, store: StoreDep, run_id: str) -> HTMLResponse:
             "nav": "runs",
             "title": run.name,
             "run": run,
+            "system_keys": [k for k in run.metrics if k.startswith(SYSTEM_METRICS_PREFIX)],
             "project": run.project,
             "artifacts": artifacts,
             "previews": previews,
             "page_data": script_json(data),
+            "media": media,
+            "media_data": script_json(
+                {"run": run.id, "media": [_media_view(k, v) for k, v in media.items()]}
+            ),
         },
     )
+
+
+_MAX_TABLE_STEPS = 20  # tables are the heavy kind: the page carries the last 20 steps
+
+
+def _media_view(key: str, items: list[MediaItem]) -> dict[str, Any]:
+    """What media.js needs to draw one key's media over steps."""
+    kind = items[-1].kind if items else "none"
+    items = [m for m in items if m.kind == kind]
+    if kind == "table":
+        items = items[-_MAX_TABLE_STEPS:]
+    view: dict[str, Any] = {
+        "key": key,
+        "kind": kind,
+        "steps": [m.step for m in items],
+        "captions": [m.caption for m in items],
+    }
+    if kind == "image":
+        view["files"] = [m.data["file"] for m in items]
+    elif kind == "histogram":
+        view["edges"] = [m.data["edges"] for m in items]
+        view["counts"] = [m.data["counts"] for m in items]
+    elif kind == "table":
+        view["tables"] = [{"columns": m.data["columns"], "rows": m.data["rows"]} for m in items]
+    return view

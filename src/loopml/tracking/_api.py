@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from loopml._errors import LoopmlError
+from loopml._errors import LoopmlError, ValidationError
 from loopml.tracking._recovery import RecoveryReport
 from loopml.tracking._run import Run
 from loopml.tracking._session import default_session
@@ -23,18 +24,49 @@ def init(
     tags: Mapping[str, Any] | None = None,
     *,
     id: str | None = None,
+    system_metrics: bool | None = None,
+    system_metrics_interval: float | None = None,
 ) -> Run:
     """Start a run in ``project`` and return its live handle.
 
     ``config`` becomes the run's params (nested dicts flattened with dots); ``tags`` are
     mutable labels. ``id`` (or the ``LOOPML_RUN_ID`` environment variable, which sweeps set for
     the scripts they launch) attaches to an existing run instead of creating one.
+
+    ``system_metrics`` (default on, ``LOOPML_SYSTEM_METRICS``) records CPU, memory, disk, network
+    and GPU figures as ``system/...`` metrics every ``system_metrics_interval`` seconds
+    (default 10, ``LOOPML_SYSTEM_METRICS_INTERVAL``), from one background thread per process.
     """
     session = default_session()
+    enabled = session.settings.system_metrics if system_metrics is None else system_metrics
+    if not isinstance(enabled, bool):
+        raise ValidationError(f"system_metrics={system_metrics!r} must be True or False")
+    interval = session.settings.system_metrics_interval
+    if system_metrics_interval is not None:
+        interval = _check_interval(system_metrics_interval)
     run_id = id if id is not None else session.settings.run_id
-    return session.start_run(
+    run = session.start_run(
         project, name, dict(config or {}), dict(tags or {}), run_id=run_id, lazy=True
     )
+    if enabled:
+        from loopml.tracking._system import watch
+
+        run._system_metrics = True
+        watch(run, interval)
+    return run
+
+
+def _check_interval(value: object) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValidationError(
+            f"system_metrics_interval={value!r} must be a positive number of seconds, e.g. 10"
+        )
+    return float(value)
 
 
 def active_run() -> Run:

@@ -15,6 +15,7 @@ from loopml.tracking._journal_records import (
     params_record,
     tags_record,
 )
+from loopml.tracking._media import Media
 from loopml.tracking._writer import OpenJournal, flush
 
 if TYPE_CHECKING:
@@ -35,6 +36,9 @@ class Run(BaseRun):
         with loopml.init(project="digits", config={"lr": 0.1}) as run:
             run.log({"loss": 0.3})
     """
+
+    # Set by loopml.init when this process's system-metrics thread samples for the run.
+    _system_metrics: bool = False
 
     def __init__(
         self,
@@ -75,6 +79,8 @@ class Run(BaseRun):
             if k not in keys:
                 keys.add(check_key(k))
             if type(v) is not float:
+                if isinstance(v, Media):  # off the number path: media are files
+                    return self._log_media(data, step)
                 v = to_float(k, v)
             fields += f"\t{k}\t{v!r}"
         if not fields:
@@ -93,6 +99,43 @@ class Run(BaseRun):
                 file.reserve(end)
             file.map[file.position : end] = record
             file.position = end
+
+    def _log_media(self, data: dict[str, Any], step: int | None) -> None:
+        """``log()`` with media values: numbers as usual, each media value as artifact files
+        ``media/<key>/step-<step>...`` recorded by the journal's artifact record."""
+        import tempfile
+        from pathlib import Path
+
+        media = {k: v for k, v in data.items() if isinstance(v, Media)}
+        numbers = {k: v for k, v in data.items() if not isinstance(v, Media)}
+        for k in numbers:
+            check_key(k)
+        checked = {k: to_float(k, v) for k, v in numbers.items()}  # fail before writing files
+        with self._lock:
+            self._check_open()
+            step = self._step if step is None else check_step(step)
+            if not checked:
+                self._step = step + 1
+        if checked:
+            self.log(checked, step=step)
+        for key, value in media.items():
+            with tempfile.TemporaryDirectory(prefix="loopml-media-") as tmp:
+                for name, content in value.files(step).items():
+                    (Path(tmp) / name).write_bytes(content)
+                self.log_artifact(tmp, f"media/{key}")
+
+    def log_system(self, values: Mapping[str, float], sample: int) -> None:
+        """Write one system-metrics sample at step ``sample``; the run's own step does not move.
+
+        Called by the system-metrics thread (``tracking/_system.py``) with ``system/...`` keys.
+        """
+        fields = "".join(f"\t{k}\t{float(v)!r}" for k, v in values.items())
+        if not fields:
+            return
+        record = metrics_record(check_step(sample), _time_ns() // 1000, fields)
+        with self._lock:
+            self._check_open()
+            self._append(record)
 
     def _write_params(self, encoded: dict[str, tuple[str, float | None]]) -> None:
         with self._lock:
@@ -128,6 +171,10 @@ class Run(BaseRun):
             return
         with self._lock:
             self._finished = True
+        if self._system_metrics:
+            from loopml.tracking._system import sampler
+
+            sampler().unwatch(self)
         final: dict[str, Any] = {"status": status, "ended_at": time.time()}
         if error is not None:
             final["error"] = error

@@ -72,7 +72,7 @@
   }
 
   function drawCharts() {
-    var data = state.data, c = controls(), holder = $("#charts");
+    var data = state.data, c = controls(), holder = $("#charts"), sys = $("#system-charts");
     if (!holder || !data) { return; }
     data.keys.forEach(function (key, ki) {
       var div = document.getElementById("chart-" + ki);
@@ -81,7 +81,8 @@
         div.className = "chart";
         div.id = "chart-" + ki;
         div.setAttribute("data-key", key);
-        holder.appendChild(div);
+        // System metrics (system/...) get their own section where the page has one.
+        (sys && key.indexOf("system/") === 0 ? sys : holder).appendChild(div);
       }
       var traces = [], points = 0, downsampled = false;
       data.runs.forEach(function (run, ri) {
@@ -112,6 +113,7 @@
       }), CONFIG);
     });
     holder.setAttribute("data-ready", "true");
+    if (sys) { sys.setAttribute("data-ready", "true"); }
   }
 
   function seriesUrl(data) {
