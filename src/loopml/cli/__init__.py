@@ -9,7 +9,7 @@ import typer
 
 from loopml._errors import LoopmlError
 from loopml._version import __version__
-from loopml.cli import _datasets, _label, _runs, _sweeps, _ui
+from loopml.cli import _datasets, _label, _runs, _server, _sweeps, _ui
 from loopml.cli._common import console, err_console
 
 app = typer.Typer(
@@ -25,6 +25,9 @@ app.add_typer(_label.app, name="label")
 app.add_typer(_sweeps.app, name="sweep")
 app.command("recover")(_runs.recover_command)
 app.command("ui")(_ui.ui_command)
+app.add_typer(_server.app, name="server")
+app.command("login")(_server.login_command)
+app.command("sync")(_server.sync_command)
 
 
 def _version(value: bool) -> None:

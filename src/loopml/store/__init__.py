@@ -6,6 +6,7 @@ client writes through; ``RunStore`` is its SQL implementation.
 """
 
 from loopml._errors import OffsetMismatch
+from loopml.store._artifacts import check_artifact_name
 from loopml.store._backend import RunBackend
 from loopml.store._engine import make_engine, normalize_url
 from loopml.store._query import parse_filter, parse_order_by
@@ -28,11 +29,22 @@ from loopml.store._sweeps import (
     TrialRow,
     TrialWrite,
 )
+from loopml.store._users import ROLES, AuditEntry, TokenInfo, UserRecord, UserStore
+from loopml.store._wire import (
+    artifact_from_wire,
+    artifact_to_wire,
+    batch_from_wire,
+    batch_to_wire,
+    record_from_wire,
+    record_to_wire,
+)
 
 __all__ = [
     "MAX_SERIES_POINTS",
+    "ROLES",
     "RUN_STATUSES",
     "ArtifactRecord",
+    "AuditEntry",
     "Batch",
     "ColumnChoices",
     "MetricSummary",
@@ -48,10 +60,20 @@ __all__ = [
     "SweepRecord",
     "SweepStore",
     "SweepSummary",
+    "TokenInfo",
     "TrialRow",
     "TrialWrite",
+    "UserRecord",
+    "UserStore",
+    "artifact_from_wire",
+    "artifact_to_wire",
+    "batch_from_wire",
+    "batch_to_wire",
+    "check_artifact_name",
     "make_engine",
     "normalize_url",
     "parse_filter",
     "parse_order_by",
+    "record_from_wire",
+    "record_to_wire",
 ]

@@ -5,10 +5,10 @@ Add a capability's ``_schema_<capability>.py`` to the imports below; nothing els
 
 from __future__ import annotations
 
-from loopml.store import _schema_labeling, _schema_runs, _schema_sweeps
+from loopml.store import _schema_labeling, _schema_runs, _schema_sweeps, _schema_users
 from loopml.store._metadata import KNOWN_REVISIONS, SCHEMA_REVISION, metadata
 
 # The modules whose tables make up the schema (named so the imports above are used).
-CAPABILITY_SCHEMAS = (_schema_runs, _schema_sweeps, _schema_labeling)
+CAPABILITY_SCHEMAS = (_schema_runs, _schema_sweeps, _schema_labeling, _schema_users)
 
 __all__ = ["CAPABILITY_SCHEMAS", "KNOWN_REVISIONS", "SCHEMA_REVISION", "metadata"]

@@ -26,6 +26,7 @@ from loopml.store._schema_runs import projects, runs
 if TYPE_CHECKING:
     from loopml.store._runs import RunStore
     from loopml.store._sweeps import SweepStore
+    from loopml.store._users import UserStore
 
 __all__ = ["Store"]
 
@@ -138,3 +139,10 @@ class Store:
         from loopml.store._sweeps import SweepStore
 
         return SweepStore(self)
+
+    @functools.cached_property
+    def users(self) -> UserStore:
+        """The team server's users, roles, API tokens, sessions and audit log."""
+        from loopml.store._users import UserStore
+
+        return UserStore(self)

@@ -4,14 +4,17 @@ from loopml.tracking._api import active_run, finish, get_run, init, log, recover
 from loopml.tracking._base import BaseRun
 from loopml.tracking._environment import run_attributes
 from loopml.tracking._recovery import RecoveryReport
+from loopml.tracking._remote import HttpBackend, ServerUnavailable
 from loopml.tracking._run import FINAL_STATUSES, Run
 from loopml.tracking._session import Session, default_session, set_default_session
 
 __all__ = [
     "FINAL_STATUSES",
     "BaseRun",
+    "HttpBackend",
     "RecoveryReport",
     "Run",
+    "ServerUnavailable",
     "Session",
     "active_run",
     "default_session",
