@@ -243,14 +243,16 @@ def login_command(
 
 def sync_command() -> None:
     """Upload to the team server what killed processes left in their journals."""
-    from loopml.tracking import default_session
+    from loopml._config import Settings
+    from loopml.tracking import Session
 
-    session = default_session()
-    if not session.settings.tracking_uri:
+    settings = Settings.from_env()
+    if not settings.tracking_uri:
         raise ValidationError(
             "loopml sync uploads to a team server: set LOOPML_TRACKING_URI=http://host:port "
             "(and log in with `loopml login URL`)"
         )
+    session = Session(settings, background_recovery=False)
     first = session.last_recovery
     report = session.recover(strict=True)
     journals = first.journals + report.journals

@@ -58,14 +58,13 @@ def _https(request: Request) -> bool:
 @router.post("/login")
 async def _login(request: Request) -> Response:
     import hmac
+    from urllib.parse import parse_qsl
 
     from fastapi.responses import RedirectResponse
     from starlette.concurrency import run_in_threadpool
 
     from loopml.server._auth import SESSION_COOKIE
     from loopml.server._deps import render
-
-    from urllib.parse import parse_qsl
 
     # URL-encoded and parsed here, so no multipart library is needed (as in the labeling forms).
     form = dict(parse_qsl((await request.body()).decode("utf-8", errors="replace")))

@@ -79,6 +79,7 @@ class HttpBackend(RunBackend):
         token: str | None = None,
         timeout: float = 60.0,
         cache_dir: Path | None = None,
+        retries: int = 5,
     ) -> None:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -93,6 +94,7 @@ class HttpBackend(RunBackend):
         self._base = parts.path.rstrip("/")
         self._token = token
         self._timeout = timeout
+        self.retries = retries
         self._local = threading.local()
         self._lock = threading.Lock()
         self._down_until = 0.0
@@ -128,7 +130,9 @@ class HttpBackend(RunBackend):
     ) -> tuple[int, bytes, dict[str, str]]:
         """One HTTP exchange (reconnecting once on a dropped keep-alive connection)."""
         now = time.monotonic()
-        if now < self._down_until:
+        # The background writer fails fast while the server is known down (it retries next
+        # pass); a caller's own thread (finish, queries) always tries.
+        if now < self._down_until and threading.current_thread().name == "loopml-writer":
             raise ServerUnavailable(
                 f"the loopml server at {self.url} was unreachable; retrying in "
                 f"{self._down_until - now:.1f} s (records stay in the local journal)"
@@ -164,14 +168,34 @@ class HttpBackend(RunBackend):
         )
 
     def call(self, method: str, **args: Any) -> Any:
-        """Call one ``RunBackend`` method on the server; its errors come back as the same class."""
+        """Call one ``RunBackend`` method on the server; its errors come back as the same class.
+
+        Every call is safe to repeat (segments are idempotent on their offsets), so a caller's
+        thread retries an unreachable server a few times before giving up; the background
+        writer does not wait (its next pass retries).
+        """
         body = json.dumps(args).encode()
         headers = {"Content-Type": "application/json"}
         if len(body) > _COMPRESS_ABOVE:
             body = gzip.compress(body, compresslevel=1)
             headers["Content-Encoding"] = "gzip"
-        status, data, _ = self.request("POST", f"/api/v1/backend/{method}", body, headers)
-        return self._result(status, data)
+        writer = threading.current_thread().name == "loopml-writer"
+        pause = 0.25
+        for attempt in range(1 if writer else self.retries + 1):
+            try:
+                status, data, _ = self.request("POST", f"/api/v1/backend/{method}", body, headers)
+            except ServerUnavailable:
+                if attempt >= self.retries or writer:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 4.0)
+                continue
+            if status in (502, 503, 504) and not writer and attempt < self.retries:
+                time.sleep(pause)  # a proxy in front of a restarting server
+                pause = min(pause * 2, 4.0)
+                continue
+            return self._result(status, data)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _result(self, status: int, data: bytes) -> Any:
         try:

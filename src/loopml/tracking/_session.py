@@ -113,7 +113,7 @@ def new_id() -> str:
 class Session:
     """Connects runs to a store. One per process and store, made on first use."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, background_recovery: bool = True) -> None:
         self.settings = settings or Settings.from_env()
         self.store = Store(self.settings)
         # Everything a run writes and reads goes through this contract (``RunBackend``); the
@@ -124,7 +124,12 @@ class Session:
 
             self.backend = HttpBackend(self.settings.tracking_uri, self.settings.token)
         self.journals_dir: Path = self.store.journals_dir
-        self.last_recovery: RecoveryReport = self.recover()
+        if self.settings.tracking_uri and background_recovery:
+            # Never make loopml.init() wait on the network: old journals upload in the background.
+            self.last_recovery = RecoveryReport()
+            threading.Thread(target=self.recover, name="loopml-recovery", daemon=True).start()
+        else:
+            self.last_recovery = self.recover()
         self._writer: BackgroundWriter | None = None
         self._runs: list[Run] = []
         self._spares: list[JournalWriter] = []  # finished journals kept for the next runs
