@@ -122,7 +122,7 @@ def test_sigkill_server_mid_upload_of_8_clients_stores_each_point_once(
         time.sleep(1.5)  # clients keep journaling while it is down
         server = _start_server(store_url, folder, port)
         outs = [c.communicate(timeout=180) for c in clients]
-        for c, (out, err) in zip(clients, outs, strict=True):
+        for c, (_out, err) in zip(clients, outs, strict=True):
             assert c.returncode == 0, err
         assert 0 < killed_at < 8 * n
         runs = store.runs.search("faults", limit=None)
