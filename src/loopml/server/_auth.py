@@ -120,6 +120,42 @@ ROUTE_POLICY: dict[tuple[str, str], Policy] = {
     # the tracking client's backend calls and artifact uploads
     ("POST", "/api/v1/backend/{method}"): Policy("runs.read", "handler"),
     ("PUT", "/api/v1/uploads/{upload_id}"): Policy("runs.write", "any"),
+    # the MLflow REST subset (server/_mlflow.py checks each experiment and run itself)
+    **{
+        (method, f"/api/2.0/mlflow/{name}"): Policy("runs.read", "handler")
+        for method, names in (
+            (
+                "POST",
+                (
+                    "experiments/create",
+                    "experiments/search",
+                    "runs/create",
+                    "runs/update",
+                    "runs/delete",
+                    "runs/search",
+                    "runs/log-metric",
+                    "runs/log-parameter",
+                    "runs/set-tag",
+                    "runs/log-batch",
+                    "logged-models/search",
+                ),
+            ),
+            (
+                "GET",
+                (
+                    "experiments/get",
+                    "experiments/get-by-name",
+                    "experiments/search",
+                    "runs/get",
+                    "metrics/get-history",
+                ),
+            ),
+        )
+        for name in names
+    },
+    ("PUT", "/api/2.0/mlflow-artifacts/artifacts/{path:path}"): Policy("runs.read", "handler"),
+    ("GET", "/api/2.0/mlflow-artifacts/artifacts/{path:path}"): Policy("runs.read", "handler"),
+    ("GET", "/api/2.0/mlflow-artifacts/artifacts"): Policy("runs.read", "handler"),
 }
 
 
