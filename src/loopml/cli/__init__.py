@@ -28,6 +28,7 @@ app.command("ui")(_ui.ui_command)
 app.add_typer(_server.app, name="server")
 app.command("login")(_server.login_command)
 app.command("sync")(_server.sync_command)
+app.add_typer(_server.import_app, name="import")
 
 
 def _version(value: bool) -> None:

@@ -263,3 +263,30 @@ def sync_command() -> None:
             f"{session.settings.tracking_uri}; {len(report.runs_crashed)} run(s) marked crashed"
         )
     )
+
+
+import_app = typer.Typer(help="Bring runs in from other trackers.", no_args_is_help=True)
+
+
+@import_app.command("mlflow")
+def import_mlflow_command(
+    source: Annotated[
+        str, typer.Argument(help="An MLflow tracking URI (http://host:port) or an mlruns folder.")
+    ],
+    experiment: Annotated[
+        str | None, typer.Option(help="Import only this experiment (default: all).")
+    ] = None,
+) -> None:
+    """Import MLflow experiments and runs (params, tags, whole metric histories, artifacts).
+
+    Safe to run again: runs already imported are skipped.
+    """
+    from loopml.tracking import import_mlflow
+
+    report = import_mlflow(source, project=experiment)
+    console.print(
+        Text(
+            f"imported {len(report.imported)} run(s), {report.points:,} point(s), "
+            f"{report.artifacts} artifact(s); {len(report.skipped)} already there"
+        )
+    )

@@ -3,6 +3,7 @@
 from loopml.tracking._api import active_run, finish, get_run, init, log, recover, runs
 from loopml.tracking._base import BaseRun
 from loopml.tracking._environment import run_attributes
+from loopml.tracking._import_mlflow import MlflowImportReport, import_mlflow
 from loopml.tracking._recovery import RecoveryReport
 from loopml.tracking._remote import HttpBackend, ServerUnavailable
 from loopml.tracking._run import FINAL_STATUSES, Run
@@ -12,6 +13,7 @@ __all__ = [
     "FINAL_STATUSES",
     "BaseRun",
     "HttpBackend",
+    "MlflowImportReport",
     "RecoveryReport",
     "Run",
     "ServerUnavailable",
@@ -20,6 +22,7 @@ __all__ = [
     "default_session",
     "finish",
     "get_run",
+    "import_mlflow",
     "init",
     "log",
     "recover",
