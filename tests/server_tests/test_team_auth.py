@@ -370,3 +370,32 @@ def test_users_and_tokens_validate_input(team: Team) -> None:
         stored = [r[0] for r in conn.execute(text("SELECT digest FROM api_tokens"))]
         hashes = [r[0] for r in conn.execute(text("SELECT password_hash FROM users"))]
     assert secret not in stored and all(h.startswith("$argon2") for h in hashes if h)
+
+
+def test_the_annotate_page_takes_the_annotator_from_the_session(team: Team) -> None:
+    import pandas as pd
+
+    from loopml.datasets import create
+    from loopml.labeling import create_project
+
+    frame = pd.DataFrame({"id": [f"it{i}" for i in range(4)], "text": ["a", "b", "c", "d"]})
+    version = create("animals", frame, store=team.store)
+    labels = create_project("p", version, ["cat", "dog"], overlap=1, store=team.store)
+    labels.publish_guidelines("# Animals", note="v1")
+    labels.add_annotators(["u-annotator", "bob"])
+    labels.assign(["u-annotator", "bob"], overlap=2)
+    ann = team.client("annotator")
+    page = ann.get("/labeling/p/annotate", params={"annotator": "bob"})
+    assert page.status_code == 200
+    assert "u-annotator" in page.text
+    assert 'name="annotator" value="u-annotator"' in page.text
+    item = re.search(r'name="item_id" value="([^"]*)"', page.text).group(1)  # type: ignore[union-attr]
+    assert item, "the annotator has an item to label"
+    posted = ann.post(
+        "/labeling/p/annotate",
+        data={"annotator": "bob", "action": "label", "item_id": item, "label": "cat"},
+    )
+    assert posted.status_code == 303
+    assert "annotator=u-annotator" in posted.headers["location"]
+    assert labels.queue_counts("u-annotator")["done"] == 1
+    assert labels.queue_counts("bob")["done"] == 0
