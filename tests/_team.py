@@ -47,7 +47,7 @@ class TeamServer:
     def __init__(self, store: Store, max_body: int = 64 * 1024 * 1024) -> None:
         self.store = store
         self.app = create_team_app(store, max_body=max_body)
-        if "admin" not in {u.name for u in store.users.list()}:
+        if "admin" not in {u.name for u in store.users.list_users()}:
             store.users.add("admin", "admin")  # token only: argon2 is slow on purpose
         self.admin_token = store.users.create_token("admin", "tests")
         self.thread = ServerThread(self.app)

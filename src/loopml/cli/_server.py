@@ -137,7 +137,7 @@ def users_role(
 def users_list(store: StoreOpt = None) -> None:
     """List users and their roles."""
     table = new_table("users", "user", "roles", "disabled")
-    for u in _open(store).users.list():
+    for u in _open(store).users.list_users():
         roles = ", ".join(f"{r} on {p}" for p, r in sorted(u.roles.items()))
         table.add_row(Text(u.name), Text(roles), "yes" if u.disabled else "")
     console.print(table)

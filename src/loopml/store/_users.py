@@ -131,11 +131,13 @@ class UserStore:
                     f"user {name!r} exists already; give a role with "
                     f"`loopml server users role {name} ROLE --project P`"
                 )
-            uid = conn.execute(
+            key = conn.execute(
                 insert(users).values(
                     name=name, password_hash=hashed, disabled=False, created_at=time.time()
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key
+            assert key is not None
+            uid = key[0]
             conn.execute(insert(user_roles).values(user_id=uid, project=project, role=role))
 
         run_write(self._engine, write)
@@ -184,7 +186,7 @@ class UserStore:
                 )
             return self._record(conn, row.id, row.name, row.disabled)
 
-    def list(self) -> list[UserRecord]:
+    def list_users(self) -> list[UserRecord]:
         """Every user, by name."""
         with read(self._engine) as conn:
             rows = conn.execute(select(users).order_by(users.c.name)).all()

@@ -73,7 +73,7 @@ def import_mlflow(
         backend = default_session().backend
     client = MlflowClient(tracking_uri=_tracking_uri(source))
     report = MlflowImportReport()
-    experiments = client.search_experiments()
+    experiments = list(client.search_experiments())
     if project is not None:
         experiments = [e for e in experiments if e.name == project]
         if not experiments:
