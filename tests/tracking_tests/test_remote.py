@@ -160,3 +160,15 @@ def test_killed_client_then_loopml_sync_loses_nothing_and_doubles_nothing(
     again = CliRunner().invoke(app, ["sync"])
     assert "uploaded 0 journal(s)" in again.output
     assert server.store.runs.get(run_id).metrics["x"].count == n
+
+
+def test_init_with_server_switches_the_default_session(
+    tmp_path: Path, server: TeamServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import loopml
+
+    monkeypatch.setenv("LOOPML_TOKEN", server.admin_token)
+    run = loopml.init(project="switched", server=server.url + "/")
+    run.log({"a": 1.0}, step=0)
+    run.finish()
+    assert server.store.runs.get(run.id).metrics["a"].count == 1

@@ -23,18 +23,39 @@ def init(
     tags: Mapping[str, Any] | None = None,
     *,
     id: str | None = None,
+    server: str | None = None,
 ) -> Run:
     """Start a run in ``project`` and return its live handle.
 
     ``config`` becomes the run's params (nested dicts flattened with dots); ``tags`` are
     mutable labels. ``id`` (or the ``LOOPML_RUN_ID`` environment variable, which sweeps set for
     the scripts they launch) attaches to an existing run instead of creating one.
+    ``server`` logs to a team server (like ``LOOPML_TRACKING_URI``), with ``LOOPML_TOKEN`` or
+    the token ``loopml login`` saved for it.
     """
-    session = default_session()
+    session = default_session() if server is None else _server_session(server)
     run_id = id if id is not None else session.settings.run_id
     return session.start_run(
         project, name, dict(config or {}), dict(tags or {}), run_id=run_id, lazy=True
     )
+
+
+def _server_session(url: str) -> Any:
+    """The default session, switched to the team server at ``url`` if it logs elsewhere."""
+    import dataclasses
+    import os
+
+    from loopml._config import saved_token
+    from loopml.tracking._session import Session, set_default_session
+
+    url = url.rstrip("/")
+    session = default_session()
+    if session.settings.tracking_uri == url:
+        return session
+    token = os.environ.get("LOOPML_TOKEN") or saved_token(url)
+    switched = Session(dataclasses.replace(session.settings, tracking_uri=url, token=token))
+    set_default_session(switched)
+    return switched
 
 
 def active_run() -> Run:
