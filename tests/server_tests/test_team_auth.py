@@ -401,3 +401,26 @@ def test_the_annotate_page_takes_the_annotator_from_the_session(team: Team) -> N
     assert "annotator=u-annotator" in posted.headers["location"]
     assert labels.queue_counts("u-annotator")["done"] == 1
     assert labels.queue_counts("bob")["done"] == 0
+
+
+def test_uploads_resume_where_the_server_stopped(team: Team) -> None:
+    root = team.client("root")
+    upload = "b" * 32
+    put = lambda offset, body: root.put(  # noqa: E731
+        f"/api/v1/uploads/{upload}", params={"offset": offset}, content=body
+    ).json()["result"]["size"]
+    assert put(0, b"abcd") == 4
+    assert put(0, b"abcd") == 4  # a retried chunk is not appended twice
+    assert put(9, b"zz") == 4  # a gap: the answer says where to resume
+    assert put(4, b"efgh") == 8
+    r = root.post(
+        "/api/v1/backend/copy_artifacts",
+        json={
+            "run_id": team.p_run,
+            "name": "joined.bin",
+            "is_dir": False,
+            "files": [{"upload": upload, "path": ""}],
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert team.store.runs.artifact_file(team.p_run, "joined.bin").read_bytes() == b"abcdefgh"

@@ -327,17 +327,25 @@ class HttpBackend(RunBackend):
         """Send one file in chunks; an interrupted upload resumes where the server stopped."""
         upload_id = uuid.uuid4().hex
         size = path.stat().st_size
-        offset = 0
+        offset = failures = 0
         with open(path, "rb") as f:
             while True:
                 f.seek(offset)
                 chunk = f.read(_CHUNK)
-                status, data, _ = self.request(
-                    "PUT",
-                    f"/api/v1/uploads/{upload_id}?offset={offset}",
-                    chunk,
-                    {"Content-Type": "application/octet-stream"},
-                )
+                try:
+                    status, data, _ = self.request(
+                        "PUT",
+                        f"/api/v1/uploads/{upload_id}?offset={offset}",
+                        chunk,
+                        {"Content-Type": "application/octet-stream"},
+                    )
+                except ServerUnavailable:
+                    failures += 1
+                    if failures > self.retries:
+                        raise
+                    time.sleep(min(0.25 * 2**failures, 4.0))
+                    status, data = 200, json.dumps({"result": {"size": offset}}).encode()
+                    # the next PUT at this offset is answered with what the server holds
                 result = self._result(status, data)
                 offset = int(result["size"])
                 if offset >= size:
