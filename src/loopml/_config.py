@@ -8,7 +8,7 @@ from pathlib import Path
 
 from loopml._errors import ValidationError
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "config_dir", "credentials_path", "saved_token"]
 
 
 @dataclass(frozen=True)
@@ -31,12 +31,17 @@ class Settings:
     sweep_metric: str | None = None
     system_metrics: bool = True
     system_metrics_interval: float = 10.0
+    # A team server to log to (``LOOPML_TRACKING_URI``) and the API token to use there
+    # (``LOOPML_TOKEN``, else the one ``loopml login`` saved for that URL).
+    tracking_uri: str | None = None
+    token: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Build settings from ``LOOPML_*`` variables (``LOOPML_DIR``, ``LOOPML_STORE``...)."""
         env = os.environ if environ is None else environ
         data_dir = Path(env.get("LOOPML_DIR") or ".loopml").expanduser()
+        uri = (env.get("LOOPML_TRACKING_URI") or "").rstrip("/") or None
         return cls(
             data_dir=data_dir.absolute(),
             store_url=env.get("LOOPML_STORE") or None,
@@ -47,6 +52,8 @@ class Settings:
             sweep_metric=env.get("LOOPML_SWEEP_METRIC") or None,
             system_metrics=_flag(env, "LOOPML_SYSTEM_METRICS", True),
             system_metrics_interval=_positive_float(env, "LOOPML_SYSTEM_METRICS_INTERVAL", 10.0),
+            tracking_uri=uri,
+            token=env.get("LOOPML_TOKEN") or (saved_token(uri, env) if uri else None),
         )
 
     @property
@@ -55,6 +62,30 @@ class Settings:
         if self.store_url:
             return self.store_url
         return f"sqlite:///{self.data_dir / 'loopml.db'}"
+
+
+def config_dir(environ: os._Environ[str] | dict[str, str] | None = None) -> Path:
+    """The user's loopml config folder (``$XDG_CONFIG_HOME/loopml``, else ``~/.config/loopml``)."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base).expanduser() / "loopml"
+
+
+def credentials_path(environ: os._Environ[str] | dict[str, str] | None = None) -> Path:
+    """The 0600 file where ``loopml login`` keeps one API token per server URL."""
+    return config_dir(environ) / "credentials.json"
+
+
+def saved_token(url: str, environ: os._Environ[str] | dict[str, str] | None = None) -> str | None:
+    """The token ``loopml login`` saved for ``url``, if any."""
+    import json
+
+    try:
+        data = json.loads(credentials_path(environ).read_text())
+    except (OSError, ValueError):
+        return None
+    token = data.get(url.rstrip("/")) if isinstance(data, dict) else None
+    return token if isinstance(token, str) else None
 
 
 def _positive_float(env: os._Environ[str] | dict[str, str], name: str, default: float) -> float:

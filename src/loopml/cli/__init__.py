@@ -17,6 +17,7 @@ from loopml.cli import (
     _models,
     _monitor,
     _runs,
+    _server,
     _serving,
     _sweeps,
     _ui,
@@ -41,6 +42,10 @@ app.command("predict")(_serving.predict_command)
 app.add_typer(_monitor.app, name="monitor")
 app.command("recover")(_runs.recover_command)
 app.command("ui")(_ui.ui_command)
+app.add_typer(_server.app, name="server")
+app.command("login")(_server.login_command)
+app.command("sync")(_server.sync_command)
+app.add_typer(_server.import_app, name="import")
 
 
 def _version(value: bool) -> None:

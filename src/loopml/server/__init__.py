@@ -10,5 +10,15 @@ says how a capability adds its own.
 from loopml.server._app import create_app
 from loopml.server._registry import NAV_ITEMS, ROUTER_MODULES, NavItem
 from loopml.server._serve import is_loopback, serve
+from loopml.server._team import create_team_app, serve_team
 
-__all__ = ["NAV_ITEMS", "ROUTER_MODULES", "NavItem", "create_app", "is_loopback", "serve"]
+__all__ = [
+    "NAV_ITEMS",
+    "ROUTER_MODULES",
+    "NavItem",
+    "create_app",
+    "create_team_app",
+    "is_loopback",
+    "serve",
+    "serve_team",
+]

@@ -6,6 +6,7 @@ client writes through; ``RunStore`` is its SQL implementation.
 """
 
 from loopml._errors import OffsetMismatch
+from loopml.store._artifacts import check_artifact_name
 from loopml.store._backend import RunBackend
 from loopml.store._dataset_rows import ItemReader
 from loopml.store._dataset_version import DatasetVersion
@@ -70,9 +71,19 @@ from loopml.store._sweeps import (
     TrialRow,
     TrialWrite,
 )
+from loopml.store._users import ROLES, AuditEntry, TokenInfo, UserRecord, UserStore
+from loopml.store._wire import (
+    artifact_from_wire,
+    artifact_to_wire,
+    batch_from_wire,
+    batch_to_wire,
+    record_from_wire,
+    record_to_wire,
+)
 
 __all__ = [
     "MAX_SERIES_POINTS",
+    "ROLES",
     "RUN_STATUSES",
     "Aggregate",
     "AlertDraft",
@@ -84,6 +95,7 @@ __all__ = [
     "AnnotatorStats",
     "AnnotatorStore",
     "ArtifactRecord",
+    "AuditEntry",
     "Batch",
     "CatalogVersion",
     "ColumnChoices",
@@ -134,12 +146,22 @@ __all__ = [
     "SweepRecord",
     "SweepStore",
     "SweepSummary",
+    "TokenInfo",
     "TrialRow",
     "TrialWrite",
+    "UserRecord",
+    "UserStore",
+    "artifact_from_wire",
+    "artifact_to_wire",
+    "batch_from_wire",
+    "batch_to_wire",
     "check_alias",
+    "check_artifact_name",
     "check_model_name",
     "make_engine",
     "normalize_url",
     "parse_filter",
     "parse_order_by",
+    "record_from_wire",
+    "record_to_wire",
 ]

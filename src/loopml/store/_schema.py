@@ -12,6 +12,7 @@ from loopml.store import (
     _schema_monitors,
     _schema_runs,
     _schema_sweeps,
+    _schema_users,
 )
 from loopml.store._metadata import KNOWN_REVISIONS, SCHEMA_REVISION, metadata
 
@@ -23,6 +24,7 @@ CAPABILITY_SCHEMAS = (
     _schema_evaluations,
     _schema_models,
     _schema_monitors,
+    _schema_users,
 )
 
 __all__ = ["CAPABILITY_SCHEMAS", "KNOWN_REVISIONS", "SCHEMA_REVISION", "metadata"]

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from loopml.store._predictions import PredictionStore
     from loopml.store._runs import RunStore
     from loopml.store._sweeps import SweepStore
+    from loopml.store._users import UserStore
 
 __all__ = ["Store"]
 
@@ -186,3 +187,10 @@ class Store:
         from loopml.store._monitors import MonitorStore
 
         return MonitorStore(self)
+
+    @functools.cached_property
+    def users(self) -> UserStore:
+        """The team server's users, roles, API tokens, sessions and audit log."""
+        from loopml.store._users import UserStore
+
+        return UserStore(self)

@@ -26,6 +26,7 @@ def init(
     id: str | None = None,
     system_metrics: bool | None = None,
     system_metrics_interval: float | None = None,
+    server: str | None = None,
 ) -> Run:
     """Start a run in ``project`` and return its live handle.
 
@@ -36,8 +37,10 @@ def init(
     ``system_metrics`` (default on, ``LOOPML_SYSTEM_METRICS``) records CPU, memory, disk, network
     and GPU figures as ``system/...`` metrics every ``system_metrics_interval`` seconds
     (default 10, ``LOOPML_SYSTEM_METRICS_INTERVAL``), from one background thread per process.
+    ``server`` logs to a team server (like ``LOOPML_TRACKING_URI``), with ``LOOPML_TOKEN`` or
+    the token ``loopml login`` saved for it.
     """
-    session = default_session()
+    session = default_session() if server is None else _server_session(server)
     enabled = session.settings.system_metrics if system_metrics is None else system_metrics
     if not isinstance(enabled, bool):
         raise ValidationError(f"system_metrics={system_metrics!r} must be True or False")
@@ -67,6 +70,24 @@ def _check_interval(value: object) -> float:
             f"system_metrics_interval={value!r} must be a positive number of seconds, e.g. 10"
         )
     return float(value)
+
+
+def _server_session(url: str) -> Any:
+    """The default session, switched to the team server at ``url`` if it logs elsewhere."""
+    import dataclasses
+    import os
+
+    from loopml._config import saved_token
+    from loopml.tracking._session import Session, set_default_session
+
+    url = url.rstrip("/")
+    session = default_session()
+    if session.settings.tracking_uri == url:
+        return session
+    token = os.environ.get("LOOPML_TOKEN") or saved_token(url)
+    switched = Session(dataclasses.replace(session.settings, tracking_uri=url, token=token))
+    set_default_session(switched)
+    return switched
 
 
 def active_run() -> Run:

@@ -148,6 +148,7 @@ class Run(BaseRun):
     def log_artifact(self, path: str, name: str | None = None) -> list[str]:
         """Copy a file or folder into the run's artifacts; returns the stored names."""
         self._check_open()
+        self.flush()  # a lazily created run gets its row first (a team server checks the run)
         records = self._session.backend.copy_artifacts(self.id, path, name)
         with self._lock:
             self._append(artifacts_record(records))

@@ -113,23 +113,42 @@ def new_id() -> str:
 class Session:
     """Connects runs to a store. One per process and store, made on first use."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, background_recovery: bool = True) -> None:
         self.settings = settings or Settings.from_env()
         self.store = Store(self.settings)
         # Everything a run writes and reads goes through this contract (``RunBackend``); the
         # journals stay in this machine's data folder whatever the backend.
         self.backend: RunBackend = self.store.runs
+        if self.settings.tracking_uri:  # a team server: segments go there over HTTP
+            from loopml.tracking._remote import HttpBackend
+
+            self.backend = HttpBackend(self.settings.tracking_uri, self.settings.token)
         self.journals_dir: Path = self.store.journals_dir
-        self.last_recovery: RecoveryReport = self.recover()
+        if self.settings.tracking_uri and background_recovery:
+            # Never make loopml.init() wait on the network: old journals upload in the background.
+            self.last_recovery = RecoveryReport()
+            threading.Thread(target=self.recover, name="loopml-recovery", daemon=True).start()
+        else:
+            self.last_recovery = self.recover()
         self._writer: BackgroundWriter | None = None
         self._runs: list[Run] = []
         self._spares: list[JournalWriter] = []  # finished journals kept for the next runs
         self._lock = threading.Lock()
         self._failure: str | None = None
 
-    def recover(self) -> RecoveryReport:
-        """Replay the journals of dead processes into the backend (see ``_recovery``)."""
-        return recover(self.backend, self.journals_dir, self.settings.stale_after)
+    def recover(self, strict: bool = False) -> RecoveryReport:
+        """Replay the journals of dead processes into the backend (see ``_recovery``).
+
+        With a team server that cannot be reached, this warns and returns an empty report
+        (logging goes on; ``loopml sync`` uploads later) unless ``strict``.
+        """
+        if strict or not self.settings.tracking_uri:
+            return recover(self.backend, self.journals_dir, self.settings.stale_after)
+        try:
+            return recover(self.backend, self.journals_dir, self.settings.stale_after)
+        except StoreError as exc:  # server down: logging goes on; `loopml sync` uploads later
+            warnings.warn(f"loopml: could not upload old journals yet ({exc})", stacklevel=2)
+            return RecoveryReport()
 
     @property
     def writer(self) -> BackgroundWriter:

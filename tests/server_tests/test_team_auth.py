@@ -1,0 +1,426 @@
+"""The team server's gate: every route against every role and no login, then each attack."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from loopml._config import Settings
+from loopml.server import create_team_app
+from loopml.server._auth import ROUTE_POLICY, Policy, allowed, allowed_anywhere, app_routes
+from loopml.store import Batch, Store
+
+ROLES = ("annotator", "viewer", "member", "maintainer", "admin")
+BASE = "http://127.0.0.1"
+
+
+class Team:
+    def __init__(self, store: Store, tmp: Path) -> None:
+        self.store = store
+        self.app = create_team_app(store, max_body=64 * 1024)
+        self.tokens: dict[str, str] = {}
+        for role in ROLES:
+            # argon2 is slow on purpose: only the users who log in by form get a password
+            password = f"pw-{role}-long" if role in ("viewer", "maintainer") else None
+            store.users.add(f"u-{role}", role, "p", password=password)
+            self.tokens[role] = store.users.create_token(f"u-{role}")
+        store.users.add("root", "admin")
+        self.tokens["root"] = store.users.create_token("root")
+        for rid, project in (("prun0000aaaa0001", "p"), ("qrun0000bbbb0002", "q")):
+            store.runs.create(rid, project, f"run-{project}", {}, {}, {}, journal_id=f"j-{rid}")
+            store.runs.ingest(f"j-{rid}", rid, Batch(points=[(0, 1.0, "acc", 0.5)]), 0, 10)
+            src = tmp / f"model-{project}.txt"
+            src.write_text(f"secret of {project}")
+            store.runs.copy_artifacts(rid, src, "model.txt")
+        self.p_run, self.q_run = "prun0000aaaa0001", "qrun0000bbbb0002"
+
+    def client(self, role: str | None = None) -> TestClient:
+        headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
+        return TestClient(self.app, base_url=BASE, headers=headers, follow_redirects=False)
+
+
+@pytest.fixture
+def team(tmp_path: Path) -> Iterator[Team]:
+    store = Store(Settings(data_dir=tmp_path / "server-data"))
+    yield Team(store, tmp_path)
+    store.close()
+
+
+def _routes(app: Any) -> list[tuple[str, str]]:
+    """Every (method, path) the app serves: what the policy table must cover."""
+    out = []
+    for route in app_routes(app):
+        methods = getattr(route, "methods", None) or {"GET"}  # a Mount serves GET
+        for m in sorted(methods - {"HEAD"}):
+            out.append((m, route.path))
+    return out
+
+
+def _request(team: Team, method: str, path: str, policy: Policy) -> tuple[str, dict[str, Any]]:
+    url = (
+        path.replace("{run_id}", team.p_run)
+        .replace("{sweep_id}", "nosweep")
+        .replace("{name:path}", "model.txt")
+        .replace("{name}", "p")
+        .replace("{method}", "status")
+        .replace("{upload_id}", "0" * 32)
+    )
+    if url == "/static":
+        url = "/static/app.css"
+    params: dict[str, Any] = {}
+    if policy.scope == "query":
+        params["project"] = "p"
+    if policy.scope == "runs":
+        params.update(run=team.p_run, runs=team.p_run, key="acc")
+    kw: dict[str, Any] = {"params": params}
+    if method == "POST" and "backend" in path:
+        kw["json"] = {"run_id": team.p_run}
+    elif method in ("POST", "PUT"):
+        kw["content"] = b"x"
+    return url, kw
+
+
+def _may(role: str, policy: Policy) -> bool:
+    from loopml.store import UserRecord
+
+    user = UserRecord(1, "x", {"p": role}, False)
+    if policy.perm in ("public", "login"):
+        return True
+    if policy.scope in ("any", "handler"):
+        return allowed_anywhere(user, policy.perm)
+    return allowed(user, policy.perm, "p")
+
+
+def test_every_route_has_a_policy(team: Team) -> None:
+    routes = _routes(team.app)
+    missing = [r for r in routes if r not in ROUTE_POLICY]
+    assert not missing, f"routes without a permission policy in server/_auth.py: {missing}"
+    stale = set(ROUTE_POLICY) - set(routes)
+    assert not stale, f"policies for routes that no longer exist: {stale}"
+
+
+def test_every_route_against_every_role_and_no_login(team: Team) -> None:
+    checked = 0
+    for method, path in _routes(team.app):
+        policy = ROUTE_POLICY[(method, path)]
+        url, kw = _request(team, method, path, policy)
+        anonymous = team.client().request(method, url, **kw)
+        if policy.perm == "public":  # (a login form without its CSRF cookie is a 403 of its own)
+            assert anonymous.status_code != 401, (method, path)
+        else:
+            assert anonymous.status_code == 401, (method, path, anonymous.status_code)
+        for role in ROLES:
+            got = team.client(role).request(method, url, **kw).status_code
+            if policy.perm == "public":
+                assert got != 401, (role, method, path, got)
+            elif _may(role, policy):
+                assert got not in (401, 403), (role, method, path, got)
+            else:
+                assert got == 403, (role, method, path, got)
+            checked += 1
+    assert checked >= 5 * 30
+
+
+def test_runs_api_answers_401_without_login(team: Team) -> None:
+    r = team.client().get("/api/v1/runs")
+    assert r.status_code == 401 and "log in" in r.json()["error"]
+    html = team.client().get("/runs")
+    assert html.status_code == 401 and "/login?next=" in html.text
+
+
+def test_other_projects_are_refused(team: Team) -> None:
+    viewer = team.client("viewer")  # a viewer of project p only
+    assert viewer.get(f"/api/v1/runs/{team.p_run}").status_code == 200
+    assert viewer.get(f"/api/v1/runs/{team.q_run}").status_code == 403
+    assert viewer.get(f"/api/v1/runs/{team.q_run}/artifacts").status_code == 403
+    assert viewer.get(f"/api/v1/runs/{team.q_run}/artifacts/model.txt").status_code == 403
+    assert viewer.get("/api/v1/runs", params={"project": "q"}).status_code == 403
+    assert viewer.get("/api/v1/runs").status_code == 403  # every project: name one
+    assert viewer.get("/compare", params={"runs": f"{team.p_run},{team.q_run}"}).status_code == 403
+    assert viewer.get("/labeling/q").status_code == 403
+    backend = viewer.post("/api/v1/backend/get", json={"run_id": team.q_run})
+    assert backend.status_code == 403
+    search = viewer.post("/api/v1/backend/search", json={"project": "q", "offset": 0})
+    assert search.status_code == 403
+    many = viewer.post("/api/v1/backend/get_many", json={"ids": [team.p_run, team.q_run]})
+    assert [r["id"] for r in many.json()["result"]] == [team.p_run]
+    # a viewer reads but never writes
+    write = viewer.post(
+        "/api/v1/backend/set_status", json={"run_id": team.p_run, "status": "killed"}
+    )
+    assert write.status_code == 403 and team.store.runs.status(team.p_run) == "running"
+    member = team.client("member")
+    deleted = member.post("/api/v1/backend/delete", json={"ids": [team.p_run]})
+    assert deleted.status_code == 403  # deleting needs maintainer
+    assert (
+        team.client("maintainer")
+        .post("/api/v1/backend/delete", json={"ids": [team.q_run]})
+        .status_code
+        == 403
+    )
+
+
+def test_revoked_token_fails_at_once(team: Team) -> None:
+    token = team.store.users.create_token("u-viewer", "laptop")
+    c = TestClient(team.app, base_url=BASE, headers={"Authorization": f"Bearer {token}"})
+    assert c.get("/api/v1/whoami").json()["name"] == "u-viewer"
+    (info,) = [t for t in team.store.users.tokens() if t.name == "laptop"]
+    team.store.users.revoke_token(info.id)
+    assert c.get("/api/v1/whoami").status_code == 401
+    assert (
+        TestClient(team.app, base_url=BASE, headers={"Authorization": "Bearer nope"})
+        .get("/api/v1/whoami")
+        .status_code
+        == 401
+    )
+    assert (
+        TestClient(team.app, base_url=BASE, headers={"Authorization": "Basic abc"})
+        .get("/api/v1/whoami")
+        .status_code
+        == 401
+    )
+
+
+def _login(team: Team, name: str, password: str) -> tuple[TestClient, str]:
+    c = TestClient(team.app, base_url=BASE, follow_redirects=False)
+    page = c.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    r = c.post("/login", data={"name": name, "password": password, "csrf_token": token})
+    return c, r.headers.get("location", str(r.status_code))
+
+
+def test_login_sets_httponly_samesite_cookie_and_forms_need_csrf(team: Team) -> None:
+    c, where = _login(team, "u-maintainer", "pw-maintainer-long")
+    assert where == "/"
+    cookie = next(h for k, h in c.cookies.jar._cookies.items())  # type: ignore[attr-defined]
+    assert cookie
+    raw = [v for k, v in c.get("/login").headers.items() if k == "set-cookie"]
+    assert raw  # the login page sets its own CSRF cookie
+    page = c.get("/runs", params={"project": "p"})
+    assert page.status_code == 200 and "csrf_token" in page.text
+    csrf = re.search(r"i\.value = \"([^\"]+)\"", page.text).group(1)  # type: ignore[union-attr]
+    # a cookie-authenticated form without the token, or with a wrong one, is refused
+    assert c.post("/labeling/p/consensus").status_code == 403
+    assert c.post("/labeling/p/consensus", data={"csrf_token": "forged"}).status_code == 403
+    ok = c.post("/labeling/p/consensus", data={"csrf_token": csrf})
+    assert ok.status_code not in (401, 403)
+    assert c.post("/labeling/p/consensus", headers={"X-CSRF-Token": csrf}).status_code != 403
+    # the login form itself needs its CSRF cookie and field
+    bare = TestClient(team.app, base_url=BASE, follow_redirects=False)
+    r = bare.post("/login", data={"name": "u-viewer", "password": "pw-viewer-long"})
+    assert r.status_code == 403
+    # logging out ends the session on the server
+    assert c.post("/logout", data={"csrf_token": csrf}).status_code == 303
+    assert c.get("/runs", params={"project": "p"}).status_code == 401
+
+
+def test_session_cookie_flags(team: Team) -> None:
+    c = TestClient(team.app, base_url=BASE, follow_redirects=False)
+    page = c.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    r = c.post(
+        "/login",
+        data={
+            "name": "u-viewer",
+            "password": "pw-viewer-long",
+            "csrf_token": token,
+            "next": "//evil.example/x",
+        },
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/"  # no open redirect
+    cookie = next(
+        v for k, v in r.headers.multi_items() if k == "set-cookie" and "loopml_session" in v
+    )
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
+
+
+def test_login_is_rate_limited_and_audited(team: Team) -> None:
+    for _ in range(5):
+        _, status = _login(team, "u-viewer", "wrong-password")
+        assert status == "401"
+    _, status = _login(team, "u-viewer", "pw-viewer-long")
+    assert status == "429"  # even the right password, until the window passes
+    log = team.store.users.audit_log(20)
+    assert any(e.detail == "failed login" and e.user == "u-viewer" for e in log)
+    assert any(e.status == 429 for e in log)
+
+
+def test_every_write_is_audited(team: Team) -> None:
+    root = team.client("root")
+    r = root.post("/api/v1/backend/set_status", json={"run_id": team.q_run, "status": "finished"})
+    assert r.status_code == 200
+    entry = team.store.users.audit_log(1)[0]
+    assert (entry.user, entry.method, entry.path, entry.status, entry.detail) == (
+        "root",
+        "POST",
+        "/api/v1/backend/set_status",
+        200,
+        "set_status",
+    )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "..%2F..%2F..%2Fetc%2Fpasswd",
+        "%2Fetc%2Fpasswd",
+        "%2E%2E/%2E%2E/etc/passwd",
+        "..%5C..%5Cetc%5Cpasswd",
+        "%252e%252e%252f%252e%252e%252fetc%252fpasswd",
+        "model.txt%00.png",
+        "link/secret.txt",
+    ],
+)
+def test_artifact_path_traversal_is_refused(team: Team, name: str, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("TOP SECRET")
+    run_dir = team.store.artifacts_dir / team.p_run
+    if not (run_dir / "link").exists():
+        os.symlink(outside, run_dir / "link")
+    r = team.client("root").get(f"/api/v1/runs/{team.p_run}/artifacts/{name}")
+    assert r.status_code in (400, 404), (name, r.status_code)
+    assert "TOP SECRET" not in r.text and "root:" not in r.text
+
+
+def test_uploaded_artifact_names_are_checked(team: Team) -> None:
+    root = team.client("root")
+    upload = "a" * 32
+    assert root.put(f"/api/v1/uploads/{upload}", params={"offset": 0}, content=b"data").json() == {
+        "result": {"size": 4}
+    }
+    for bad in ("../escape.txt", "/abs.txt", "a/../../b"):
+        r = root.post(
+            "/api/v1/backend/copy_artifacts",
+            json={
+                "run_id": team.p_run,
+                "name": bad,
+                "is_dir": False,
+                "files": [{"upload": upload, "path": ""}],
+            },
+        )
+        assert r.status_code == 400, bad
+    bad_id = root.put("/api/v1/uploads/..%2F..%2Fx", content=b"x")
+    assert bad_id.status_code in (400, 404)
+
+
+def test_oversize_bodies_get_413(team: Team) -> None:
+    root = team.client("root")
+    big = json.dumps({"run_id": team.p_run, "pad": "x" * 70_000}).encode()
+    r = root.post(
+        "/api/v1/backend/status", content=big, headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 413
+    bomb = gzip.compress(b"{" + b" " * 10_000_000 + b"}")
+    assert len(bomb) < 64 * 1024
+    r = root.post(
+        "/api/v1/backend/status",
+        content=bomb,
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+    assert r.status_code == 413
+    # a compressed body within the limit works
+    ok = root.post(
+        "/api/v1/backend/status",
+        content=gzip.compress(json.dumps({"run_id": team.p_run}).encode()),
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+    assert ok.json() == {"result": "running"}
+
+
+def test_foreign_host_header_is_refused(team: Team) -> None:
+    c = TestClient(
+        team.app,
+        base_url="http://evil.example",
+        headers={"Authorization": f"Bearer {team.tokens['root']}"},
+    )
+    assert c.get("/api/v1/runs").status_code == 400
+    ok = TestClient(
+        team.app,
+        base_url="http://localhost",
+        headers={"Authorization": f"Bearer {team.tokens['root']}"},
+    )
+    assert ok.get("/api/v1/runs").status_code == 200
+
+
+def test_users_and_tokens_validate_input(team: Team) -> None:
+    from loopml import ConflictError, NotFoundError, ValidationError
+
+    with pytest.raises(
+        ValidationError, match="unknown role 'admn'; use one of .*did you mean 'admin'"
+    ):
+        team.store.users.add("bob", "admn")
+    with pytest.raises(ConflictError, match="exists already"):
+        team.store.users.add("root", "viewer")
+    with pytest.raises(ValidationError, match="at least 8"):
+        team.store.users.add("carol", "viewer", password="short")
+    with pytest.raises(NotFoundError, match="did you mean 'root'"):
+        team.store.users.create_token("rooot")
+    secret = team.store.users.create_token("root")
+    assert all(secret not in (t.prefix + "x") for t in team.store.users.tokens())
+    from sqlalchemy import text
+
+    with team.store.engine.connect() as conn:
+        stored = [r[0] for r in conn.execute(text("SELECT digest FROM api_tokens"))]
+        hashes = [r[0] for r in conn.execute(text("SELECT password_hash FROM users"))]
+    assert secret not in stored and all(h.startswith("$argon2") for h in hashes if h)
+
+
+def test_the_annotate_page_takes_the_annotator_from_the_session(team: Team) -> None:
+    import pandas as pd
+
+    from loopml.datasets import create
+    from loopml.labeling import create_project
+
+    frame = pd.DataFrame({"id": [f"it{i}" for i in range(4)], "text": ["a", "b", "c", "d"]})
+    version = create("animals", frame, store=team.store)
+    labels = create_project("p", version, ["cat", "dog"], overlap=1, store=team.store)
+    labels.publish_guidelines("# Animals", note="v1")
+    labels.add_annotators(["u-annotator", "bob"])
+    labels.assign(["u-annotator", "bob"], overlap=2)
+    ann = team.client("annotator")
+    page = ann.get("/labeling/p/annotate", params={"annotator": "bob"})
+    assert page.status_code == 200
+    assert "u-annotator" in page.text
+    assert 'name="annotator" value="u-annotator"' in page.text
+    item = re.search(r'name="item_id" value="([^"]*)"', page.text).group(1)  # type: ignore[union-attr]
+    assert item, "the annotator has an item to label"
+    posted = ann.post(
+        "/labeling/p/annotate",
+        data={"annotator": "bob", "action": "label", "item_id": item, "label": "cat"},
+    )
+    assert posted.status_code == 303
+    assert "annotator=u-annotator" in posted.headers["location"]
+    assert labels.queue_counts("u-annotator")["done"] == 1
+    assert labels.queue_counts("bob")["done"] == 0
+
+
+def test_uploads_resume_where_the_server_stopped(team: Team) -> None:
+    root = team.client("root")
+    upload = "b" * 32
+    put = lambda offset, body: root.put(  # noqa: E731
+        f"/api/v1/uploads/{upload}", params={"offset": offset}, content=body
+    ).json()["result"]["size"]
+    assert put(0, b"abcd") == 4
+    assert put(0, b"abcd") == 4  # a retried chunk is not appended twice
+    assert put(9, b"zz") == 4  # a gap: the answer says where to resume
+    assert put(4, b"efgh") == 8
+    r = root.post(
+        "/api/v1/backend/copy_artifacts",
+        json={
+            "run_id": team.p_run,
+            "name": "joined.bin",
+            "is_dir": False,
+            "files": [{"upload": upload, "path": ""}],
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert team.store.runs.artifact_file(team.p_run, "joined.bin").read_bytes() == b"abcdefgh"
