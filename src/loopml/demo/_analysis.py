@@ -74,7 +74,7 @@ def analyse_digits(console: Console, project: str = "digits") -> dict[str, Any]:
     from loopml._format import fmt_value
 
     console.print(
-        "4. error analysis: evaluate the best model, tag errors, ceiling table, slices, "
+        "5. error analysis: evaluate the best model, tag errors, ceiling table, slices, "
         "send the top group to labeling"
     )
     version = loopml.datasets.create(

@@ -25,7 +25,7 @@ def autolog_digits(console: Console) -> str:
     import loopml
     from loopml.integrations import sklearn as loopml_sklearn
 
-    console.print("integrations: a grid search recorded by sklearn autolog, mistakes as images")
+    console.print("3. integrations: a grid search recorded by sklearn autolog, mistakes as images")
     x_train, x_val, y_train, y_val = load_digits_split()
     loopml_sklearn.autolog(project=INTEGRATIONS_PROJECT, validation_data=(x_val, y_val))
     try:
@@ -52,7 +52,7 @@ def autolog_digits(console: Console) -> str:
             )
     best = search.best_params_
     console.print(
-        f"  best {best} with cv accuracy {search.best_score_:.3f}; "
+        f"   best {best} with cv accuracy {search.best_score_:.3f}; "
         f"{len(search.cv_results_['params'])} child runs; {len(wrong)} mistakes logged as images"
     )
     return parent

@@ -143,7 +143,7 @@ def label_digits(console: Console, seed: int = 0) -> dict[str, Any]:
     from loopml.labeling import project as open_project
 
     console.print(
-        "3. labeling: guideline v1, agreement, guideline problems, v2 with a targeted relabel, consensus, label issues"
+        "4. labeling: guideline v1, agreement, guideline problems, v2 with a targeted relabel, consensus, label issues"
     )
     frame = _digits_frame()
     version = loopml.datasets.create(

@@ -91,7 +91,7 @@ def monitor_digits(console: Console) -> dict[str, Any]:
 
     store = default_session().store
     console.print(
-        "4. monitoring: a week of traffic on the digits model, a drift on day 5, "
+        "7. monitoring: a week of traffic on the digits model, a drift on day 5, "
         "the alerts it raises, and its window sent to labeling"
     )
     start = 1_764_547_200.0  # 2025-12-01 00:00 UTC: a fixed week, so reruns are identical

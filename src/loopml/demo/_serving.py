@@ -44,6 +44,10 @@ def serve_digits(console: Console, dashboard_port: int = 8765) -> str:
     from loopml.serving import ServeConfig, create_app
     from loopml.tracking import default_session
 
+    console.print(
+        "6. registry and serving: register the model as champion, serve it, replay the test "
+        "split as traffic with feedback into the prediction log"
+    )
     x_tr, x_te, y_tr, y_te = load_digits_split(0)
     columns = [f"px{i}" for i in range(x_tr.shape[1])]
     train = pd.DataFrame(x_tr, columns=columns)
@@ -55,7 +59,7 @@ def serve_digits(console: Console, dashboard_port: int = 8765) -> str:
         run.log({"val_acc": acc})
     mv = reg.register(MODEL, model, run=run, example=train[:5], description="logistic regression")
     reg.set_alias(MODEL, "champion", mv.version, reason=f"best val_acc {acc:.3f} in the demo")
-    console.print(f"registered {mv.ref} as {MODEL}@champion (val_acc {acc:.3f})")
+    console.print(f"   registered {mv.ref} as {MODEL}@champion (val_acc {acc:.3f})")
 
     store = default_session().store
     port = _free_port()
@@ -68,7 +72,7 @@ def serve_digits(console: Console, dashboard_port: int = 8765) -> str:
         time.sleep(0.05)
     if not server.started:
         raise RuntimeError("the demo model server did not start within 60 s")
-    console.print(f"serving {MODEL}@champion at http://127.0.0.1:{port}/predict")
+    console.print(f"   serving {MODEL}@champion at http://127.0.0.1:{port}/predict")
     answered = right = 0
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
@@ -94,11 +98,11 @@ def serve_digits(console: Console, dashboard_port: int = 8765) -> str:
         thread.join(timeout=30)
     logged = loopml.serving.predictions(MODEL)
     console.print(
-        f"replayed the test split: {answered} predictions in "
+        f"   replayed the test split: {answered} predictions in "
         f"{answered // _ROWS_PER_REQUEST + (answered % _ROWS_PER_REQUEST > 0)} requests, "
         f"accuracy {right / max(answered, 1):.3f} from feedback; "
         f"{len(logged)} rows in the prediction log"
     )
     url = f"http://127.0.0.1:{dashboard_port}/models/{MODEL}"
-    console.print(f"model page: {url}")
+    console.print(f"   model page: {url}")
     return url
