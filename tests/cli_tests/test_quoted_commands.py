@@ -39,6 +39,7 @@ _PLACEHOLDERS = {
     "N": "2",
     "ADDRESS": "127.0.0.1:6379",
     "MODEL": "digits-clf",
+    "URL": "http://127.0.0.1:8765",
 }
 
 

@@ -24,7 +24,9 @@ app = typer.Typer(
     invoke_without_command=True,
 )
 users_app = typer.Typer(help="Users of the team server and their roles.", no_args_is_help=True)
-tokens_app = typer.Typer(help="API tokens (for scripts and `loopml login`).", no_args_is_help=True)
+tokens_app = typer.Typer(
+    help="API tokens (for scripts and `loopml login URL`).", no_args_is_help=True
+)
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 

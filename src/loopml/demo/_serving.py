@@ -52,14 +52,22 @@ def serve_digits(console: Console, dashboard_port: int = 8765) -> str:
     columns = [f"px{i}" for i in range(x_tr.shape[1])]
     train = pd.DataFrame(x_tr, columns=columns)
     test = pd.DataFrame(x_te, columns=columns)
-    with loopml.init(project=PROJECT, name="serving-candidate", config={"model": "logreg"}) as run:
-        run.set_tags({"stage": "serving"})
-        model = LogisticRegression(max_iter=300).fit(train, y_tr)
-        acc = float(model.score(test, y_te))
-        run.log({"val_acc": acc})
-    mv = reg.register(MODEL, model, run=run, example=train[:5], description="logistic regression")
-    reg.set_alias(MODEL, "champion", mv.version, reason=f"best val_acc {acc:.3f} in the demo")
-    console.print(f"   registered {mv.ref} as {MODEL}@champion (val_acc {acc:.3f})")
+    try:  # a rerun of the demo serves the champion an earlier one registered
+        mv = reg.get(f"{MODEL}@champion")
+        console.print(f"   reusing {mv.ref}, {MODEL}@champion of a previous demo")
+    except loopml.NotFoundError:
+        with loopml.init(
+            project=PROJECT, name="serving-candidate", config={"model": "logreg"}
+        ) as run:
+            run.set_tags({"stage": "serving"})
+            model = LogisticRegression(max_iter=300).fit(train, y_tr)
+            acc = float(model.score(test, y_te))
+            run.log({"val_acc": acc})
+        mv = reg.register(
+            MODEL, model, run=run, example=train[:5], description="logistic regression"
+        )
+        reg.set_alias(MODEL, "champion", mv.version, reason=f"best val_acc {acc:.3f} in the demo")
+        console.print(f"   registered {mv.ref} as {MODEL}@champion (val_acc {acc:.3f})")
 
     store = default_session().store
     port = _free_port()
