@@ -3,38 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import ipaddress
-import socket
 
-from loopml._errors import LoopmlError, ValidationError
+from loopml._errors import ValidationError
+from loopml._net import check_port, is_loopback
 
 __all__ = ["LOOPBACK_HOSTS", "is_loopback", "serve"]
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-
-
-def is_loopback(host: str) -> bool:
-    """True when ``host`` names this machine only (127.0.0.0/8, ::1, localhost)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _check_port(host: str, port: int) -> int:
-    """``port`` if it can be bound on ``host`` (a free one for 0); a readable error if not."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((host, port))
-        except OSError as exc:
-            raise LoopmlError(
-                f"cannot listen on {host}:{port} ({exc.strerror or exc}); another program may be "
-                "using it: pick another port with --port N (or --port 0 for any free one)"
-            ) from None
-        return int(s.getsockname()[1])
 
 
 def serve(
@@ -62,7 +37,7 @@ def serve(
             f"refusing to serve on {host!r}: the dashboard has no authentication, so it binds to "
             "127.0.0.1 only; pass --allow-remote (allow_remote=True) to expose it on purpose"
         )
-    port = _check_port(host, port)
+    port = check_port(host, port)
     hosts = list(LOOPBACK_HOSTS) if loopback else None
     app = create_app(store, allowed_hosts=hosts)  # type: ignore[arg-type]
     shown = f"[{host}]" if ":" in host else host

@@ -52,26 +52,6 @@ def create_team_app(
     return app
 
 
-def _check_port(host: str, port: int) -> int:
-    """``port`` if it can be bound on ``host`` (a free one for 0), as uvicorn binds it: with
-    SO_REUSEADDR, so a restart right after a crash is not refused for old TIME_WAIT sockets."""
-    import socket
-
-    from loopml._errors import LoopmlError
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError as exc:
-            raise LoopmlError(
-                f"cannot listen on {host}:{port} ({exc.strerror or exc}); another program may "
-                "be using it: pick another port with --port N"
-            ) from None
-        return int(s.getsockname()[1])
-
-
 def app_from_env() -> FastAPI:
     """The team app for a uvicorn worker process (``--workers N``), configured by environment."""
     from loopml.store import Store
@@ -99,7 +79,8 @@ def serve_team(
     import uvicorn
 
     from loopml._config import Settings
-    from loopml.server._serve import LOOPBACK_HOSTS, is_loopback
+    from loopml._net import check_port, is_loopback
+    from loopml.server._serve import LOOPBACK_HOSTS
     from loopml.store import Store
 
     if not isinstance(workers, int) or workers < 1:
@@ -110,7 +91,7 @@ def serve_team(
             f"refusing to serve on {host!r}: the server binds to 127.0.0.1 unless you pass "
             "--allow-remote (put it behind a TLS proxy: logins and tokens travel in the clear)"
         )
-    port = _check_port(host, port)
+    port = check_port(host, port, reuse_address=True)
     hosts = list(LOOPBACK_HOSTS) if loopback else None
     os.environ["LOOPML_STORE"] = store_url
     os.environ["LOOPML_DIR"] = str(artifacts)

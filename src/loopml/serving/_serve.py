@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import shutil
-import socket
 import tempfile
 
-from loopml._errors import LoopmlError, ValidationError
+from loopml._errors import ValidationError
+from loopml._net import check_port, is_loopback
 from loopml.serving._app import CONFIG_ENV, ServeConfig
 
 __all__ = ["check_servable", "is_loopback", "serve"]
@@ -20,29 +19,6 @@ _THREAD_VARS = (
     "VECLIB_MAXIMUM_THREADS",
     "NUMEXPR_NUM_THREADS",
 )
-
-
-def is_loopback(host: str) -> bool:
-    """True when ``host`` names this machine only."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _free_port(host: str, port: int) -> int:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((host, port))
-        except OSError as exc:
-            raise LoopmlError(
-                f"cannot listen on {host}:{port} ({exc.strerror or exc}); another program may be "
-                "using it: pick another port with --port N (or --port 0 for any free one)"
-            ) from None
-        return int(s.getsockname()[1])
 
 
 def check_servable(ref: str) -> None:
@@ -97,7 +73,7 @@ def serve(
     check_servable(ref)
     if shadow:
         check_servable(shadow)
-    port = _free_port(host, port)
+    port = check_port(host, port)
     # Every worker writes its metric values here; /metrics adds them up (multiprocess mode).
     metrics_dir = tempfile.mkdtemp(prefix="loopml-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
