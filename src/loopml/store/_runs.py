@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, Select, delete, insert, select, update
 
 from loopml._errors import NotFoundError, QueryError, ValidationError, did_you_mean
 from loopml._values import decode_param
@@ -458,18 +458,8 @@ class RunStore(RunBackend):
                 projects.c.name.in_(projects_)
             )
         with read(self._engine) as conn:
-            metric = select(metric_keys.c.name).where(
-                metric_keys.c.id.in_(
-                    select(metric_summary.c.key_id).where(metric_summary.c.run_id.in_(run_ids))
-                )
-            )
-            param = select(params.c.key).distinct().where(params.c.run_id.in_(run_ids))
-            tag = select(tags.c.key).distinct().where(tags.c.run_id.in_(run_ids))
-            return {
-                "metric": {r[0] for r in conn.execute(metric)},
-                "param": {r[0] for r in conn.execute(param)},
-                "tag": {r[0] for r in conn.execute(tag)},
-            }
+            m, p, t = _keys_of(conn, run_ids)
+        return {"metric": set(m), "param": set(p), "tag": set(t)}
 
     def maintain(self) -> None:
         """Fold SQLite's write-ahead log into the database file (a no-op on PostgreSQL)."""
@@ -502,25 +492,7 @@ class RunStore(RunBackend):
                 if pid is None:
                     return ColumnChoices()
                 recent = recent.where(runs.c.project_id == pid)
-            ids_sub = select(recent.subquery().c.id)
-            p = [
-                r[0]
-                for r in conn.execute(
-                    select(params.c.key).distinct().where(params.c.run_id.in_(ids_sub))
-                )
-            ]
-            t = [
-                r[0]
-                for r in conn.execute(
-                    select(tags.c.key).distinct().where(tags.c.run_id.in_(ids_sub))
-                )
-            ]
-            mk = select(metric_keys.c.name).where(
-                metric_keys.c.id.in_(
-                    select(metric_summary.c.key_id).where(metric_summary.c.run_id.in_(ids_sub))
-                )
-            )
-            m = [r[0] for r in conn.execute(mk)]
+            m, p, t = _keys_of(conn, select(recent.subquery().c.id))
         return ColumnChoices(sorted(p), sorted(m), sorted(t))
 
     def series(
@@ -528,3 +500,19 @@ class RunStore(RunBackend):
     ) -> dict[str, Series]:
         """Series ``key`` of each run for a chart, at most ``max_points`` points each."""
         return metric_series(self._engine, self._store.url, run_ids, key, max_points)
+
+
+def _keys_of(conn: Connection, run_ids: Select[Any]) -> tuple[list[str], list[str], list[str]]:
+    """The metric, param and tag keys the runs ``run_ids`` selects have: three indexed queries."""
+    metric = select(metric_keys.c.name).where(
+        metric_keys.c.id.in_(
+            select(metric_summary.c.key_id).where(metric_summary.c.run_id.in_(run_ids))
+        )
+    )
+    param = select(params.c.key).distinct().where(params.c.run_id.in_(run_ids))
+    tag = select(tags.c.key).distinct().where(tags.c.run_id.in_(run_ids))
+    return (
+        [r[0] for r in conn.execute(metric)],
+        [r[0] for r in conn.execute(param)],
+        [r[0] for r in conn.execute(tag)],
+    )
