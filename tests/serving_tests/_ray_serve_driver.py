@@ -1,26 +1,14 @@
-"""Run inside ``unshare -n``: a two-node Ray cluster on 127.0.0.1 (one CPU each), the model
-served on it by ``serve_on_ray`` with two replicas (one per node), traffic, then print what
-happened as JSON and stop this namespace's processes by pid (never ``ray stop``).
-
-Reuses the sweeps tests' cluster machinery (``tests/sweeps_tests/_ray_driver.py``).
-"""
+"""Run inside ``unshare -n`` (``tests/_ray_cluster.py``): the model served on the two-node Ray
+cluster by ``serve_on_ray`` with two replicas (one per node), traffic, and what reached the log."""
 
 from __future__ import annotations
 
-import contextlib
+import http.client
 import json
-import os
-import secrets
-import signal
-import subprocess
-import sys
-import tempfile
 import time
-import traceback
-from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.sweeps_tests._ray_driver import _our_pids, _ray_start
+from tests._ray_cluster import drive, two_node_cluster
 
 PORT, NODE2_PORT, HTTP_PORT = 6392, 6393, 8123
 
@@ -39,25 +27,9 @@ def _seed() -> None:
     reg.set_alias("rayed", "champion", 1, reason="ray test")
 
 
-def main() -> int:
-    import http.client
-
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-    os.environ.update(
-        RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32)
-    )
-    result: dict[str, object] = {}
-    try:
-        _seed()
-        common = ["--num-cpus=1", "--disable-usage-stats"]
-        _ray_start(
-            "--head",
-            "--node-ip-address=127.0.0.1",
-            f"--port={PORT}",
-            "--include-dashboard=false",
-            *common,
-        )
-        _ray_start(f"--address=127.0.0.1:{PORT}", f"--node-manager-port={NODE2_PORT}", *common)
+def main(result: dict[str, Any]) -> None:
+    _seed()
+    with two_node_cluster(PORT, NODE2_PORT) as address:
         import ray
         from ray import serve
 
@@ -65,7 +37,7 @@ def main() -> int:
 
         url = loopml.serving.serve_on_ray(
             "rayed@champion",
-            address=f"127.0.0.1:{PORT}",
+            address=address,
             replicas=2,
             port=HTTP_PORT,
             blocking=False,
@@ -110,18 +82,7 @@ def main() -> int:
 
         parts = default_session().store.predictions.files("rayed")
         result["journals"] = len({p.name.split("-")[0] for p in parts})
-    except Exception:
-        result["error"] = traceback.format_exc()[-4000:]
-    finally:
-        for p in _our_pids():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(p, signal.SIGKILL)
-        marker = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
-        if marker.exists() and f":{PORT}" in marker.read_text():
-            marker.unlink()
-    print("RESULT " + json.dumps(result), flush=True)
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    drive(main)

@@ -8,53 +8,20 @@ second sweep on the surviving node has its pruning bridge killed mid-sweep and s
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _can_unshare() -> str | None:
-    try:
-        done = subprocess.run(["unshare", "-n", "true"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError) as exc:
-        return f"unshare is not available: {exc}"
-    if done.returncode != 0:
-        return f"unshare -n is not permitted here: {done.stderr.strip()}"
-    return None
+from tests._ray_cluster import run_driver
 
 
 @pytest.mark.ray
 @pytest.mark.slow
 @pytest.mark.timeout(480)  # about 25 s on a quiet machine, up to 3 minutes with both cores busy
 def test_two_node_cluster_loses_a_node_and_the_sweep_completes(tmp_path: Path) -> None:
-    reason = _can_unshare()
-    if reason is not None:
-        print(f"SKIPPED Ray cluster test: {reason}")
-        pytest.skip(reason)
-    env = {
-        **os.environ,
-        "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-        "LOOPML_TEST_SLEEP": "0.6",
-    }
-    env["HOME"] = str(tmp_path)  # Ray's auth token and caches stay in this test's folder
-    done = subprocess.run(
-        ["unshare", "-n", sys.executable, str(Path(__file__).with_name("_ray_driver.py"))],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=450,
+    result = run_driver(
+        "tests.sweeps_tests._ray_driver", tmp_path, env={"LOOPML_TEST_SLEEP": "0.6"}
     )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-3000:]
-    result = json.loads(lines[-1][len("RESULT ") :])
-    assert "error" not in result, result["error"] + done.stderr[-3000:]
     assert result["nodes"] == 2
     assert result["killed_node2"] is True
     trials = result["trials"]
