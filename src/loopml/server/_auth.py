@@ -144,6 +144,10 @@ ROUTE_POLICY: dict[tuple[str, str], Policy] = {
     # the tracking client's backend calls and artifact uploads
     ("POST", "/api/v1/backend/{method}"): Policy("runs.read", "handler"),
     ("PUT", "/api/v1/uploads/{upload_id}"): Policy("runs.write", "any"),
+    # the sweeps and datasets store surfaces (server/_api_stores.py checks each object itself)
+    ("POST", "/api/v1/sweeps-store/{method}"): Policy("runs.read", "handler"),
+    ("POST", "/api/v1/datasets-store/{method}"): Policy("runs.read", "handler"),
+    ("GET", "/api/v1/datasets-store/files/{digest}"): Policy("runs.read", "any"),
     # the MLflow REST subset (server/_mlflow.py checks each experiment and run itself)
     **{
         (method, f"/api/2.0/mlflow/{name}"): Policy("runs.read", "handler")
