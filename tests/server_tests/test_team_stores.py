@@ -32,6 +32,8 @@ class Remote:
             ("pat", "member", "p"),
             ("vera", "viewer", "p"),
             ("quinn", "member", "q"),
+            ("mia", "maintainer", "lab"),
+            ("ann", "annotator", "lab"),
         ):
             store.users.add(name, role, project)
             self.tokens[name] = store.users.create_token(name)
@@ -277,3 +279,78 @@ def test_server_refuses_bad_dataset_uploads_and_unknown_methods(remote: Remote) 
         )
         assert r.status_code == 400 and "not a Parquet file" in r.json()["error"]
     assert remote.store.datasets.latest() == []
+
+
+def test_labeling_python_api_through_the_server(remote: Remote) -> None:
+    remote.session("mia")  # a maintainer of the labeling project "lab"
+    df = pd.DataFrame(
+        {"id": [f"i{n}" for n in range(6)], "text": list("abcdef"), "label": ["x", "y"] * 3}
+    )
+    loopml.datasets.create("to-label", df)
+    lab = loopml.labeling.create_project("lab", "to-label", overlap=1)
+    assert lab.classes == ("x", "y")
+    assert lab.add_annotators(["ann", "bob"]) == ["ann", "bob"]
+    lab.publish_guidelines("x: the first kind; y: the second kind", "first version")
+    _batch, queued = lab.assign()
+    assert queued == 6
+    # Stored on the server.
+    on_server = loopml.labeling.project("lab", store=remote.store)
+    assert on_server.queue_counts()["pending"] == 6
+    assert lab.item("i0")["text"] == "a"  # the item, read from the cached dataset file
+    # The annotator labels through the server, as themself only.
+    remote.session("ann")
+    mine = loopml.labeling.project("lab")
+    item = mine.next_item("ann")
+    assert item is not None
+    mine.annotate("ann", item.item_id, "y")
+    with pytest.raises(StoreError, match="labels only as annotator 'ann'"):
+        mine.annotate("bob", item.item_id, "x")
+    with pytest.raises(StoreError, match="may not label.manage"):
+        mine.assign(["ann"])
+    with pytest.raises(StoreError, match="may not label.read"):
+        mine.item_annotations(item.item_id)  # other annotators' labels: readers only
+    # The manager reads the labels back.
+    remote.session("mia")
+    lab = loopml.labeling.project("lab")
+    got = lab.item_annotations(item.item_id)
+    assert [(a["annotator"], a["label"]) for a in got] == [("ann", "y")]
+    assert lab.status()["queue"]["done"] == 1
+    assert [p["name"] for p in loopml.labeling.list_projects()] == ["lab"]
+    stored = on_server.item_annotations(item.item_id)
+    assert [(a["annotator"], a["label"]) for a in stored] == [("ann", "y")]
+    # Another project's member, or a viewer elsewhere, gets nothing.
+    remote.session("quinn")
+    with pytest.raises(StoreError, match="may not label.read on project 'lab'"):
+        loopml.labeling.project("lab")
+    assert loopml.labeling.list_projects() == []
+    with pytest.raises(StoreError, match="may not label.manage on project 'mine'"):
+        loopml.labeling.create_project("mine", "to-label")
+    remote.session("vera")
+    with pytest.raises(StoreError, match="may not label.read on project 'lab'"):
+        loopml.labeling.project("lab")
+
+
+def test_labeling_calls_are_checked_on_the_server(remote: Remote) -> None:
+    import httpx
+
+    remote.session("mia")
+    df = pd.DataFrame({"id": ["a", "b"], "label": ["x", "y"]})
+    loopml.datasets.create("small", df)
+    lab = loopml.labeling.create_project("lab", "small")
+    lab.add_annotators(["ann"])
+    other = loopml.labeling.create_project("other", "small", store=remote.store)
+    headers = {"Authorization": f"Bearer {remote.tokens['mia']}"}
+    with httpx.Client(base_url=remote.url, headers=headers) as http:
+        # a call naming one project by name and another by id is refused
+        r = http.post(
+            "/api/v1/labeling-store/annotators.add",
+            json={"project": "lab", "args": [other.id, ["eve"]], "kwargs": {}},
+        )
+        assert r.status_code == 400 and "is not 'lab'" in r.json()["error"]
+        r = http.post("/api/v1/labeling-store/projects.delete", json={"args": [lab.id]})
+        assert r.status_code == 404 and "no labeling call" in r.json()["error"]
+        r = http.post(
+            "/api/v1/labeling-store/queue.next", json={"project": "lab", "args": ["x", 1, 2, 3]}
+        )
+        assert r.status_code == 400
+    assert [a.name for a in remote.store.labeling.annotators.all(lab.id)] == ["ann"]

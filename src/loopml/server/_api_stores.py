@@ -12,6 +12,12 @@ client reaches ``store.runs`` through ``/api/v1/backend/{method}``:
   lists only runs the caller may read.
 - ``GET /api/v1/datasets-store/files/{digest}``: a version's Parquet file (read-only,
   content-addressed), which the client caches by digest.
+- ``POST /api/v1/labeling-store/{call}``: one ``store.labeling.<part>.<method>`` call
+  (``call`` is ``part.method``, e.g. ``queue.assign``) on an allowed list, each with the
+  permission it needs on the labeling project (its name is the project the roles name):
+  managing (create, annotators, assign, guidelines, reviews) needs ``label.manage``; reading
+  labels ``label.read``; an annotator's own queue and labels ``label.annotate``, and someone
+  without ``label.manage`` acts only as the annotator of their own user name.
 
 A new version's Parquet file arrives through the resumable uploads (``PUT
 /api/v1/uploads/{id}``) and is named here by its upload id.
@@ -28,11 +34,20 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
+import loopml.store as _records
+from loopml import _wire_values
 from loopml._errors import LoopmlError, NotFoundError, ValidationError
 from loopml.server._auth import allowed, allowed_anywhere, run_project
-from loopml.store import DatasetVersion, Store, SweepRecord, TrialWrite, UserRecord, record_to_wire
+from loopml.store import (
+    DatasetVersion,
+    Store,
+    SweepRecord,
+    TrialWrite,
+    UserRecord,
+    record_to_wire,
+)
 
-__all__ = ["dataset_to_wire", "router", "trial_from_wire"]
+__all__ = ["LABELING_RECORDS", "dataset_to_wire", "router", "trial_from_wire"]
 
 router = APIRouter(include_in_schema=False)
 
@@ -307,6 +322,111 @@ _DATASET_METHODS: dict[str, Callable[[_Caller, dict[str, Any]], Any]] = {
 }
 
 
+# -- labeling ----------------------------------------------------------------------------------
+LABELING_RECORDS: dict[str, type] = {
+    name: getattr(_records, name)
+    for name in (
+        "LabelProjectRecord",
+        "LabelProjectSummary",
+        "AnnotatorRecord",
+        "AnnotatorStats",
+        "QueueEntry",
+        "QueueCounts",
+        "AnnotationRecord",
+        "FlagRecord",
+        "GuidelineRecord",
+        "ReviewRecord",
+        "NewReview",
+    )
+}
+
+_READ, _ANNOTATE, _MANAGE, _SELF = "read", "annotate", "manage", "self"
+# part.method -> who may call it (see the module docstring)
+_LABEL_CALLS: dict[str, str] = {
+    "projects.create": _MANAGE,
+    "projects.get": _ANNOTATE,
+    "projects.summaries": _READ,
+    "projects.item_indices": _ANNOTATE,
+    "projects.item_ids": _ANNOTATE,
+    "projects.count_items": _ANNOTATE,
+    "annotators.add": _MANAGE,
+    "annotators.stats": _READ,
+    "annotators.all": _ANNOTATE,
+    "annotators.get": _ANNOTATE,
+    "queue.assign": _MANAGE,
+    "queue.next": _SELF,
+    "queue.counts": _SELF,
+    "queue.skip": _SELF,
+    "queue.undo": _SELF,
+    "queue.assigned_items": _READ,
+    "annotations.add": _SELF,
+    "annotations.of_item": _READ,
+    "annotations.arrays": _READ,
+    "annotations.flagged": _READ,
+    "guidelines.publish": _MANAGE,
+    "guidelines.versions": _ANNOTATE,
+    "guidelines.latest_version": _ANNOTATE,
+    "reviews.entries": _READ,
+    "reviews.replace_open": _MANAGE,
+    "reviews.resolve": _MANAGE,
+}
+
+
+def _may_label(c: _Caller, who: str, project: str) -> None:
+    if who == _MANAGE:
+        c.need("label.manage", project)
+    elif who == _READ:
+        c.need("label.read", project)
+    elif not (allowed(c.user, "label.read", project) or allowed(c.user, "label.annotate", project)):
+        raise _Forbidden(f"user {c.user.name!r} may not label.read on project {project!r}")
+
+
+def _labeling_call(c: _Caller, call: str, a: dict[str, Any]) -> Any:
+    import inspect
+
+    who = _LABEL_CALLS.get(call)
+    if who is None:
+        from loopml._errors import did_you_mean
+
+        raise NotFoundError(f"no labeling call {call!r}{did_you_mean(call, _LABEL_CALLS)}")
+    part, method = call.split(".")
+    fn = getattr(getattr(c.store.labeling, part), method)
+    args = _wire_values.decode(a.get("args") or [], LABELING_RECORDS)
+    kwargs = _wire_values.decode(a.get("kwargs") or {}, LABELING_RECORDS)
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        raise ValidationError("a labeling call's body is {'args': [...], 'kwargs': {...}}")
+    try:
+        bound = inspect.signature(fn).bind(*args, **kwargs)
+    except TypeError as exc:
+        raise ValidationError(f"bad arguments for {call}: {exc}") from None
+    named = bound.arguments
+    if call == "projects.summaries":
+        return [s for s in fn(*args, **kwargs) if allowed(c.user, "label.read", s.project.name)]
+    if call in ("projects.create", "projects.get"):
+        project = _text(named, "name")
+    else:
+        # Calls name the project by id; the client says its name, which must match that id.
+        project = _text(a, "project")
+        record = c.store.labeling.projects.get(project)  # NotFoundError: 404
+        if named.get("project_id") != record.id:
+            raise ValidationError(f"project id {named.get('project_id')!r} is not {project!r}'s")
+    if who == _SELF:
+        _may_label(c, _ANNOTATE, project)
+        annotator = named.get("annotator_id")
+        if not allowed(c.user, "label.manage", project) and not (
+            annotator is None and call == "queue.counts" and allowed(c.user, "label.read", project)
+        ):
+            c.need("label.annotate", project)
+            own = c.store.labeling.annotators.get(record.id, c.user.name).id
+            if annotator != own:
+                raise _Forbidden(
+                    f"user {c.user.name!r} labels only as annotator {c.user.name!r} in {project!r}"
+                )
+    else:
+        _may_label(c, who, project)
+    return fn(*args, **kwargs)
+
+
 # -- plumbing ----------------------------------------------------------------------------------
 def _reply(status: int, payload: dict[str, Any]) -> Response:
     return Response(json.dumps(payload), status, media_type="application/json")
@@ -361,6 +481,19 @@ async def datasets_call(request: Request, method: str) -> Response:
 
     raw = await request.body()
     return await run_in_threadpool(_dispatch, request, _DATASET_METHODS, method, raw)
+
+
+@router.post("/api/v1/labeling-store/{call}")
+async def labeling_call(request: Request, call: str) -> Response:
+    """One ``store.labeling`` call (``part.method``) from a client of the team server."""
+    from starlette.concurrency import run_in_threadpool
+
+    raw = await request.body()
+
+    def run(c: _Caller, a: dict[str, Any]) -> Any:
+        return _wire_values.encode(_labeling_call(c, call, a))
+
+    return await run_in_threadpool(_dispatch, request, {call: run}, call, raw)
 
 
 @router.get("/api/v1/datasets-store/files/{digest}")

@@ -156,6 +156,7 @@ ROUTE_POLICY: dict[tuple[str, str], Policy] = {
     ("POST", "/api/v1/sweeps-store/{method}"): Policy("runs.read", "handler"),
     ("POST", "/api/v1/datasets-store/{method}"): Policy("runs.read", "handler"),
     ("GET", "/api/v1/datasets-store/files/{digest}"): Policy("runs.read", "any"),
+    ("POST", "/api/v1/labeling-store/{call}"): Policy("login", "handler"),
     # the MLflow REST subset (server/_mlflow.py checks each experiment and run itself)
     **{
         (method, f"/api/2.0/mlflow/{name}"): Policy("runs.read", "handler")

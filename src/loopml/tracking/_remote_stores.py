@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
     from loopml.store import ItemReader
 
-__all__ = ["RemoteDatasets", "RemoteSweeps"]
+__all__ = ["RemoteDatasets", "RemoteLabeling", "RemoteStore", "RemoteSweeps"]
 
 _HEX = frozenset("0123456789abcdef")
 
@@ -304,3 +304,113 @@ class RemoteDatasets:
     def inputs_of(self, run_id: str) -> list[DatasetVersion]:
         """The versions a run used."""
         return [self._version(v) for v in self._call("inputs_of", run_id=run_id)]
+
+
+class _LabelingPart:
+    """One part of ``store.labeling`` (``projects``, ``queue``...) on a team server: each
+    method call is one ``POST /api/v1/labeling-store/{part}.{method}``."""
+
+    def __init__(self, owner: RemoteLabeling, part: str) -> None:
+        self._owner = owner
+        self._part = part
+
+    def __getattr__(self, method: str) -> Any:
+        if method.startswith("_"):
+            raise AttributeError(method)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self._owner.call(f"{self._part}.{method}", args, kwargs)
+
+        call.__name__ = method
+        return call
+
+
+class RemoteLabeling:
+    """``LabelingStore``'s surface on a team server (``store.labeling`` for a remote session).
+
+    Calls name a project by id; the server checks roles by the project's name, so each call
+    also says the name of the project with that id (learnt from the records that carry both).
+    """
+
+    _PARTS = ("projects", "annotators", "queue", "annotations", "guidelines", "reviews")
+
+    def __init__(self, backend: HttpBackend) -> None:
+        self.backend = backend
+        self._names: dict[int, str] = {}
+        for part in self._PARTS:
+            setattr(self, part, _LabelingPart(self, part))
+
+    def call(self, call: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run ``part.method(*args, **kwargs)`` on the server and decode its answer."""
+        from loopml import _wire_values
+        from loopml.store import (
+            AnnotationRecord,
+            AnnotatorRecord,
+            AnnotatorStats,
+            FlagRecord,
+            GuidelineRecord,
+            LabelProjectRecord,
+            LabelProjectSummary,
+            NewReview,
+            QueueCounts,
+            QueueEntry,
+            ReviewRecord,
+        )
+
+        types: dict[str, type] = {
+            t.__name__: t
+            for t in (
+                AnnotationRecord,
+                AnnotatorRecord,
+                AnnotatorStats,
+                FlagRecord,
+                GuidelineRecord,
+                LabelProjectRecord,
+                LabelProjectSummary,
+                NewReview,
+                QueueCounts,
+                QueueEntry,
+                ReviewRecord,
+            )
+        }
+        body: dict[str, Any] = {
+            "args": _wire_values.encode(list(args)),
+            "kwargs": _wire_values.encode(kwargs),
+        }
+        project_id = args[0] if args else kwargs.get("project_id")
+        if isinstance(project_id, int) and project_id in self._names:
+            body["project"] = self._names[project_id]
+        result = _wire_values.decode(
+            _call(self.backend, f"/api/v1/labeling-store/{call}", body), types
+        )
+        for record in result if isinstance(result, list) else [result]:
+            if isinstance(record, LabelProjectSummary):
+                record = record.project
+            if isinstance(record, LabelProjectRecord):
+                self._names[record.id] = record.name
+        return result
+
+
+class RemoteStore:
+    """What the capability APIs read from a ``Store`` (``runs``, ``sweeps``, ``datasets``,
+    ``labeling``, ``settings``), each answered by a team server."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        runs: HttpBackend,
+        sweeps: RemoteSweeps,
+        datasets: RemoteDatasets,
+    ) -> None:
+        self.settings = settings
+        self.data_dir = settings.data_dir
+        self.runs = runs
+        self.sweeps = sweeps
+        self.datasets = datasets
+        self.labeling = RemoteLabeling(runs)
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(
+            f"store.{name} is not served by the team server yet; this works only on a local "
+            "store (unset LOOPML_TRACKING_URI)"
+        )

@@ -140,6 +140,7 @@ class Session:
         self._failure: str | None = None
         self._sweeps: SweepStore | None = None
         self._datasets: DatasetStore | None = None
+        self._api_store: Store | None = None
 
     def recover(self, strict: bool = False) -> RecoveryReport:
         """Replay the journals of dead processes into the backend (see ``_recovery``).
@@ -187,6 +188,19 @@ class Session:
             else:
                 self._datasets = self.store.datasets
         return self._datasets
+
+    @property
+    def api_store(self) -> Store:
+        """The store the capability APIs use: the local one, or (with a team server) a
+        ``RemoteStore`` whose runs, sweeps, datasets and labeling the server answers."""
+        if not self.settings.tracking_uri:
+            return self.store
+        if self._api_store is None:
+            from loopml.tracking._remote_stores import RemoteStore
+
+            remote = RemoteStore(self.settings, self._http(), self.sweeps, self.datasets)  # type: ignore[arg-type]
+            self._api_store = cast(Store, remote)
+        return self._api_store
 
     @property
     def writer(self) -> BackgroundWriter:
