@@ -4,6 +4,7 @@ sweeps, trials and dataset versions on the server, under the server's role check
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -354,3 +355,29 @@ def test_labeling_calls_are_checked_on_the_server(remote: Remote) -> None:
         )
         assert r.status_code == 400
     assert [a.name for a in remote.store.labeling.annotators.all(lab.id)] == ["ann"]
+
+
+def test_wire_values_round_trip_and_refuse_what_they_cannot_carry() -> None:
+    import numpy as np
+
+    from loopml import _wire_values
+    from loopml.store import QueueCounts
+
+    value = {
+        "t": (1, "a", None),
+        "ints": {1: 2.5, 3: float("inf")},
+        "rec": QueueCounts(1, 2, 3),
+        "arr": np.array([1, 2, 3], dtype=np.int64),
+        "n": np.int32(7),
+        "__tricky": "kept",
+    }
+    wire = json.loads(json.dumps(_wire_values.encode(value)))
+    back = _wire_values.decode(wire, {"QueueCounts": QueueCounts})
+    assert back["t"] == (1, "a", None) and back["ints"] == {1: 2.5, 3: float("inf")}
+    assert back["rec"] == QueueCounts(1, 2, 3)
+    assert back["arr"].dtype == np.int64 and back["arr"].tolist() == [1, 2, 3]
+    assert back["n"] == 7 and back["__tricky"] == "kept"
+    with pytest.raises(ValidationError, match="unexpected record type"):
+        _wire_values.decode(wire, {})  # a record type the caller did not allow
+    with pytest.raises(ValidationError, match="cannot send a object"):
+        _wire_values.encode(object())

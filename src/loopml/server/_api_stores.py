@@ -252,7 +252,7 @@ def _add_version(c: _Caller, a: dict[str, Any]) -> list[Any]:
     from loopml.server._api_backend import _upload_path
 
     c.need_somewhere("runs.write")
-    path = _upload_path(c.store, a.get("upload"))
+    path = _upload_path(c.store, str(a.get("upload")))
     if not path.is_file():
         raise NotFoundError(f"upload {a.get('upload')} is missing; upload the file again")
     try:
