@@ -483,6 +483,38 @@ def test_the_annotate_page_takes_the_annotator_from_the_session(team: Team) -> N
     assert labels.queue_counts("bob")["done"] == 0
 
 
+def test_an_annotator_logs_in_and_labels_through_the_pages(team: Team) -> None:
+    import pandas as pd
+
+    from loopml.datasets import create
+    from loopml.labeling import create_project
+
+    team.store.users.add("ann", "annotator", "p", password="pw-ann-long-enough")
+    frame = pd.DataFrame({"id": ["x1", "x2"], "text": ["a", "b"]})
+    labels = create_project(
+        "p", create("pets", frame, store=team.store), ["cat", "dog"], store=team.store
+    )
+    labels.publish_guidelines("# Pets", note="v1")
+    labels.add_annotators(["ann", "bob"])
+    labels.assign(["ann", "bob"], overlap=2)
+    c, where = _login(team, "ann", "pw-ann-long-enough")
+    assert where == "/"
+    page = c.get("/labeling/p/annotate", params={"annotator": "bob"})  # asks to be bob
+    assert page.status_code == 200 and 'name="annotator" value="ann"' in page.text
+    csrf = re.search(r"i\.value = \"([^\"]+)\"", page.text)  # added to every form
+    assert csrf is not None, "the annotate page carries its CSRF token"
+    item = re.search(r'name="item_id" value="([^"]*)"', page.text).group(1)  # type: ignore[union-attr]
+    form = {"annotator": "bob", "action": "label", "item_id": item, "label": "dog"}
+    assert c.post("/labeling/p/annotate", data=form).status_code == 403  # no CSRF token
+    posted = c.post("/labeling/p/annotate", data={**form, "csrf_token": csrf.group(1)})
+    assert posted.status_code == 303
+    assert labels.queue_counts("ann")["done"] == 1 and labels.queue_counts("bob")["done"] == 0
+    assert [a["annotator"] for a in labels.item_annotations(item)] == ["ann"]
+    # an annotator reads no runs and manages nothing
+    assert c.get("/runs", params={"project": "p"}).status_code == 403
+    assert c.post("/labeling/p/consensus", data={"csrf_token": csrf.group(1)}).status_code == 403
+
+
 def test_uploads_resume_where_the_server_stopped(team: Team) -> None:
     root = team.client("root")
     upload = "b" * 32

@@ -7,6 +7,7 @@ import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -17,7 +18,7 @@ from loopml._errors import NotFoundError, StoreError, ValidationError
 from loopml.store import Store
 from loopml.tracking import Session, set_default_session
 from tests._team import TeamServer
-from tests.server_tests._objectives import quadratic
+from tests.server_tests._objectives import quadratic, slow_quadratic
 
 
 class Remote:
@@ -40,13 +41,14 @@ class Remote:
             self.tokens[name] = store.users.create_token(name)
         self._sessions: list[Session] = []
 
-    def session(self, user: str) -> Session:
+    def session(self, user: str, **settings_: Any) -> Session:
         """A client session of ``user`` (its own local folder), installed as the default."""
         settings = Settings(
             data_dir=self.tmp / f"client-{user}",
             tracking_uri=self.url,
             token=self.tokens[user],
             flush_interval=0.05,
+            **settings_,
         )
         s = Session(settings, background_recovery=False)
         self._sessions.append(s)
@@ -122,6 +124,25 @@ def test_a_sweep_stores_its_sweep_and_trials_on_the_server(remote: Remote) -> No
     )
     cached = [t for t in remote.store.sweeps.load_trials(sw2.id) if t.cached_from]
     assert len(cached) == 6
+
+
+def test_a_sweep_heartbeats_its_running_trials_through_the_server(remote: Remote) -> None:
+    remote.session("pat", heartbeat_interval=0.05)
+    sw = loopml.sweep(
+        slow_quadratic,
+        SPACE,
+        metric="loss",
+        direction="min",
+        n_trials=4,
+        parallel=2,
+        seed=4,
+        project="p",
+        progress=False,
+    )
+    trials = remote.store.sweeps.load_trials(sw.id)
+    assert [t.state for t in trials] == ["finished"] * 4
+    runs = remote.store.sweeps.trial_runs(sw.id)
+    assert all(r.heartbeat_at is not None and r.status == "finished" for r in runs)
 
 
 def test_sweep_role_checks(remote: Remote) -> None:
