@@ -145,6 +145,40 @@ def test_a_sweep_heartbeats_its_running_trials_through_the_server(remote: Remote
     assert all(r.heartbeat_at is not None and r.status == "finished" for r in runs)
 
 
+def test_a_command_sweep_logs_its_trials_on_the_server(remote: Remote) -> None:
+    import sys
+
+    from loopml.sweeps import CommandObjective
+
+    script = remote.tmp / "train.py"
+    script.write_text(
+        "import sys, loopml\n"
+        "x = float(sys.argv[2])\n"
+        "run = loopml.init(project='p')\n"
+        "run.log({'loss': (x - 0.3) ** 2})\n"
+        "run.finish()\n"
+    )
+    remote.session("pat")
+    objective = CommandObjective(f"{sys.executable} {script} --x {{x}}", metric="loss")
+    sw = loopml.sweep(
+        objective,
+        {"x": loopml.uniform(0, 1)},
+        metric="loss",
+        direction="min",
+        n_trials=3,
+        parallel=1,
+        cache=False,
+        project="p",
+        progress=False,
+    )
+    trials = remote.store.sweeps.load_trials(sw.id)
+    assert [t.state for t in trials] == ["finished"] * 3
+    for t in trials:
+        run = remote.store.runs.get(t.run_id)  # the command's own points, on the server
+        assert run.sweep_id == sw.id and run.metrics["loss"].count >= 1
+        assert t.value == pytest.approx((t.params["x"] - 0.3) ** 2)
+
+
 def test_sweep_role_checks(remote: Remote) -> None:
     remote.session("pat")
     sw = loopml.sweep(
@@ -402,3 +436,43 @@ def test_wire_values_round_trip_and_refuse_what_they_cannot_carry() -> None:
         _wire_values.decode(wire, {})  # a record type the caller did not allow
     with pytest.raises(ValidationError, match="cannot send a object"):
         _wire_values.encode(object())
+
+
+def test_the_cli_lists_sweeps_and_datasets_from_the_server(
+    remote: Remote, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from loopml.cli import app
+
+    remote.session("pat")
+    sw = loopml.sweep(
+        quadratic,
+        SPACE,
+        metric="loss",
+        direction="min",
+        n_trials=2,
+        parallel=1,
+        seed=5,
+        project="p",
+        name="cli-visible",
+        progress=False,
+    )
+    loopml.datasets.create("cli-data", pd.DataFrame({"id": ["a"], "label": [1]}))
+    set_default_session(None)  # the CLI builds its session from the environment
+    monkeypatch.setenv("LOOPML_DIR", str(remote.tmp / "cli-client"))
+    monkeypatch.setenv("LOOPML_TRACKING_URI", remote.url)
+    monkeypatch.setenv("LOOPML_TOKEN", remote.tokens["pat"])
+    runner = CliRunner()
+    listed = runner.invoke(app, ["sweep", "list"], terminal_width=200)
+    assert listed.exit_code == 0, listed.output
+    assert "sweeps (1)" in listed.output and sw.id[:6] in listed.output
+    shown = runner.invoke(app, ["sweep", "show", sw.id[:8]], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    datasets = runner.invoke(app, ["datasets", "list"], terminal_width=200)
+    assert datasets.exit_code == 0 and "cli-data" in datasets.output
+    monkeypatch.setenv("LOOPML_TOKEN", remote.tokens["quinn"])  # another project's member
+    set_default_session(None)
+    other = runner.invoke(app, ["sweep", "list"], terminal_width=200)
+    assert other.exit_code == 0 and sw.id[:6] not in other.output
+    set_default_session(None)
