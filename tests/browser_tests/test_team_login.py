@@ -57,3 +57,59 @@ def test_log_in_browse_and_log_out(
     assert "loopml_session" not in cookies or not cookies["loopml_session"]["value"]
     assert not errors
     context.close()
+
+
+@pytest.fixture
+def labeling_team(tmp_path: Path) -> Iterator[TeamServer]:
+    import pandas as pd
+
+    from loopml.datasets import create
+    from loopml.labeling import create_project
+
+    store = Store(Settings(data_dir=tmp_path / "server"))
+    store.users.add("ann", "annotator", "pets", password="ann-password")
+    frame = pd.DataFrame({"id": ["p1", "p2"], "text": ["a purring one", "a barking one"]})
+    labels = create_project(
+        "pets", create("pets", frame, store=store), ["cat", "dog"], overlap=2, store=store
+    )
+    labels.publish_guidelines("# Pets\nLabel the animal.\n", note="first version")
+    labels.add_annotators(["ann", "bob"])
+    labels.assign()
+    server = TeamServer(store)
+    yield server
+    server.stop()
+    store.close()
+
+
+@pytest.mark.browser
+def test_an_annotator_logs_in_and_labels_with_the_keyboard(
+    browser: Any, labeling_team: TeamServer, doc_shot: Callable[[Any, str], None]
+) -> None:
+    from loopml.labeling import project
+
+    team = labeling_team
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # the link names bob, but the annotator is whoever logs in
+    response = page.goto(f"{team.url}/labeling/pets/annotate?annotator=bob")
+    assert response is not None and response.status == 401
+    page.click("text=log in")
+    page.fill("input[name=name]", "ann")
+    page.fill("input[name=password]", "ann-password")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{team.url}/labeling/pets/annotate?annotator=bob")
+    assert page.input_value("input[name=annotator]") == "ann"
+    doc_shot(page, "server-annotate-logged-in")
+    first = page.inner_text("#item-id")
+    with page.expect_navigation():
+        page.keyboard.press("2")  # the second class: dog
+    assert page.inner_text("#item-id") != first
+    labels = project("pets", store=team.store)
+    assert [(a["annotator"], a["label"]) for a in labels.item_annotations(first)] == [
+        ("ann", "dog")
+    ]
+    assert labels.queue_counts("bob")["done"] == 0
+    assert not errors
+    context.close()

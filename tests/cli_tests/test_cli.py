@@ -144,6 +144,22 @@ def test_demo_rerun_reuses_what_it_stored() -> None:
     assert "reusing the 4 runs of a previous demo" in out
     assert "loopml runs delete --project digits --yes" in out
     assert "reusing sweep" in out and "exists already" in out
+    # the team server stage reuses its user, token and runs (mlflow's run only when installed)
+    assert re.search(r"reusing run \w{8} through LOOPML_TRACKING_URI", out)
+    assert "logged run" not in out and "server stopped" in out
+    from loopml._config import Settings
+    from loopml.store import Store
+    from loopml.tracking import default_session
+
+    folder = default_session().settings.data_dir / "team-server"
+    server = Store(Settings(data_dir=folder, store_url=f"sqlite:///{folder / 'server.db'}"))
+    try:
+        import importlib.util
+
+        expected = 2 if importlib.util.find_spec("mlflow") else 1
+        assert len(server.runs.search("digits-team", None, None, 100)) == expected
+    finally:
+        server.close()
     for text in ("consensus on", "label issues (cleanlab"):  # (lines wrap at 80)
         line1 = next(x for x in first.output.splitlines() if text in x)
         line2 = next(x for x in out.splitlines() if text in x)

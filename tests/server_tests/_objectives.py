@@ -11,3 +11,11 @@ def quadratic(params: dict[str, Any], run: Any) -> dict[str, float]:
 
     loss = (math.log10(params["lr"]) + 2) ** 2 + (0.0 if params["opt"] == "adam" else 0.5)
     return {"loss": loss}
+
+
+def slow_quadratic(params: dict[str, Any], run: Any) -> dict[str, float]:
+    """``quadratic``, a little slower, so that the sweep's heartbeats run while trials do."""
+    import time
+
+    time.sleep(0.3)
+    return quadratic(params, run)

@@ -41,10 +41,48 @@ class Team:
             src.write_text(f"secret of {project}")
             store.runs.copy_artifacts(rid, src, "model.txt")
         self.p_run, self.q_run = "prun0000aaaa0001", "qrun0000bbbb0002"
+        # An evaluation, a model and a monitor made by each project's run: they belong to it.
+        self.evals = {
+            p: _evaluation(store, rid) for p, rid in (("p", self.p_run), ("q", self.q_run))
+        }
+        for project, rid in (("p", self.p_run), ("q", self.q_run)):
+            _model(store, f"m{project}", rid, tmp)
+            store.monitors.save_monitor(f"m{project}", {"window_seconds": 3600})
 
     def client(self, role: str | None = None) -> TestClient:
         headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
         return TestClient(self.app, base_url=BASE, headers=headers, follow_redirects=False)
+
+
+def _evaluation(store: Store, run_id: str) -> str:
+    import pandas as pd
+
+    from loopml.analysis import evaluate
+    from loopml.datasets import create
+
+    data = pd.DataFrame({"id": ["a", "b", run_id], "x": [1, 2, 3], "label": ["0", "1", "0"]})
+    version = create(f"d-{run_id[:4]}", data, split={"test": 1.0}, store=store)
+    preds = pd.DataFrame({"id": ["a", "b", run_id], "prediction": ["0", "0", "0"]})
+    ev = evaluate(preds, version, run=run_id, log_to_run=False, store=store)
+    return ev.id
+
+
+def _model(store: Store, name: str, run_id: str | None, tmp: Path) -> None:
+    src = store.data_dir / f"{name}.staging"
+    src.write_bytes(b"not a real model: only the registry rows matter here")
+    store.models.add_version(
+        name,
+        src,
+        flavor="sklearn",
+        suffix=".skops",
+        task="classifier",
+        signature_json=None,
+        classes=None,
+        trusted_types=[],
+        run_id=run_id,
+        description=None,
+        created_by=None,
+    )
 
 
 @pytest.fixture
@@ -65,8 +103,12 @@ def _routes(app: Any) -> list[tuple[str, str]]:
 
 
 def _request(team: Team, method: str, path: str, policy: Policy) -> tuple[str, dict[str, Any]]:
+    if path.startswith("/models/"):
+        path = path.replace("{name}", "mp")
     url = (
         path.replace("{run_id}", team.p_run)
+        .replace("{ref}", team.evals["p"])
+        .replace("{model}", "mp")
         .replace("{sweep_id}", "nosweep")
         .replace("{name:path}", "model.txt")
         .replace("{name}", "p")
@@ -127,6 +169,44 @@ def test_every_route_against_every_role_and_no_login(team: Team) -> None:
                 assert got == 403, (role, method, path, got)
             checked += 1
     assert checked >= 5 * 30
+
+
+def test_evaluations_models_and_monitors_belong_to_their_runs_project(team: Team) -> None:
+    viewer = team.client("viewer")  # a viewer of project p only
+    p_eval, q_eval = team.evals["p"], team.evals["q"]
+    assert viewer.get(f"/evaluations/{p_eval}").status_code == 200
+    assert viewer.get(f"/evaluations/{q_eval}").status_code == 403
+    assert viewer.get(f"/evaluations/{q_eval[:8]}/tag").status_code == 403  # by prefix too
+    assert viewer.get("/models/mp").status_code == 200
+    assert viewer.get("/models/mq").status_code == 403
+    assert viewer.get("/monitoring/mp").status_code == 200
+    assert viewer.get("/monitoring/mq").status_code == 403
+    assert viewer.get("/api/v1/monitoring/mq/alerts").status_code == 403
+    # the lists show only what the user may read
+    listed = viewer.get("/evaluations").text
+    assert p_eval[:8] in listed and q_eval[:8] not in listed
+    models = viewer.get("/models").text
+    assert 'href="/models/mp"' in models and 'href="/models/mq"' not in models
+    monitors = viewer.get("/monitoring").text
+    assert "/monitoring/mp" in monitors and "/monitoring/mq" not in monitors
+    # a member of p writes p's evaluations, never q's
+    member = team.client("member")
+    tag = {"name": "blurry", "items": "a"}
+    assert member.post(f"/evaluations/{q_eval}/tag", data=tag).status_code == 403
+    assert viewer.post(f"/evaluations/{p_eval}/tag", data=tag).status_code == 403
+    assert member.post("/monitoring/mq/prune", data={}).status_code == 403
+    # an alert is reached only under its own model; unknown objects are 404
+    assert member.post("/monitoring/mp/alerts/999/verdict", data={}).status_code == 404
+    assert viewer.get("/evaluations/ffffffff").status_code == 404
+    # an object no run made belongs to no project: only every-project users reach it
+    _model(team.store, "orphan", None, team.store.data_dir)
+    assert viewer.get("/models/orphan").status_code == 403
+    assert team.client("root").get("/models/orphan").status_code == 200
+    # a model whose run was deleted falls back the same way
+    team.store.runs.delete([team.q_run])
+    team.app.state.run_projects.clear()
+    assert viewer.get("/models/mq").status_code == 403
+    assert team.client("root").get("/models/mq").status_code == 200
 
 
 def test_runs_api_answers_401_without_login(team: Team) -> None:
@@ -401,6 +481,38 @@ def test_the_annotate_page_takes_the_annotator_from_the_session(team: Team) -> N
     assert "annotator=u-annotator" in posted.headers["location"]
     assert labels.queue_counts("u-annotator")["done"] == 1
     assert labels.queue_counts("bob")["done"] == 0
+
+
+def test_an_annotator_logs_in_and_labels_through_the_pages(team: Team) -> None:
+    import pandas as pd
+
+    from loopml.datasets import create
+    from loopml.labeling import create_project
+
+    team.store.users.add("ann", "annotator", "p", password="pw-ann-long-enough")
+    frame = pd.DataFrame({"id": ["x1", "x2"], "text": ["a", "b"]})
+    labels = create_project(
+        "p", create("pets", frame, store=team.store), ["cat", "dog"], store=team.store
+    )
+    labels.publish_guidelines("# Pets", note="v1")
+    labels.add_annotators(["ann", "bob"])
+    labels.assign(["ann", "bob"], overlap=2)
+    c, where = _login(team, "ann", "pw-ann-long-enough")
+    assert where == "/"
+    page = c.get("/labeling/p/annotate", params={"annotator": "bob"})  # asks to be bob
+    assert page.status_code == 200 and 'name="annotator" value="ann"' in page.text
+    csrf = re.search(r"i\.value = \"([^\"]+)\"", page.text)  # added to every form
+    assert csrf is not None, "the annotate page carries its CSRF token"
+    item = re.search(r'name="item_id" value="([^"]*)"', page.text).group(1)  # type: ignore[union-attr]
+    form = {"annotator": "bob", "action": "label", "item_id": item, "label": "dog"}
+    assert c.post("/labeling/p/annotate", data=form).status_code == 403  # no CSRF token
+    posted = c.post("/labeling/p/annotate", data={**form, "csrf_token": csrf.group(1)})
+    assert posted.status_code == 303
+    assert labels.queue_counts("ann")["done"] == 1 and labels.queue_counts("bob")["done"] == 0
+    assert [a["annotator"] for a in labels.item_annotations(item)] == ["ann"]
+    # an annotator reads no runs and manages nothing
+    assert c.get("/runs", params={"project": "p"}).status_code == 403
+    assert c.post("/labeling/p/consensus", data={"csrf_token": csrf.group(1)}).status_code == 403
 
 
 def test_uploads_resume_where_the_server_stopped(team: Team) -> None:

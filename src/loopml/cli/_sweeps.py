@@ -19,7 +19,7 @@ app = typer.Typer(
 def _sweeps():  # type: ignore[no-untyped-def]
     from loopml.tracking import default_session
 
-    return default_session().store.sweeps
+    return default_session().sweeps  # the local store's, or a team server's
 
 
 def _interrupted(exc: BaseException) -> None:

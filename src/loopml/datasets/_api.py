@@ -14,7 +14,7 @@ from loopml.store import DatasetVersion
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from loopml.store import Store
+    from loopml.store import DatasetStore, Store
     from loopml.tracking import Run
 
 __all__ = [
@@ -32,12 +32,14 @@ __all__ = [
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
 
-def _store(store: Store | None) -> Store:
+def _datasets(store: Store | None) -> DatasetStore:
+    """``store``'s datasets, else the default session's (a team server's with
+    ``LOOPML_TRACKING_URI``)."""
     if store is not None:
-        return store
+        return store.datasets
     from loopml.tracking import default_session
 
-    return default_session().store
+    return default_session().datasets
 
 
 def _check_name(name: str) -> str:
@@ -86,9 +88,8 @@ def create_from_table(
     store: Store | None = None,
 ) -> DatasetVersion:
     """Store an already built table (``id`` and ``split`` first) as a version of ``name``."""
-    store = _store(store)
     _check_name(name)
-    version, _ = store.datasets.add_version(name, table, roles, source, note)
+    version, _ = _datasets(store).add_version(name, table, roles, source, note)
     return version
 
 
@@ -96,17 +97,17 @@ def get(ref: str | DatasetVersion, *, store: Store | None = None) -> DatasetVers
     """A dataset version: ``"name"`` (latest), ``"name@3"``, ``"name@latest"`` or a digest prefix."""
     if isinstance(ref, DatasetVersion):
         return ref
-    return _store(store).datasets.get(ref)
+    return _datasets(store).get(ref)
 
 
 def list_datasets(*, store: Store | None = None) -> list[DatasetVersion]:
     """The latest version of every dataset, by name."""
-    return _store(store).datasets.latest()
+    return _datasets(store).latest()
 
 
 def versions(name: str, *, store: Store | None = None) -> list[DatasetVersion]:
     """Every version of dataset ``name``, oldest first."""
-    return _store(store).datasets.versions(name)
+    return _datasets(store).versions(name)
 
 
 def diff(
@@ -121,21 +122,25 @@ def use_dataset(
 ) -> DatasetVersion:
     """Record that ``run`` (a Run or run id) reads ``version``; returns the version."""
     if not isinstance(run, str):
-        store = store or run.store
         run_id = run.id
         run.flush()  # a lazily started run has its row written by the first ingest
+        if store is None:  # the run's own store, or its team server
+            return run._session.datasets.record_use(run_id, version)
     else:
         run_id = run
-    return _store(store).datasets.record_use(run_id, version)
+    return _datasets(store).record_use(run_id, version)
 
 
 def used_by(version: str | DatasetVersion, *, store: Store | None = None) -> list[dict[str, Any]]:
     """The runs that used a version (id, name, project, status, when): its lineage."""
-    store = _store(store)
-    return [dataclasses.asdict(u) for u in store.datasets.users(get(version, store=store).digest)]
+    return [dataclasses.asdict(u) for u in _datasets(store).users(get(version, store=store).digest)]
 
 
 def inputs_of(run_id: str, *, store: Store | None = None) -> list[DatasetVersion]:
     """The dataset versions a run used."""
-    store = _store(store)
-    return store.datasets.inputs_of(store.runs.resolve_id(run_id))
+    if store is not None:
+        return store.datasets.inputs_of(store.runs.resolve_id(run_id))
+    from loopml.tracking import default_session
+
+    session = default_session()
+    return session.datasets.inputs_of(session.backend.resolve_id(run_id))

@@ -15,6 +15,7 @@ from loopml.demo._labeling import ANNOTATORS, LABEL_PROJECT, label_digits
 from loopml.demo._monitoring import monitor_digits
 from loopml.demo._serving import serve_digits
 from loopml.demo._sweeps import sweep_digits
+from loopml.demo._team import team_server_demo
 from loopml.demo._tracking import PROJECT, train_models
 
 __all__ = ["check_port", "run_demo"]
@@ -65,6 +66,9 @@ def run_demo(serve: bool = True, port: int = 8765) -> None:
     analyse_digits(console, PROJECT)
     serve_digits(console, port)
     monitor_digits(console)
+    from loopml.tracking import default_session
+
+    team_server_demo(console, default_session().settings.data_dir / "team-server")
     if serve:
         base = f"http://127.0.0.1:{port}"
         console.print(

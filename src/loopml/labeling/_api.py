@@ -25,7 +25,7 @@ def _store(store: Store | None) -> Store:
         return store
     from loopml.tracking import default_session
 
-    return default_session().store
+    return default_session().api_store  # the local store, or the team server's
 
 
 def create_project(

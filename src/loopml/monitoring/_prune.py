@@ -139,6 +139,8 @@ def _clusters(wide: pd.DataFrame) -> dict[str, str]:
 def _plan(model: str, store: Store, keep: Sequence[str]) -> PrunePlan:
     table = usefulness(model, store=store)
     plan = PrunePlan(model)
+    if table.empty:  # a monitor with no metric yet: nothing to prune (no columns to read)
+        return plan
     alerts = store.monitors.alerts(model)
     # The incidents with a useful alert, and for each the earliest useful alert time.
     useful = [

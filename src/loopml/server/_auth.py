@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from loopml._errors import NotFoundError
+from loopml._errors import NotFoundError, ValidationError
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -38,6 +38,9 @@ __all__ = [
     "allowed",
     "allowed_anywhere",
     "app_routes",
+    "can_see",
+    "evaluation_project",
+    "model_project",
     "run_project",
 ]
 
@@ -73,8 +76,10 @@ class Policy:
     :data:`ROLE_PERMISSIONS`. ``scope``: ``global`` (the user needs it on every project, or on
     one at least with ``any``), ``query`` (``?project=``; without it, on every project), ``run``
     (the ``run_id`` path parameter), ``runs`` (the ``run``/``runs`` query values), ``sweep``
-    (``sweep_id``), ``label`` (the labeling project ``name``), ``handler`` (the route checks
-    each object itself, e.g. the backend calls).
+    (``sweep_id``), ``label`` (the labeling project ``name``), ``evaluation`` / ``model`` /
+    ``monitor`` (the project of the evaluation ``ref``, model ``name`` or monitored ``model``:
+    see :meth:`AuthMiddleware.object_project`), ``handler`` (the route checks each object
+    itself, e.g. the backend calls).
     """
 
     perm: str
@@ -90,30 +95,33 @@ ROUTE_POLICY: dict[tuple[str, str], Policy] = {
     ("POST", "/logout"): Policy("login"),
     ("GET", "/api/v1/openapi.json"): Policy("login"),
     ("GET", "/api/v1/whoami"): Policy("login"),
-    # evaluations, models, deployments and monitors are not inside one project yet: reading
-    # them needs read access on some project, changing them write access on some project
-    # (labeling management, for the actions that queue items in a labeling project).
+    # Evaluations, models and monitors belong to the project of the run that made them (an
+    # evaluation's run; the run of a model's newest version with one; a monitor's model): see
+    # object_project. One made by no run belongs to no project: only users with the permission
+    # on every project reach it. The lists show only what the user may read (visible()).
     ("GET", "/evaluations"): Policy("runs.read", "any"),
-    ("GET", "/evaluations/{ref}"): Policy("runs.read", "any"),
-    ("GET", "/evaluations/{ref}/cell"): Policy("runs.read", "any"),
-    ("GET", "/evaluations/{ref}/examples/{item_id}"): Policy("runs.read", "any"),
-    ("GET", "/evaluations/{ref}/tag"): Policy("runs.read", "any"),
-    ("POST", "/evaluations/{ref}/tag"): Policy("runs.write", "any"),
-    ("POST", "/evaluations/{ref}/send"): Policy("label.manage", "any"),
+    ("GET", "/evaluations/{ref}"): Policy("runs.read", "evaluation"),
+    ("GET", "/evaluations/{ref}/cell"): Policy("runs.read", "evaluation"),
+    ("GET", "/evaluations/{ref}/examples/{item_id}"): Policy("runs.read", "evaluation"),
+    ("GET", "/evaluations/{ref}/tag"): Policy("runs.read", "evaluation"),
+    ("POST", "/evaluations/{ref}/tag"): Policy("runs.write", "evaluation"),
+    ("POST", "/evaluations/{ref}/send"): Policy("label.manage", "evaluation"),
     ("GET", "/models"): Policy("runs.read", "any"),
-    ("GET", "/models/{name}"): Policy("runs.read", "any"),
+    ("GET", "/models/{name}"): Policy("runs.read", "model"),
     ("GET", "/deployments"): Policy("runs.read", "any"),
     ("GET", "/monitoring"): Policy("runs.read", "any"),
-    ("GET", "/monitoring/{model}"): Policy("runs.read", "any"),
-    ("GET", "/monitoring/{model}/alerts"): Policy("runs.read", "any"),
-    ("POST", "/monitoring/{model}/alerts/{alert_id}/verdict"): Policy("runs.write", "any"),
-    ("POST", "/monitoring/{model}/alerts/{alert_id}/label"): Policy("label.manage", "any"),
-    ("GET", "/monitoring/{model}/prune"): Policy("runs.read", "any"),
-    ("POST", "/monitoring/{model}/prune"): Policy("runs.write", "any"),
-    ("POST", "/monitoring/{model}/restore"): Policy("runs.write", "any"),
-    ("GET", "/api/v1/monitoring/{model}/alerts"): Policy("runs.read", "any"),
-    ("POST", "/api/v1/monitoring/{model}/alerts/{alert_id}/verdict"): Policy("runs.write", "any"),
-    ("GET", "/api/v1/monitoring/{model}/values"): Policy("runs.read", "any"),
+    ("GET", "/monitoring/{model}"): Policy("runs.read", "monitor"),
+    ("GET", "/monitoring/{model}/alerts"): Policy("runs.read", "monitor"),
+    ("POST", "/monitoring/{model}/alerts/{alert_id}/verdict"): Policy("runs.write", "monitor"),
+    ("POST", "/monitoring/{model}/alerts/{alert_id}/label"): Policy("label.manage", "monitor"),
+    ("GET", "/monitoring/{model}/prune"): Policy("runs.read", "monitor"),
+    ("POST", "/monitoring/{model}/prune"): Policy("runs.write", "monitor"),
+    ("POST", "/monitoring/{model}/restore"): Policy("runs.write", "monitor"),
+    ("GET", "/api/v1/monitoring/{model}/alerts"): Policy("runs.read", "monitor"),
+    ("POST", "/api/v1/monitoring/{model}/alerts/{alert_id}/verdict"): Policy(
+        "runs.write", "monitor"
+    ),
+    ("GET", "/api/v1/monitoring/{model}/values"): Policy("runs.read", "monitor"),
     # pages
     ("GET", "/"): Policy("runs.read", "any"),
     ("GET", "/runs"): Policy("runs.read", "query"),
@@ -144,6 +152,11 @@ ROUTE_POLICY: dict[tuple[str, str], Policy] = {
     # the tracking client's backend calls and artifact uploads
     ("POST", "/api/v1/backend/{method}"): Policy("runs.read", "handler"),
     ("PUT", "/api/v1/uploads/{upload_id}"): Policy("runs.write", "any"),
+    # the sweeps and datasets store surfaces (server/_api_stores.py checks each object itself)
+    ("POST", "/api/v1/sweeps-store/{method}"): Policy("runs.read", "handler"),
+    ("POST", "/api/v1/datasets-store/{method}"): Policy("runs.read", "handler"),
+    ("GET", "/api/v1/datasets-store/files/{digest}"): Policy("runs.read", "any"),
+    ("POST", "/api/v1/labeling-store/{call}"): Policy("login", "handler"),
     # the MLflow REST subset (server/_mlflow.py checks each experiment and run itself)
     **{
         (method, f"/api/2.0/mlflow/{name}"): Policy("runs.read", "handler")
@@ -422,6 +435,8 @@ class AuthMiddleware:
                 raise _Denied(404, str(exc)) from None
         elif where == "label":
             projects = [str(params["name"])]
+        elif where in ("evaluation", "model", "monitor"):
+            projects = [self.object_project(where, params)]
         else:
             projects = [None]
         for project in projects:
@@ -429,6 +444,26 @@ class AuthMiddleware:
                 what = "every project" if project is None else f"project {project!r}"
                 hint = " (name one with ?project=)" if where == "query" and project is None else ""
                 raise _Denied(403, f"user {user.name!r} may not {perm} on {what}{hint}")
+
+    def object_project(self, where: str, params: dict[str, Any]) -> str | None:
+        """The project of the evaluation, model or monitor a route names (None: no project);
+        an unknown one, or an alert of another model, is a 404."""
+        try:
+            if where == "evaluation":
+                return evaluation_project(self.fastapi_app, str(params["ref"]))
+            if where == "model":
+                return model_project(self.fastapi_app, str(params["name"]))
+            model = str(params["model"])
+            if "alert_id" in params:
+                try:
+                    alert_id = int(params["alert_id"])
+                except ValueError:
+                    raise NotFoundError(f"no alert {params['alert_id']!r}") from None
+                if self.store.monitors.alert(alert_id).model != model:
+                    raise NotFoundError(f"alert {alert_id} is not an alert of model {model!r}")
+            return model_project(self.fastapi_app, model)
+        except (NotFoundError, ValidationError) as exc:
+            raise _Denied(404, str(exc)) from None
 
     def run_project(self, run_id: str) -> str:
         """The project of a run (by id or unique prefix); an unknown run is a 404."""
@@ -547,3 +582,45 @@ def run_project(app: Any, run_id: str) -> str:
             cache.clear()
         cache[record.id] = cached
     return cached
+
+
+def _project_of_run(app: Any, run_id: str | None) -> str | None:
+    if not run_id:
+        return None
+    try:
+        return run_project(app, run_id)
+    except NotFoundError:  # the run was deleted: the object belongs to no project now
+        return None
+
+
+def evaluation_project(app: Any, ref: str) -> str | None:
+    """The project of an evaluation: its run's (None without one); NotFoundError if unknown."""
+    store = app.state.store
+    return _project_of_run(app, store.evaluations.get(ref).run_id)
+
+
+def model_project(app: Any, name: str) -> str | None:
+    """The project of a registered model: that of the run of its newest version made by a run
+    (None when no version was, or the model is not registered, e.g. a monitor of an outside
+    model)."""
+    try:
+        versions = app.state.store.models.versions(name)
+    except NotFoundError:
+        return None
+    for v in reversed(versions):
+        project = _project_of_run(app, v.run_id)
+        if project is not None:
+            return project
+    return None
+
+
+def can_see(request: Any, *, run_id: str | None = None, model: str | None = None) -> bool:
+    """Whether the request's user may read an object made by run ``run_id`` (an evaluation) or
+    model ``model`` (its versions, deployment, monitor), for the lists. Always in the
+    single-user ``loopml ui``, which has no users."""
+    user = getattr(request.state, "user", None)
+    if user is None:
+        return True
+    app = request.app
+    project = model_project(app, model) if model is not None else _project_of_run(app, run_id)
+    return allowed(user, "runs.read", project)

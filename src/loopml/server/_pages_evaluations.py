@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from loopml._errors import LoopmlError
+from loopml.server._auth import can_see
 from loopml.server._deps import get_store, render
 from loopml.store import Store
 
@@ -72,7 +73,9 @@ def evaluations_page(request: Request, store: StoreDep) -> HTMLResponse:
         {
             "nav": "evaluations",
             "title": "Evaluations",
-            "evaluations": list_evaluations(store=store),
+            "evaluations": [
+                e for e in list_evaluations(store=store) if can_see(request, run_id=e.record.run_id)
+            ],
         },
     )
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
+from loopml.server._auth import can_see
 from loopml.server._deps import get_store, render, script_json
 from loopml.store import Store
 
@@ -25,7 +26,11 @@ def models_page(request: Request, store: StoreDep) -> HTMLResponse:
     return render(
         request,
         "models.html",
-        {"nav": "models", "title": "Models", "models": reg.list_models(store=store)},
+        {
+            "nav": "models",
+            "title": "Models",
+            "models": [m for m in reg.list_models(store=store) if can_see(request, model=m.name)],
+        },
     )
 
 
@@ -73,7 +78,11 @@ def deployments_page(request: Request, store: StoreDep, minutes: int = 60) -> HT
     minutes = min(max(minutes, 1), 10_080)
     now = dt.datetime.now(dt.UTC)
     window = [(now - dt.timedelta(minutes=minutes)).isoformat(), now.isoformat()]
-    summaries = [traffic(n, minutes=minutes, store=store) for n in deployed_models(store=store)]
+    summaries = [
+        traffic(n, minutes=minutes, store=store)
+        for n in deployed_models(store=store)
+        if can_see(request, model=n)
+    ]
     charts: dict[str, Any] = {}
     for s in summaries:
         charts[s.model] = {

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from loopml._errors import LoopmlError
+from loopml.server._auth import can_see
 from loopml.server._deps import get_store, render, script_json
 from loopml.store import Store
 
@@ -48,6 +49,8 @@ def monitors_page(request: Request, store: StoreDep) -> HTMLResponse:
     surface = store.monitors
     rows = []
     for m in surface.list_monitors():
+        if not can_see(request, model=m.model):
+            continue
         incidents = surface.incidents(m.model)
         rows.append(
             {
@@ -172,7 +175,11 @@ def prune_page(request: Request, store: StoreDep, model: str) -> HTMLResponse:
     table = mon.usefulness(model, store=store)
     plan = mon.prune(model, store=store)
     reasons = {s.metric: s for s in plan.prune}
-    rows = table.sort_values(["useful", "alerts"], ascending=False).to_dict("records")
+    rows = (
+        table.sort_values(["useful", "alerts"], ascending=False).to_dict("records")
+        if not table.empty  # a monitor with no metric yet has no columns to sort by
+        else []
+    )
     return render(
         request,
         "monitoring/prune.html",

@@ -33,7 +33,7 @@ def create_team_app(
     """The dashboard on ``store`` with authentication, roles, CSRF, body limit and audit log."""
     from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-    from loopml.server import _api_backend, _login_routes, _mlflow
+    from loopml.server import _api_backend, _api_stores, _login_routes, _mlflow
     from loopml.server._app import create_app
     from loopml.server._auth import AuthMiddleware, RateLimiter
 
@@ -43,6 +43,7 @@ def create_team_app(
     app.state.login_limiter = RateLimiter(limit=5, window=300.0)
     app.state.address_limiter = RateLimiter(limit=30, window=300.0)
     app.include_router(_api_backend.router)
+    app.include_router(_api_stores.router)
     app.include_router(_login_routes.router)
     app.include_router(_mlflow.router)
     app.add_middleware(AuthMiddleware, fastapi_app=app, max_body=max_body)

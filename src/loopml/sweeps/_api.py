@@ -254,7 +254,7 @@ def _make_executor(config: dict[str, Any]) -> Executor:
 def _sweep_store() -> SweepStore:
     from loopml.tracking import default_session
 
-    return default_session().store.sweeps
+    return default_session().sweeps  # the local store's, or a team server's
 
 
 def _check_metric(metric: Any, direction: Any) -> tuple[str, str]:

@@ -101,6 +101,10 @@ class CommandObjective:
         env["LOOPML_DIR"] = str(settings.data_dir)
         if settings.store_url:
             env["LOOPML_STORE"] = settings.store_url
+        if settings.tracking_uri:  # a team server: the command logs its run there too
+            env["LOOPML_TRACKING_URI"] = settings.tracking_uri
+            if settings.token:
+                env["LOOPML_TOKEN"] = settings.token
         if self.threads is not None:
             env.update(thread_env(self.threads))
         proc = subprocess.run(
@@ -117,9 +121,16 @@ class CommandObjective:
             raise CommandTrialError(
                 f"command exited with code {proc.returncode}: {shlex.join(self.argv(params))}\n{tail}"
             )
-        if self._store is None:
-            self._store = Store(settings)
-        record = self._store.runs.get_many([run.id])
+        reader: Any
+        if settings.tracking_uri:  # the run was logged to the team server
+            from loopml.tracking import HttpBackend
+
+            reader = HttpBackend(settings.tracking_uri, settings.token)
+        else:
+            if self._store is None:
+                self._store = Store(settings)
+            reader = self._store.runs
+        record = reader.get_many([run.id])
         summary = record[0].metrics.get(self.metric) if record else None
         if summary is None:
             raise CommandTrialError(

@@ -13,7 +13,7 @@ import uuid
 import warnings
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from loopml._config import Settings
 from loopml._errors import LoopmlError, StoreError
@@ -26,13 +26,16 @@ from loopml._values import (
     encode_tag,
     flatten,
 )
-from loopml.store import RunBackend, Store
+from loopml.store import DatasetStore, RunBackend, Store, SweepStore
 from loopml.tracking._environment import run_attributes
 from loopml.tracking._journal import SPARE_SUFFIX, JournalWriter, journal_name
 from loopml.tracking._journal_records import run_record
 from loopml.tracking._recovery import RecoveryReport, recover
 from loopml.tracking._run import Run
 from loopml.tracking._writer import BackgroundWriter, OpenJournal, flush
+
+if TYPE_CHECKING:
+    from loopml.tracking._remote import HttpBackend
 
 _ADJECTIVES = [
     "amber",
@@ -135,6 +138,9 @@ class Session:
         self._spares: list[JournalWriter] = []  # finished journals kept for the next runs
         self._lock = threading.Lock()
         self._failure: str | None = None
+        self._sweeps: SweepStore | None = None
+        self._datasets: DatasetStore | None = None
+        self._api_store: Store | None = None
 
     def recover(self, strict: bool = False) -> RecoveryReport:
         """Replay the journals of dead processes into the backend (see ``_recovery``).
@@ -149,6 +155,52 @@ class Session:
         except StoreError as exc:  # server down: logging goes on; `loopml sync` uploads later
             warnings.warn(f"loopml: could not upload old journals yet ({exc})", stacklevel=2)
             return RecoveryReport()
+
+    def _http(self) -> HttpBackend:
+        from loopml.tracking._remote import HttpBackend
+
+        if not isinstance(self.backend, HttpBackend):  # pragma: no cover - set together
+            raise StoreError("this session logs to a team server but has no HTTP backend")
+        return self.backend
+
+    @property
+    def sweeps(self) -> SweepStore:
+        """Where sweeps and their trials are stored: the local store's, or the team server's."""
+        if self._sweeps is None:
+            if self.settings.tracking_uri:
+                from loopml.tracking._remote_stores import RemoteSweeps
+
+                # RemoteSweeps answers SweepStore's surface over HTTP (a sibling, not a subclass).
+                self._sweeps = cast(SweepStore, RemoteSweeps(self._http(), self.settings))
+            else:
+                self._sweeps = self.store.sweeps
+        return self._sweeps
+
+    @property
+    def datasets(self) -> DatasetStore:
+        """Where dataset versions are stored: the local store's, or the team server's."""
+        if self._datasets is None:
+            if self.settings.tracking_uri:
+                from loopml.tracking._remote_stores import RemoteDatasets
+
+                remote = RemoteDatasets(self._http(), self.settings.data_dir / "server-cache")
+                self._datasets = cast(DatasetStore, remote)
+            else:
+                self._datasets = self.store.datasets
+        return self._datasets
+
+    @property
+    def api_store(self) -> Store:
+        """The store the capability APIs use: the local one, or (with a team server) a
+        ``RemoteStore`` whose runs, sweeps, datasets and labeling the server answers."""
+        if not self.settings.tracking_uri:
+            return self.store
+        if self._api_store is None:
+            from loopml.tracking._remote_stores import RemoteStore
+
+            remote = RemoteStore(self.settings, self._http(), self.sweeps, self.datasets)  # type: ignore[arg-type]
+            self._api_store = cast(Store, remote)
+        return self._api_store
 
     @property
     def writer(self) -> BackgroundWriter:
