@@ -381,17 +381,12 @@ class RunStore(RunBackend):
         def write(conn: Connection) -> int:
             n = 0
             for part in chunks(ids):
-                for table in (
-                    metrics,
-                    metric_summary,
-                    metric_buckets,
-                    params,
-                    tags,
-                    artifacts,
-                    journals,
-                ):
+                for table in (metric_summary, metric_buckets, params, tags, artifacts, journals):
                     conn.execute(delete(table).where(table.c.run_id.in_(part)))
                 n += conn.execute(delete(runs).where(runs.c.id.in_(part))).rowcount
+                # After the runs (``metrics`` has no foreign key to cascade): deleting a run
+                # waits for an ingest holding its row to commit, and then takes its points too.
+                conn.execute(delete(metrics).where(metrics.c.run_id.in_(part)))
             return n
 
         n = run_write(self._engine, write)
