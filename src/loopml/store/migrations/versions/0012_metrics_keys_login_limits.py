@@ -1,4 +1,5 @@
-"""Metric points without per-row foreign keys: checked once per batch on ingest instead.
+"""Metric points without per-row foreign keys (checked once per batch on ingest instead), and
+the login rate limiter's counters in the store (shared by every worker and replica).
 
 A foreign key is checked row by row; on PostgreSQL the two on ``metrics`` cost more than the
 rest of a point's insert together (about 8 µs each a row), so the team server's COPY ingest
@@ -38,6 +39,12 @@ def _metrics(with_keys: bool) -> sa.Table:
 
 
 def upgrade() -> None:
+    op.create_table(
+        "login_limits",
+        sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("window_start", sa.Float, nullable=False),
+        sa.Column("count", sa.Integer, nullable=False),
+    )
     conn = op.get_bind()
     if conn.dialect.name == "sqlite":
         # SQLite cannot drop a constraint: the table is rebuilt without them.
@@ -51,6 +58,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("login_limits")
     conn = op.get_bind()
     if conn.dialect.name == "sqlite":
         with op.batch_alter_table("metrics", recreate="always", copy_from=_metrics(with_keys=True)):
