@@ -79,6 +79,57 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of live processes (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total / tick
+
+
+def _tree_pids(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(d))
+            except (OSError, ValueError, IndexError):
+                pass
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children.get(p, [])
+    return out
+
+
+def _pg_backends(url: str, db: str) -> list[int]:
+    """PIDs of the PostgreSQL backends connected to ``db`` (the server's connection pool)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (db,),
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _children_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 class PeakRss:
     """Samples a process tree's RSS every 0.2 s; ``peak`` is the largest seen."""
 
@@ -152,6 +203,9 @@ def bench_loopml(pg_url: str, clients: int, points: int, tmp: Path) -> dict[str,
     try:
         _wait_http(f"http://127.0.0.1:{port}/login")
         rss = PeakRss(server.pid)
+        server_cpu0 = _cpu_seconds(_tree_pids(server.pid))
+        pg_cpu0 = {p: _cpu_seconds([p]) for p in _pg_backends(url, db)}
+        clients_cpu0 = _children_cpu()
         ctx = mp.get_context("fork")
         go, out = ctx.Event(), ctx.Queue()
         procs = [
@@ -171,11 +225,18 @@ def bench_loopml(pg_url: str, clients: int, points: int, tmp: Path) -> dict[str,
         for p in procs:
             p.join()
         peak = rss.stop()
+        server_cpu = _cpu_seconds(_tree_pids(server.pid)) - server_cpu0
+        # Backends the pool opened during the run started from zero.
+        pg_cpu = sum(_cpu_seconds([p]) - pg_cpu0.get(p, 0.0) for p in _pg_backends(url, db))
+        clients_cpu = _children_cpu() - clients_cpu0
         stored = sum(r.metrics["loss"].count for r in store.runs.search("bench", limit=None))
+        million = clients * points / 1e6
         return {
             "rate": clients * points / (end - start),
             "lost": clients * points - stored,
             "rss": peak,
+            "cpu": (server_cpu / million, pg_cpu / million, clients_cpu / million),
+            "load": os.getloadavg()[0],
         }
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -236,6 +297,7 @@ def bench_mlflow(pg_url: str, clients: int, seconds: float, tmp: Path) -> dict[s
 
         exp = MlflowClient(tracking_uri=f"http://127.0.0.1:{port}").create_experiment("bench")
         rss = PeakRss(server.pid)
+        server_cpu0 = _cpu_seconds(_tree_pids(server.pid))
         ctx = mp.get_context("fork")
         go, out = ctx.Event(), ctx.Queue()
         procs = [
@@ -254,6 +316,7 @@ def bench_mlflow(pg_url: str, clients: int, seconds: float, tmp: Path) -> dict[s
         for p in procs:
             p.join()
         peak = rss.stop()
+        server_cpu = _cpu_seconds(_tree_pids(server.pid)) - server_cpu0
         import psycopg
 
         with psycopg.connect(url) as conn:
@@ -265,6 +328,7 @@ def bench_mlflow(pg_url: str, clients: int, seconds: float, tmp: Path) -> dict[s
             "extra": max(0, stored - acked),
             "failed": sum(r[2] for r in results),
             "rss": peak,
+            "server_cpu": server_cpu / max(acked / 1e6, 1e-9),
         }
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -381,6 +445,21 @@ def main() -> None:
                     ours["rate"] >= 170_000 and ours["rate"] >= 20 * theirs["rate"],
                     [
                         f"MLflow capped at {a.mlflow_seconds:.0f} s of calls; {theirs['failed']} calls failed"
+                    ],
+                )
+            )
+            server_cpu, pg_cpu, clients_cpu = ours["cpu"]
+            rows.append(
+                Row(
+                    f"{clients} clients: CPU seconds per million points (server workers)",
+                    f"{server_cpu:.2f} s",
+                    f"{theirs['server_cpu']:.2f} s",
+                    fmt_ratio(server_cpu, theirs["server_cpu"], higher_is_better=False),
+                    "-",
+                    None,
+                    [
+                        f"loopml: PostgreSQL backends {pg_cpu:.2f} s, clients {clients_cpu:.2f} s "
+                        f"(log(), journal, upload); 1-min load {ours['load']:.1f} at the end",
                     ],
                 )
             )

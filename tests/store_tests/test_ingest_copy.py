@@ -116,11 +116,11 @@ def test_packed_points_round_trip_exactly() -> None:
     ]
     wire = batch_to_wire(Batch(points=points))
     assert "points" not in wire and wire["columns"]["keys"] == ["loss", "a/b", "é"]
-    back = batch_from_wire(wire).points
+    back = batch_from_wire(wire).all_points()
     assert _same(back, points) and math.copysign(1, back[1][3]) < 0
     # what clients before the packed form sent is still read
     legacy = {"points": [[1, 2.0, "x", 3.0]]}
-    assert batch_from_wire(legacy).points == [(1, 2.0, "x", 3.0)]
+    assert batch_from_wire(legacy).all_points() == [(1, 2.0, "x", 3.0)]
 
 
 def _b64(a: np.ndarray) -> str:

@@ -15,8 +15,13 @@ from sqlalchemy import Connection, bindparam, delete, select, update
 
 from loopml._errors import NotFoundError, OffsetMismatch
 from loopml.store._dialect import bulk_upsert, chunks
-from loopml.store._ingest_copy import aggregate_columns, copy_points, point_columns
-from loopml.store._records import Batch, Point
+from loopml.store._ingest_copy import (
+    aggregate_columns,
+    copy_points,
+    packed_columns,
+    point_columns,
+)
+from loopml.store._records import Batch, PackedPoints, Point
 from loopml.store._schema_runs import (
     BUCKET_STEPS,
     FLAG_NAN,
@@ -97,7 +102,7 @@ def ingest_batch(
         raise OffsetMismatch(int(stored))
     write_content(
         conn,
-        [RunContent(run_id, batch.points, batch.params, batch.tags, batch.artifacts)],
+        [RunContent(run_id, batch.points, batch.params, batch.tags, batch.artifacts, batch.packed)],
         key_ids,
         merge=not fresh,
     )
@@ -216,6 +221,7 @@ class RunContent:
     params: dict[str, tuple[str, float | None]] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     artifacts: list[dict[str, Any]] = field(default_factory=list)
+    packed: PackedPoints | None = None  # more points, as columns (after ``points``)
 
 
 def write_content(
@@ -228,7 +234,7 @@ def write_content(
     later segment); without it they replace them (a run created in this transaction, or a
     sweep trial's attempt, whose series starts over).
     """
-    _lock_runs(conn, {c.run_id for c in contents if c.points})
+    _lock_runs(conn, {c.run_id for c in contents if c.points or c.packed})
     point_rows: list[tuple[Any, ...]] = []
     bucket_rows: list[tuple[Any, ...]] = []
     summary_rows: list[tuple[Any, ...]] = []
@@ -239,16 +245,23 @@ def write_content(
     # their aggregates computed by numpy; SQLite keeps the row path, fastest there.
     copy = conn.dialect.name == "postgresql"
     for c in contents:
-        if c.points:
-            if copy and len(c.points) >= _COPY_MIN_POINTS:
-                columns = point_columns(c.points, key_ids)
-                agg, buckets = aggregate_columns(columns)
-                if not copy_points(conn, c.run_id, columns):
-                    point_rows += columns.rows(c.run_id)
+        points, columns = c.points, None
+        if c.packed:
+            if copy and not points and len(c.packed) >= _COPY_MIN_POINTS:
+                columns = packed_columns(c.packed, key_ids)
             else:
-                rows, agg = aggregate_points(c.run_id, c.points, key_ids)
-                point_rows += rows
-                buckets = _bucket_points(c.points, key_ids)
+                points = points + c.packed.to_points()
+        elif copy and len(points) >= _COPY_MIN_POINTS:
+            columns = point_columns(points, key_ids)
+        if columns is not None:
+            agg, buckets = aggregate_columns(columns)
+            if not copy_points(conn, c.run_id, columns):
+                point_rows += columns.rows(c.run_id)  # a step logged again: upsert instead
+        elif points:
+            rows, agg = aggregate_points(c.run_id, points, key_ids)
+            point_rows += rows
+            buckets = _bucket_points(points, key_ids)
+        if columns is not None or points:
             if merge:
                 _merge_buckets(conn, c.run_id, buckets)
                 _merge_summaries(conn, c.run_id, agg)

@@ -19,10 +19,16 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection
 
-from loopml.store._records import Point
+from loopml.store._records import PackedPoints, Point
 from loopml.store._schema_runs import BUCKET_STEPS, FLAG_NAN, FLAG_NEG_ZERO, FLAG_NONE
 
-__all__ = ["PointColumns", "aggregate_columns", "copy_points", "point_columns"]
+__all__ = [
+    "PointColumns",
+    "aggregate_columns",
+    "copy_points",
+    "packed_columns",
+    "point_columns",
+]
 
 _SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 _TRAILER = b"\xff\xff"
@@ -81,6 +87,17 @@ def point_columns(points: list[Point], key_ids: dict[str, int]) -> PointColumns:
         np.array(steps, dtype=np.int64),
         np.array(times, dtype=np.float64),
         np.array(values, dtype=np.float64),
+    )
+
+
+def packed_columns(packed: PackedPoints, key_ids: dict[str, int]) -> PointColumns:
+    """Points the server received packed (``store._wire``) as columns of key ids."""
+    ids = np.array([key_ids[k] for k in packed.keys], dtype=np.int64)
+    return PointColumns(
+        ids[packed.key],
+        packed.step.astype(np.int64),
+        packed.ts.astype(np.float64),
+        packed.value.astype(np.float64),
     )
 
 

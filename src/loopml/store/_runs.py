@@ -147,7 +147,8 @@ class RunStore(RunBackend):
         close: bool = False,
     ) -> bool:
         """Write journal bytes ``start:end`` once; raises OffsetMismatch when out of step."""
-        key_ids = self.intern_keys(p[2] for p in batch.points) if batch.points else self._key_ids
+        names = [p[2] for p in batch.points] + (batch.packed.keys if batch.packed else [])
+        key_ids = self.intern_keys(names) if names else self._key_ids
         pid = self._store.ensure_project(batch.create["project"]) if batch.create else None
         return run_write(
             self._engine,

@@ -9,9 +9,18 @@ tokens, which Python's ``json`` reads and writes by default.
 from __future__ import annotations
 
 import base64
+import sys
+from array import array
 from typing import Any
 
-from loopml.store._records import ArtifactRecord, Batch, MetricSummary, Point, RunRecord
+from loopml.store._records import (
+    ArtifactRecord,
+    Batch,
+    MetricSummary,
+    PackedPoints,
+    Point,
+    RunRecord,
+)
 
 __all__ = [
     "artifact_from_wire",
@@ -65,8 +74,9 @@ def batch_to_wire(batch: Batch) -> dict[str, Any]:
     small fraction of what a JSON list costs to write and parse.
     """
     out: dict[str, Any] = {}
-    if batch.points:
-        out["columns"] = _points_to_columns(batch.points)
+    points = batch.all_points()
+    if points:
+        out["columns"] = _points_to_columns(points)
     if batch.params:
         out["params"] = batch.params
     if batch.tags:
@@ -81,32 +91,36 @@ def batch_to_wire(batch: Batch) -> dict[str, Any]:
 
 
 def _points_to_columns(points: list[Point]) -> dict[str, Any]:
-    import numpy as np
-
+    # The standard library's arrays: a client need not import numpy to upload.
     steps, times, names, values = zip(*points, strict=True)
     index: dict[str, int] = {}
     key = [index.setdefault(n, len(index)) for n in names]
     return {
         "keys": list(index),
-        "key": _b64(np.array(key, dtype="<u4")),
-        "step": _b64(np.array(steps, dtype="<i8")),
-        "ts": _b64(np.array(times, dtype="<f8")),
-        "value": _b64(np.array(values, dtype="<f8")),
+        "key": _b64(array(_U32, key)),
+        "step": _b64(array("q", steps)),
+        "ts": _b64(array("d", times)),
+        "value": _b64(array("d", values)),
     }
 
 
-def _b64(a: Any) -> str:
+_U32 = next(t for t in "IL" if array(t).itemsize == 4)
+
+
+def _b64(a: array[Any]) -> str:
+    if sys.byteorder == "big":
+        a.byteswap()  # the wire is little-endian
     return base64.b64encode(a.tobytes()).decode("ascii")
 
 
-def _points_from_columns(data: Any) -> list[Point]:
+def _points_from_columns(data: Any) -> PackedPoints:
     """The points ``_points_to_columns`` packed, every part checked."""
     import numpy as np
 
     from loopml._errors import ValidationError
 
     def column(name: str, dtype: str) -> Any:
-        raw = data.get(name) if isinstance(data, dict) else None
+        raw = data.get(name)
         if not isinstance(raw, str):
             raise ValidationError(f"the batch's columns need {name!r} as a base64 string")
         try:
@@ -129,8 +143,7 @@ def _points_from_columns(data: Any) -> list[Point]:
         )
     if len(key) and int(key.max()) >= len(keys):
         raise ValidationError(f"a point's key index is past the {len(keys)} key(s) sent")
-    names = [keys[i] for i in key.tolist()]
-    return list(zip(step.tolist(), ts.tolist(), names, value.tolist(), strict=True))
+    return PackedPoints(keys, key, step, ts, value)
 
 
 def batch_from_wire(data: dict[str, Any]) -> Batch:
@@ -141,9 +154,8 @@ def batch_from_wire(data: dict[str, Any]) -> Batch:
     """
     from loopml._errors import ValidationError
 
+    packed = _points_from_columns(data["columns"]) if "columns" in data else None
     points = []
-    if "columns" in data:
-        points = _points_from_columns(data["columns"])
     try:
         for step, t, key, value in data.get("points", []):
             if not isinstance(key, str) or isinstance(step, bool):
@@ -163,6 +175,7 @@ def batch_from_wire(data: dict[str, Any]) -> Batch:
         tags=dict(data.get("tags", {})),
         artifacts=list(data.get("artifacts", [])),
         create=create,
+        packed=packed,
     )
 
 
