@@ -197,24 +197,28 @@ def _form_login(port: int, name: str, password: str) -> int:
 
 
 @pytest.mark.slow
-def test_login_rate_limit_is_shared_by_two_workers(tmp_path: Path, store_url: str) -> None:
+def test_login_rate_limit_is_shared_by_workers_and_replicas(tmp_path: Path, store_url: str) -> None:
     folder = tmp_path / "server"
     folder.mkdir(exist_ok=True)
     store = Store(Settings(data_dir=folder, store_url=store_url))
     store.users.add("alice", "member", password="right-password-long")
     store.close()
-    port = _free_port()
-    server = _start_server(store_url, folder, port, workers=2)
+    ports = [_free_port(), _free_port()]
+    # A server with two workers and a replica beside it, over one store: attempts alternate
+    # between them, so counters kept per process would allow 5 failures in each (10 in all).
+    servers = [_start_server(store_url, folder, ports[0], workers=2)]
     try:
-        # Per-worker counters would allow 5 failures on each worker (10 in all).
-        statuses = [_form_login(port, "alice", "wrong") for _ in range(12)]
+        servers.append(_start_server(store_url, folder, ports[1], workers=1))
+        statuses = [_form_login(ports[i % 2], "alice", "wrong") for i in range(12)]
         assert statuses[:5] == [401] * 5
         assert statuses[5:] == [429] * 7
-        assert _form_login(port, "alice", "right-password-long") == 429
+        assert _form_login(ports[0], "alice", "right-password-long") == 429
+        assert _form_login(ports[1], "alice", "right-password-long") == 429
         # Another user from the same address still logs in (30 per address).
         reader = Store(Settings(data_dir=tmp_path / "reader", store_url=store_url))
         reader.users.add("bob", "member", password="bobs-password-long")
         reader.close()
-        assert _form_login(port, "bob", "bobs-password-long") == 303
+        assert _form_login(ports[0], "bob", "bobs-password-long") == 303
     finally:
-        _kill(server)
+        for server in servers:
+            _kill(server)

@@ -22,14 +22,13 @@ depends_on = None
 
 
 def _metrics(with_keys: bool) -> sa.Table:
-    def fk(target: str, **kw: str) -> list[sa.ForeignKey]:
-        return [sa.ForeignKey(target, **kw)] if with_keys else []
-
+    run_fk = [sa.ForeignKey("runs.id", ondelete="CASCADE")] if with_keys else []
+    key_fk = [sa.ForeignKey("metric_keys.id")] if with_keys else []
     return sa.Table(
         "metrics",
         sa.MetaData(),
-        sa.Column("run_id", sa.String(32), *fk("runs.id", ondelete="CASCADE"), primary_key=True),
-        sa.Column("key_id", sa.Integer, *fk("metric_keys.id"), primary_key=True),
+        sa.Column("run_id", sa.String(32), *run_fk, primary_key=True),
+        sa.Column("key_id", sa.Integer, *key_fk, primary_key=True),
         sa.Column("step", sa.BigInteger, primary_key=True),
         sa.Column("value", sa.Float),
         sa.Column("flag", sa.SmallInteger, nullable=False, default=0),
@@ -54,7 +53,8 @@ def upgrade() -> None:
             pass
         return
     for fk in sa.inspect(conn).get_foreign_keys("metrics"):
-        op.drop_constraint(fk["name"], "metrics", type_="foreignkey")
+        if fk["name"]:  # PostgreSQL names every constraint
+            op.drop_constraint(fk["name"], "metrics", type_="foreignkey")
 
 
 def downgrade() -> None:
