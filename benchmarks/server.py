@@ -79,6 +79,63 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of live processes (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total / tick
+
+
+def _wait_idle(pid: int, timeout: float = 120) -> None:
+    """Wait until a process tree stops using CPU (every worker has finished starting: a worker
+    still importing would otherwise be counted, and compete, in the measured run)."""
+    deadline = time.monotonic() + timeout
+    last = _cpu_seconds(_tree_pids(pid))
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = _cpu_seconds(_tree_pids(pid))
+        if now - last < 0.05:
+            return
+        last = now
+
+
+def _tree_pids(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(d))
+            except (OSError, ValueError, IndexError):
+                pass
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children.get(p, [])
+    return out
+
+
+def _pg_backends(url: str, db: str) -> list[int]:
+    """PIDs of the PostgreSQL backends connected to ``db`` (the server's connection pool)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (db,),
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
 class PeakRss:
     """Samples a process tree's RSS every 0.2 s; ``peak`` is the largest seen."""
 
@@ -111,17 +168,19 @@ def _database(pg_url: str, name: str, drop: bool = False) -> str:
 
 # -- loopml -------------------------------------------------------------------------------------
 def _loopml_client(url: str, token: str, folder: str, n: int, go: Any, out: Any) -> None:
+    # The default flush interval (1 s): each upload carries what one second of log() calls wrote.
     os.environ.update(LOOPML_DIR=folder, LOOPML_TRACKING_URI=url, LOOPML_TOKEN=token)
-    os.environ["LOOPML_FLUSH_INTERVAL"] = "0.2"
+    os.environ.pop("LOOPML_FLUSH_INTERVAL", None)
     import loopml
 
     run = loopml.init(project="bench")
+    out.put(None)  # ready: the clock starts once every client is
     go.wait()
-    t0 = time.time()
+    t0, cpu0 = time.time(), time.process_time()
     for i in range(n):
         run.log({"loss": 1.0 / (i + 1)}, step=i)
     run.finish()
-    out.put((run.id, t0, time.time()))
+    out.put((run.id, t0, time.time(), time.process_time() - cpu0))
 
 
 def bench_loopml(pg_url: str, clients: int, points: int, tmp: Path) -> dict[str, Any]:
@@ -163,19 +222,30 @@ def bench_loopml(pg_url: str, clients: int, points: int, tmp: Path) -> dict[str,
         ]
         for p in procs:
             p.start()
-        time.sleep(1.0 + clients * 0.05)  # every client has its run before the clock starts
+        for _ in procs:  # every client has its run before the clock starts
+            out.get(timeout=600)
+        _wait_idle(server.pid)  # and the server's workers are idle again
+        server_cpu0 = _cpu_seconds(_tree_pids(server.pid))
+        pg_cpu0 = {p: _cpu_seconds([p]) for p in _pg_backends(url, db)}
         start = time.time()
         go.set()
         results = [out.get(timeout=600) for _ in procs]
         end = max(r[2] for r in results)
+        server_cpu = _cpu_seconds(_tree_pids(server.pid)) - server_cpu0
+        # Backends the pool opened during the run started from zero.
+        pg_cpu = sum(_cpu_seconds([p]) - pg_cpu0.get(p, 0.0) for p in _pg_backends(url, db))
+        clients_cpu = sum(r[3] for r in results)
         for p in procs:
             p.join()
         peak = rss.stop()
         stored = sum(r.metrics["loss"].count for r in store.runs.search("bench", limit=None))
+        million = clients * points / 1e6
         return {
             "rate": clients * points / (end - start),
             "lost": clients * points - stored,
             "rss": peak,
+            "cpu": (server_cpu / million, pg_cpu / million, clients_cpu / million),
+            "load": os.getloadavg()[0],
         }
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -247,10 +317,13 @@ def bench_mlflow(pg_url: str, clients: int, seconds: float, tmp: Path) -> dict[s
         for p in procs:
             p.start()
         time.sleep(2.0 + clients * 0.1)
+        _wait_idle(server.pid, timeout=30)
+        server_cpu0 = _cpu_seconds(_tree_pids(server.pid))
         start = time.time()
         go.set()
         results = [out.get(timeout=600) for _ in procs]
         wall = time.time() - start
+        server_cpu = _cpu_seconds(_tree_pids(server.pid)) - server_cpu0
         for p in procs:
             p.join()
         peak = rss.stop()
@@ -265,6 +338,7 @@ def bench_mlflow(pg_url: str, clients: int, seconds: float, tmp: Path) -> dict[s
             "extra": max(0, stored - acked),
             "failed": sum(r[2] for r in results),
             "rss": peak,
+            "server_cpu": server_cpu / max(acked / 1e6, 1e-9),
         }
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -381,6 +455,22 @@ def main() -> None:
                     ours["rate"] >= 170_000 and ours["rate"] >= 20 * theirs["rate"],
                     [
                         f"MLflow capped at {a.mlflow_seconds:.0f} s of calls; {theirs['failed']} calls failed"
+                    ],
+                )
+            )
+            server_cpu, pg_cpu, clients_cpu = ours["cpu"]
+            rows.append(
+                Row(
+                    f"{clients} clients: CPU seconds per million points (server workers)",
+                    f"{server_cpu:.2f} s",
+                    f"{theirs['server_cpu']:.2f} s",
+                    fmt_ratio(server_cpu, theirs["server_cpu"], higher_is_better=False),
+                    "-",
+                    None,
+                    [
+                        f"loopml: PostgreSQL backends {pg_cpu:.2f} s, clients {clients_cpu:.2f} s "
+                        f"(log(), journal, upload); 1-min load {ours['load']:.1f} at the end; "
+                        "MLflow: server only",
                     ],
                 )
             )

@@ -536,3 +536,34 @@ def test_uploads_resume_where_the_server_stopped(team: Team) -> None:
     )
     assert r.status_code == 200, r.text
     assert team.store.runs.artifact_file(team.p_run, "joined.bin").read_bytes() == b"abcdefgh"
+
+
+def test_login_attempts_are_counted_in_the_store(team: Team) -> None:
+    from loopml._errors import ValidationError
+    from loopml.server._auth import RateLimiter
+
+    users = team.store.users
+    assert [users.count_attempt("k", 300.0) for _ in range(3)] == [1, 2, 3]
+    users.forget_attempt("k")  # a success takes its attempt back
+    assert users.count_attempt("k", 300.0) == 3
+    users.forget_attempt("k", everything=True)
+    assert users.count_attempt("k", 300.0) == 1
+    assert users.count_attempt("other", 300.0) == 1  # keys are counted apart
+    # a window that has passed starts over
+    users.count_attempt("short", 1e-6)
+    import time
+
+    time.sleep(0.01)
+    assert users.count_attempt("short", 1e-6) == 1
+    with pytest.raises(ValidationError, match="window"):
+        users.count_attempt("k", 0)
+    # two limiters on one store (two workers) share one count
+    a, b = RateLimiter(team.store, "t", limit=3), RateLimiter(team.store, "t", limit=3)
+    assert [a.attempt("x"), b.attempt("x"), a.attempt("x"), b.attempt("x")] == [
+        True,
+        True,
+        True,
+        False,
+    ]
+    with pytest.raises(ValueError, match="limit"):
+        RateLimiter(team.store, "t", limit=0)

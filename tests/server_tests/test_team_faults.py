@@ -182,3 +182,43 @@ def test_two_workers_on_one_postgres_work_together(tmp_path: Path, pg_schema_url
         store.close()
     finally:
         _kill(server)
+
+
+def _form_login(port: int, name: str, password: str) -> int:
+    """One login through the form on a fresh connection (so the kernel picks the worker)."""
+    import re
+
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Connection": "close"}) as c:
+        page = c.get("/login")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert csrf is not None
+        r = c.post("/login", data={"name": name, "password": password, "csrf_token": csrf[1]})
+        return r.status_code
+
+
+@pytest.mark.slow
+def test_login_rate_limit_is_shared_by_workers_and_replicas(tmp_path: Path, store_url: str) -> None:
+    folder = tmp_path / "server"
+    folder.mkdir(exist_ok=True)
+    store = Store(Settings(data_dir=folder, store_url=store_url))
+    store.users.add("alice", "member", password="right-password-long")
+    store.close()
+    ports = [_free_port(), _free_port()]
+    # A server with two workers and a replica beside it, over one store: attempts alternate
+    # between them, so counters kept per process would allow 5 failures in each (10 in all).
+    servers = [_start_server(store_url, folder, ports[0], workers=2)]
+    try:
+        servers.append(_start_server(store_url, folder, ports[1], workers=1))
+        statuses = [_form_login(ports[i % 2], "alice", "wrong") for i in range(12)]
+        assert statuses[:5] == [401] * 5
+        assert statuses[5:] == [429] * 7
+        assert _form_login(ports[0], "alice", "right-password-long") == 429
+        assert _form_login(ports[1], "alice", "right-password-long") == 429
+        # Another user from the same address still logs in (30 per address).
+        reader = Store(Settings(data_dir=tmp_path / "reader", store_url=store_url))
+        reader.users.add("bob", "member", password="bobs-password-long")
+        reader.close()
+        assert _form_login(ports[0], "bob", "bobs-password-long") == 303
+    finally:
+        for server in servers:
+            _kill(server)

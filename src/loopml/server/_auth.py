@@ -13,11 +13,8 @@ from __future__ import annotations
 import hmac
 import json
 import re
-import threading
-import time
 import urllib.parse
 import zlib
-from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -212,33 +209,32 @@ def allowed_anywhere(user: UserRecord, perm: str) -> bool:
 
 
 class RateLimiter:
-    """At most ``limit`` failures per key in ``window`` seconds (per process)."""
+    """At most ``limit`` login attempts per key in ``window`` seconds, counted in the store.
 
-    def __init__(self, limit: int = 5, window: float = 300.0) -> None:
+    The count lives in the store (``store.users.count_attempt``), so every worker of a server
+    and every replica over the same database share it: N workers do not allow N times the
+    attempts. An attempt is counted before the password is checked (so parallel requests
+    cannot all slip under the limit) and taken back when the login succeeds.
+    """
+
+    def __init__(self, store: Store, name: str, limit: int = 5, window: float = 300.0) -> None:
+        if limit < 1 or window <= 0:
+            raise ValueError("a rate limit needs limit >= 1 and a window over 0 seconds")
+        self.store = store
+        self.name = name
         self.limit = limit
         self.window = window
-        self._fails: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
 
-    def blocked(self, key: str) -> bool:
-        """True while ``key`` has used up its failures."""
-        with self._lock:
-            q = self._fails.get(key)
-            if not q:
-                return False
-            while q and q[0] < time.monotonic() - self.window:
-                q.popleft()
-            return len(q) >= self.limit
+    def _key(self, key: str) -> str:
+        return f"{self.name}|{key}"
 
-    def fail(self, key: str) -> None:
-        """Count one failure for ``key``."""
-        with self._lock:
-            self._fails.setdefault(key, deque()).append(time.monotonic())
+    def attempt(self, key: str) -> bool:
+        """Count one attempt for ``key``; False if it is over the limit (refuse it)."""
+        return self.store.users.count_attempt(self._key(key), self.window) <= self.limit
 
-    def reset(self, key: str) -> None:
-        """Forget ``key``'s failures (after a success)."""
-        with self._lock:
-            self._fails.pop(key, None)
+    def succeeded(self, key: str, reset: bool = False) -> None:
+        """Take back ``key``'s attempt (a login that succeeded); ``reset`` forgets them all."""
+        self.store.users.forget_attempt(self._key(key), everything=reset)
 
 
 class _Denied(Exception):

@@ -95,16 +95,19 @@ async def _login(request: Request) -> Response:
 
     if not expected or not hmac.compare_digest(sent, expected):
         return fail("The form expired; log in again.", 403)
-    if limiter.blocked(key) or by_address.blocked(client):
+    # Counted in the store before the password is checked: shared by every worker and
+    # replica, and parallel attempts cannot all pass a check made before any of them failed.
+    by_user_ok = await run_in_threadpool(limiter.attempt, key)
+    by_address_ok = await run_in_threadpool(by_address.attempt, client)
+    if not (by_user_ok and by_address_ok):
         await run_in_threadpool(store.users.audit, name, "POST", "/login", 429, "rate-limited")
         return fail("Too many failed logins; wait a few minutes and try again.", 429)
     user = await run_in_threadpool(store.users.verify_password, name, password)
     if user is None:
-        limiter.fail(key)
-        by_address.fail(client)
         await run_in_threadpool(store.users.audit, name, "POST", "/login", 401, "failed login")
         return fail("Wrong user name or password.", 401)
-    limiter.reset(key)
+    await run_in_threadpool(limiter.succeeded, key, True)
+    await run_in_threadpool(by_address.succeeded, client)
     sid, _csrf = await run_in_threadpool(store.users.create_session, user)
     await run_in_threadpool(store.users.audit, name, "POST", "/login", 303, "login")
     response = RedirectResponse(_safe_next(str(form.get("next", "/"))), status_code=303)

@@ -39,9 +39,10 @@ def create_team_app(
 
     app = create_app(store)
     app.state.run_projects = {}
-    # Failed logins: 5 per user name and address, 30 per address, in 5 minutes (per process).
-    app.state.login_limiter = RateLimiter(limit=5, window=300.0)
-    app.state.address_limiter = RateLimiter(limit=30, window=300.0)
+    # Logins: 5 failures per user name and address, 30 per address, in 5 minutes, counted in
+    # the store so every worker and replica shares them.
+    app.state.login_limiter = RateLimiter(store, "login", limit=5, window=300.0)
+    app.state.address_limiter = RateLimiter(store, "address", limit=30, window=300.0)
     app.include_router(_api_backend.router)
     app.include_router(_api_stores.router)
     app.include_router(_login_routes.router)

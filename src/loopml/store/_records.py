@@ -17,6 +17,7 @@ __all__ = [
     "ArtifactRecord",
     "Batch",
     "MetricSummary",
+    "PackedPoints",
     "Point",
     "ProjectInfo",
     "RunRecord",
@@ -27,6 +28,28 @@ RUN_STATUSES = ("running", "finished", "failed", "crashed", "killed", "pruned")
 
 # (step, time, key, value)
 Point = tuple[int, float, str, float]
+
+
+@dataclass(frozen=True)
+class PackedPoints:
+    """Metric points as columns, as the team server receives them (``store._wire``): metric
+    names, and numpy arrays of each point's index into them, step, time and value."""
+
+    keys: list[str]
+    key: Any  # uint32 index into ``keys``
+    step: Any  # int64
+    ts: Any  # float64
+    value: Any  # float64
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+    def to_points(self) -> list[Point]:
+        """The points as (step, time, key, value) tuples, in logging order."""
+        names = [self.keys[i] for i in self.key.tolist()]
+        return list(
+            zip(self.step.tolist(), self.ts.tolist(), names, self.value.tolist(), strict=True)
+        )
 
 
 @dataclass
@@ -40,9 +63,18 @@ class Batch:
     # A run created lazily: its row is written with the journal's first segment. Keys:
     # project, name, created_at, attributes, params {key: (text, num)}, tags.
     create: dict[str, Any] | None = None
+    # More points, as columns: what the team server decodes (kept packed so that PostgreSQL's
+    # COPY path never builds a tuple per point). Stored after ``points``.
+    packed: PackedPoints | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.points or self.params or self.tags or self.artifacts or self.create)
+        return bool(
+            self.points or self.packed or self.params or self.tags or self.artifacts or self.create
+        )
+
+    def all_points(self) -> list[Point]:
+        """``points`` and then the ``packed`` ones, as tuples."""
+        return self.points + self.packed.to_points() if self.packed else self.points
 
 
 @dataclass(frozen=True)

@@ -147,7 +147,8 @@ class RunStore(RunBackend):
         close: bool = False,
     ) -> bool:
         """Write journal bytes ``start:end`` once; raises OffsetMismatch when out of step."""
-        key_ids = self.intern_keys(p[2] for p in batch.points) if batch.points else self._key_ids
+        names = [p[2] for p in batch.points] + (batch.packed.keys if batch.packed else [])
+        key_ids = self.intern_keys(names) if names else self._key_ids
         pid = self._store.ensure_project(batch.create["project"]) if batch.create else None
         return run_write(
             self._engine,
@@ -381,17 +382,12 @@ class RunStore(RunBackend):
         def write(conn: Connection) -> int:
             n = 0
             for part in chunks(ids):
-                for table in (
-                    metrics,
-                    metric_summary,
-                    metric_buckets,
-                    params,
-                    tags,
-                    artifacts,
-                    journals,
-                ):
+                for table in (metric_summary, metric_buckets, params, tags, artifacts, journals):
                     conn.execute(delete(table).where(table.c.run_id.in_(part)))
                 n += conn.execute(delete(runs).where(runs.c.id.in_(part))).rowcount
+                # After the runs (``metrics`` has no foreign key to cascade): deleting a run
+                # waits for an ingest holding its row to commit, and then takes its points too.
+                conn.execute(delete(metrics).where(metrics.c.run_id.in_(part)))
             return n
 
         n = run_write(self._engine, write)

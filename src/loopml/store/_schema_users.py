@@ -63,3 +63,13 @@ audit_log = Table(
     Column("detail", Text),
     Index("ix_audit_log_at", "at"),
 )
+
+# Login attempts per limiter key (a digest of "user|address" or of the address), shared by every
+# worker and replica of a server: ``count`` attempts since ``window_start`` (a fixed window).
+login_limits = Table(
+    "login_limits",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("window_start", Float, nullable=False),
+    Column("count", Integer, nullable=False),
+)

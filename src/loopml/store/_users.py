@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, case, delete, insert, select, update
 
 from loopml._errors import (
     ConflictError,
@@ -23,7 +23,14 @@ from loopml._errors import (
     did_you_mean,
 )
 from loopml.store._engine import read, run_write
-from loopml.store._schema_users import api_tokens, audit_log, user_roles, users, web_sessions
+from loopml.store._schema_users import (
+    api_tokens,
+    audit_log,
+    login_limits,
+    user_roles,
+    users,
+    web_sessions,
+)
 
 if TYPE_CHECKING:
     from loopml.store._store import Store
@@ -319,6 +326,50 @@ class UserStore:
             ),
         )
 
+    # -- login rate limits -------------------------------------------------------------------------
+    def count_attempt(self, key: str, window: float) -> int:
+        """Count one login attempt under ``key``; returns the attempts in its current window.
+
+        One atomic upsert, so every worker and replica of a server shares one count: a window
+        starts at a key's first attempt and lasts ``window`` seconds. ``key`` is stored as a
+        digest (it holds a user name and an address).
+        """
+        if not isinstance(key, str) or window <= 0:
+            raise ValidationError("a rate limit needs a text key and a window over 0 seconds")
+        now = time.time()
+        expired = login_limits.c.window_start < now - window
+        stmt = _upsert(self._engine.dialect.name)(login_limits).values(
+            key=digest(key), window_start=now, count=1
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["key"],
+            set_={
+                "count": case((expired, 1), else_=login_limits.c.count + 1),
+                "window_start": case((expired, now), else_=login_limits.c.window_start),
+            },
+        ).returning(login_limits.c.count)
+        return int(run_write(self._engine, lambda conn: conn.execute(stmt).scalar_one()))
+
+    def forget_attempt(self, key: str, everything: bool = False) -> None:
+        """Take back one attempt counted under ``key`` (a login that succeeded), or with
+        ``everything`` all of them; expired windows of every key are dropped on the way."""
+        now = time.time()
+
+        def write(conn: Connection) -> None:
+            where = login_limits.c.key == digest(key)
+            if everything:
+                conn.execute(delete(login_limits).where(where))
+            else:
+                conn.execute(
+                    update(login_limits)
+                    .where(where & (login_limits.c.count > 0))
+                    .values(count=login_limits.c.count - 1)
+                )
+            # A day is longer than any window a server uses; the table stays small.
+            conn.execute(delete(login_limits).where(login_limits.c.window_start < now - 86400))
+
+        run_write(self._engine, write)
+
     # -- audit -----------------------------------------------------------------------------------
     def audit(
         self, user: str | None, method: str, path: str, status: int, detail: str | None = None
@@ -346,6 +397,14 @@ class UserStore:
                 AuditEntry(r.at, r.user_name, r.method, r.path, r.status, r.detail)
                 for r in conn.execute(query)
             ]
+
+
+def _upsert(dialect: str):  # type: ignore[no-untyped-def]
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert  # type: ignore[assignment]
+    return dialect_insert
 
 
 _DUMMY: list[str] = []
