@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import itertools
 import json
 import logging
 import os
@@ -35,6 +37,28 @@ __all__ = ["ServeConfig", "app_from_env", "create_app"]
 
 _log = logging.getLogger("loopml.serving")
 CONFIG_ENV = "LOOPML_SERVE_CONFIG"
+
+
+class _RequestIds:
+    """Request ids unique across processes and restarts: 20 random hex digits drawn once per
+    process, then a 12-digit counter (``uuid4`` per request costs a system call each)."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._prefix = uuid.uuid4().hex[:20]
+        self._pid = os.getpid()
+        self._next = itertools.count()
+
+    def new(self) -> str:
+        """A fresh request id (32 hex digits)."""
+        if os.getpid() != self._pid:  # a forked child must not repeat its parent's ids
+            self._reset()
+        return f"{self._prefix}{next(self._next):012x}"
+
+
+_ids = _RequestIds()
 
 
 @dataclass(frozen=True)
@@ -155,6 +179,9 @@ class ModelServer:
         # Warm the model thread (first calls pay for lazy imports and allocations).
         warm = self.primary
         await self.batcher.call(lambda: _warm(warm))
+        # What was loaded lives as long as the server: keep the cyclic collector from walking
+        # it again and again on the request path.
+        gc.freeze()
         if (self.alias is not None or (self.config.shadow and "@" in self.config.shadow)) and (
             self.config.poll_interval > 0
         ):
@@ -263,7 +290,7 @@ class ModelServer:
     async def predict(self, body: bytes, t0: float) -> tuple[int, dict[str, Any]]:
         from loopml.serving._batcher import Item
 
-        rid = uuid.uuid4().hex
+        rid = _ids.new()
         model = self.primary
         assert model is not None
         try:
@@ -300,7 +327,7 @@ class ModelServer:
                 "s": 200,
                 "l": (time.perf_counter() - t0) * 1000,
                 "b": len(body),
-                "ids": ids,
+                "n": rows,  # the ids are "<r>-0" ... "<r>-<n-1>"
                 "in": _loggable(columns),
                 "p": out.predictions,
                 "c": out.confidence,
@@ -339,7 +366,7 @@ class ModelServer:
                     "s": status,
                     "l": (time.perf_counter() - t0) * 1000,
                     "b": size,
-                    "ids": [f"{rid}-0"],
+                    "n": 1,
                 }
             )
         body: dict[str, Any] = {"error": message}
@@ -445,7 +472,7 @@ async def _predict(server: ModelServer, request: Any) -> Any:
             413,
             f"the body is over the limit of {limit:,} bytes; send fewer rows per request "
             "(or start the server with a larger --max-body-bytes)",
-            uuid.uuid4().hex,
+            _ids.new(),
             t0,
             int(request.headers.get("content-length") or 0),
         )
