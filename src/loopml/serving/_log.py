@@ -185,7 +185,8 @@ def _arrow_table(
     import pyarrow.json as pj
 
     ins = [
-        pa.field(name, pa.list_(getattr(pa, _ARROW_TYPES[kind])())) for name, kind in features.items()
+        pa.field(name, pa.list_(getattr(pa, _ARROW_TYPES[kind])()))
+        for name, kind in features.items()
     ]
     schema = pa.schema(
         [
@@ -207,7 +208,9 @@ def _arrow_table(
         raw = pj.read_json(
             io.BytesIO(data),
             read_options=pj.ReadOptions(use_threads=False, block_size=max(len(data), 1 << 20)),
-            parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer"),
+            parse_options=pj.ParseOptions(
+                explicit_schema=schema, unexpected_field_behavior="infer"
+            ),
         ).combine_chunks()
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return None
@@ -215,9 +218,13 @@ def _arrow_table(
     if "ids" in names or "k" in names or raw.column("n").null_count:
         return None  # ids written out, or feedback mixed in: the record-by-record path
     pred = pa.string() if classifier else pa.float64()
-    label_ok = (pa.types.is_string, pa.types.is_integer) if classifier else (
-        pa.types.is_floating,
-        pa.types.is_integer,
+    label_ok = (
+        (pa.types.is_string, pa.types.is_integer)
+        if classifier
+        else (
+            pa.types.is_floating,
+            pa.types.is_integer,
+        )
     )
     for key in ("p", "sp"):
         if key in names:
@@ -238,9 +245,11 @@ def _arrow_table(
     def per_record(key: str, typ: pa.DataType) -> pa.Array:
         if key not in names:
             return pa.nulls(total, typ)
-        return raw.column(key).chunk(0).take(take_parent).cast(typ) if raw.column(
-            key
-        ).num_chunks else pa.nulls(total, typ)
+        return (
+            raw.column(key).chunk(0).take(take_parent).cast(typ)
+            if raw.column(key).num_chunks
+            else pa.nulls(total, typ)
+        )
 
     def per_row(lists: pa.Array | None, typ: pa.DataType) -> pa.Array:
         if lists is None or total == 0:
