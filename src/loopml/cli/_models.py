@@ -78,8 +78,8 @@ def show(
     for g in lin.guidelines:
         note = f" - {g.note}" if g.note else ""
         tree.add_row("guideline", Text(f"{g.project} v{g.version}: {g.labels} labels{note}"))
-    for e in lin.evaluations:
-        tree.add_row("evaluation", Text(f"{e.id[:8]} {e.name}: {_metrics_text(e)}"))
+    for ev in lin.evaluations:
+        tree.add_row("evaluation", Text(f"{ev.id[:8]} {ev.name}: {_metrics_text(ev)}"))
     if not lin.evaluations:
         tree.add_row(
             "evaluation", f"- (none; loopml.analysis.evaluate(..., model_version={mv.ref!r}))"

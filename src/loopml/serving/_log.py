@@ -303,7 +303,8 @@ def _parse(data: bytes) -> list[dict[str, Any]]:
     body = data.rstrip(b"\n")
     if not body:
         return []
-    return loads(b"[" + body.replace(b"\n", b",") + b"]")  # type: ignore[no-any-return]
+    records: list[dict[str, Any]] = loads(b"[" + body.replace(b"\n", b",") + b"]")
+    return records
 
 
 def _features_of(signature: Signature | None) -> dict[str, str]:
