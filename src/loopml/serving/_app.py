@@ -230,6 +230,7 @@ class ModelServer:
                         if self.log is not None:
                             self.log.set_signature(new.signature, new.classes)
                         self.primary = new  # one reference swap: requests use old or new whole
+                        gc.unfreeze()  # so the old version can be collected once unused
                         self.metrics.set_model(self.name, self.config.ref, current, "primary", old)
                         _log.warning("%s now answers with version %s", self.config.ref, current)
                 if self.config.shadow and self.shadow is not None:
