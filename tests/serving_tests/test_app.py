@@ -168,7 +168,7 @@ def test_shadow_is_logged_never_returned(store: object, model: object, data: tup
     from fastapi.testclient import TestClient
 
     x, _ = data
-    app = create_app(ServeConfig("m@champion", shadow="m@challenger"), store)  # type: ignore[arg-type]
+    app = create_app(ServeConfig("m@champion", shadow="m@challenger", log_flush_seconds=0), store)  # type: ignore[arg-type]
     with TestClient(app) as c:
         body = c.post("/predict", json={"records": _records(x, 6)}).json()
         assert body["model_version"] == 1 and "shadow" not in json.dumps(body)
