@@ -508,6 +508,13 @@ def _print(
     if on.get((1, top)) and off.get((1, top)):
         cost = 1 - on[(1, top)]["rps"] / max(off[(1, top)]["rps"], 1e-9)
         print(f"prediction log cost at {top} connections: {cost:+.1%} of throughput (target <= 5%)")
+    cold = {name: float(row["cold start"].split()[0]) for name, row in extra.items()}
+    if "loopml (log on)" in cold and "bare FastAPI (floor)" in cold:
+        print(
+            f"cold start, process start to the first answer: loopml {cold['loopml (log on)']:.1f} s, "
+            f"floor {cold['bare FastAPI (floor)']:.1f} s "
+            f"({cold['loopml (log on)'] / max(cold['bare FastAPI (floor)'], 1e-9):.2f}x; target < 2 s)"
+        )
     for name, cells in results.items():
         if name.startswith("loopml") or not cells.get((1, top)) or not on.get((1, top)):
             continue

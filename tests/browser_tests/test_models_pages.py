@@ -24,6 +24,7 @@ def _seed(_tmp: Path) -> dict[str, Any]:
     from sklearn.linear_model import LogisticRegression
 
     import loopml
+    import loopml.analysis
     import loopml.registry as reg
     from loopml.serving import ServeConfig, create_app
     from loopml.tracking import default_session
@@ -42,6 +43,10 @@ def _seed(_tmp: Path) -> dict[str, Any]:
     reg.set_alias("pets-clf", "champion", 1, reason=f"baseline {EVIL}")
     reg.set_alias("pets-clf", "champion", 2, reason="retrained on more data")
     reg.set_alias("pets-clf", "challenger", 1, reason="keep comparing")
+    test = ds.to_pandas(split="test")
+    guess = model.predict(test[[f"px{i}" for i in range(6)]])
+    preds = pd.DataFrame({"id": test["id"], "prediction": guess})
+    loopml.analysis.evaluate(preds, ds.ref, model_version="pets-clf/2", name=f"holdout {EVIL}")
     store = default_session().store
     app = create_app(ServeConfig("pets-clf@champion"), store)
     with TestClient(app) as client:
@@ -66,6 +71,8 @@ def test_models_list_and_model_page(page: Any, live_server: LiveServer, doc_shot
     page.wait_for_selector("#lineage")
     lineage = page.inner_text("#lineage")
     assert "logreg-trainer" in lineage and "pets@1" in lineage
+    evals = page.inner_text("#lineage-evaluations")
+    assert f"holdout {EVIL}" in evals and "accuracy" in evals and "of pets@1" in evals
     history = page.inner_text("#alias-history")
     assert f"baseline {EVIL}" in history and "retrained on more data" in history
     assert "px5" in page.inner_text("#signature-table")
@@ -73,6 +80,8 @@ def test_models_list_and_model_page(page: Any, live_server: LiveServer, doc_shot
     page.set_viewport_size({"width": 1400, "height": 900})
     page.goto("/models/pets-clf?version=1")
     assert f"first {EVIL}" in page.inner_text("#lineage")
+    # Version 1 came from the same run, and the run was not evaluated: version 2 was, by name.
+    assert "holdout" not in page.inner_text("#lineage-evaluations")
     doc_shot(page, "model-1400")
 
 

@@ -58,3 +58,26 @@ def test_errors_are_one_line(registered: None, capsys: pytest.CaptureFixture[str
         assert info.value.code == 2
         err = capsys.readouterr().err
         assert err.startswith("error:") and "Traceback" not in err
+
+
+def test_show_lists_the_evaluations_of_the_version(
+    session: object, frame: tuple, clf: object
+) -> None:
+    import pandas as pd
+
+    import loopml.analysis
+
+    x, y = frame
+    data = x.assign(id=[f"i{i}" for i in range(len(x))], label=[str(v) for v in y])
+    ds = loopml.datasets.create("cli-points", data, split={"train": 0.5, "test": 0.5})
+    reg.register("judged-clf", clf, example=x[:3])
+    out = runner.invoke(app, ["models", "show", "judged-clf/1"], terminal_width=120)
+    assert out.exit_code == 0, out.output
+    assert "model_version='judged-clf/1'" in out.output  # how to add one
+    test = ds.to_pandas(split="test")
+    guess = clf.predict(test[["a", "b", "c", "d"]])  # type: ignore[attr-defined]
+    preds = pd.DataFrame({"id": test["id"], "prediction": [str(v) for v in guess]})
+    ev = loopml.analysis.evaluate(preds, ds.ref, model_version="judged-clf/1", name="[b]cli[/b]")
+    out = runner.invoke(app, ["models", "show", "judged-clf/1"], terminal_width=120)
+    assert out.exit_code == 0, out.output
+    assert f"{ev.id[:8]} [b]cli[/b]" in out.output and "accuracy" in out.output

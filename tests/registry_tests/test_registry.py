@@ -217,3 +217,34 @@ def test_lineage_reaches_datasets_and_guidelines(
         (2, 50, "c matters"),
     ]
     assert reg.register("solo", clf, example=x[:3]).lineage().run is None
+
+
+def test_lineage_lists_the_evaluations_of_the_version(
+    session: object, frame: tuple, clf: object
+) -> None:
+    import pandas as pd
+
+    import loopml.analysis
+
+    x, y = frame
+    data = x.assign(id=[f"i{i}" for i in range(len(x))], label=[str(v) for v in y])
+    ds = loopml.datasets.create("eval-points", data, split={"train": 0.5, "test": 0.5})
+    with loopml.init(project="lineage-evals") as run:
+        run.use_dataset(ds.ref)
+    v1 = reg.register("judged", clf, run=run, example=x[:3])
+    v2 = reg.register("judged", clf, example=x[:3])
+    test = ds.to_pandas(split="test")
+    guess = clf.predict(test[["a", "b", "c", "d"]])  # type: ignore[attr-defined]
+    preds = pd.DataFrame({"id": test["id"], "prediction": [str(v) for v in guess]})
+    by_ref = loopml.analysis.evaluate(preds, ds.ref, model_version="judged/2", name="by ref")
+    by_run = loopml.analysis.evaluate(preds, ds.ref, run=run.id, name="by run")
+    loopml.analysis.evaluate(preds, ds.ref, model_version="judged/7", name="another version")
+    lin1, lin2 = v1.lineage(), v2.lineage()
+    # Version 1 came from the run: the run's evaluation is its evaluation.
+    assert [e.name for e in lin1.evaluations] == ["by run"]
+    assert lin1.evaluations[0].id == by_run.id
+    assert lin1.dataset_of(lin1.evaluations[0]) == ds.ref
+    # Version 2 has no run: only the evaluation that names it.
+    assert [e.id for e in lin2.evaluations] == [by_ref.id]
+    assert lin2.dataset_of(lin2.evaluations[0]) is None  # not among its (no) datasets
+    assert reg.register("unjudged", clf, example=x[:3]).lineage().evaluations == ()

@@ -72,6 +72,9 @@ def client(store: object, model: object) -> Iterator[object]:
 
     from loopml.serving import ServeConfig, create_app
 
-    app = create_app(ServeConfig("m@champion", poll_interval=0.1, max_body_bytes=20_000), store)  # type: ignore[arg-type]
+    app = create_app(
+        ServeConfig("m@champion", poll_interval=0.1, max_body_bytes=20_000, log_flush_seconds=0),
+        store,
+    )  # type: ignore[arg-type]
     with TestClient(app) as c:
         yield c

@@ -118,3 +118,60 @@ def test_the_standard_library_json_path_gives_the_same_records(monkeypatch: obje
     plain = _json.loads(_json.dumps(record))
     assert fast == plain == {"in": {"a": [1.5, None], "n": [1, 2]}, "p": ["x", None]}
     assert _json.loads(b'{"a": NaN}')["a"] != _json.loads(b'{"a": NaN}')["a"]  # NaN parses
+
+
+def test_arrow_and_record_by_record_writers_build_the_same_table() -> None:
+    import math
+
+    import numpy as np
+
+    from loopml.serving._log import _arrow_table, _dumps, _parse, _Rows
+
+    feats = {"a": "float64", "b": "int64", "c": "bool", "d": "string"}
+    one = {"a": np.array([1.0]), "b": np.array([2]), "c": np.array([True]), "d": ["x"]}
+    three = {
+        "a": np.array([1.0, np.nan, 3.0]),
+        "b": np.array([2, 3, 4]),
+        "c": np.array([True, False, True]),
+        "d": ["x", None, "z"],
+    }
+    base = {"t": 10, "v": 1, "s": 200, "l": 1.5, "b": 10}
+    records = [
+        {**base, "r": "r1", "n": 1, "in": one, "p": [1], "c": [0.9], "pr": [[0.1, 0.9]]},
+        {
+            **base,
+            "r": "r2",
+            "n": 3,
+            "in": three,
+            "p": [0, 1, 0],
+            "c": [0.9, 0.8, 0.7],
+            "pr": [[0.9, 0.1], [0.2, 0.8], [0.7, 0.3]],
+            "sv": 3,
+            "sp": [1, 1, 0],
+            "sc": [0.6, 0.6, 0.6],
+        },
+        {**base, "r": "r3", "s": 422, "n": 1},  # a rejected request: no inputs, no outputs
+    ]
+    data = b"".join(_dumps(r) for r in records)
+    for classifier in (True, False):
+        fast = _arrow_table(data, "m", feats, classifier)
+        rows = _Rows("m", feats, classifier)
+        for rec in _parse(data):
+            rows.add(rec)
+        slow = rows.table()
+        assert fast is not None
+        assert fast.schema == slow.schema
+        assert fast.num_rows == slow.num_rows == 5
+        for x, y in zip(fast.to_pylist(), slow.to_pylist(), strict=True):
+            for key in x:
+                both_nan = isinstance(x[key], float) and math.isnan(x[key]) and math.isnan(y[key])
+                assert x[key] == y[key] or both_nan, key
+        assert fast.column("id").to_pylist()[:4] == ["r1-0", "r2-0", "r2-1", "r2-2"]
+
+
+def test_mixed_label_types_fall_back_to_the_record_by_record_writer() -> None:
+    from loopml.serving._log import _arrow_table, _dumps
+
+    base = {"t": 10, "v": 1, "s": 200, "l": 1.5, "b": 10, "n": 1, "in": {"a": [1.0]}}
+    data = _dumps({**base, "r": "r1", "p": [1]}) + _dumps({**base, "r": "r2", "p": ["x"]})
+    assert _arrow_table(data, "m", {"a": "float64"}, True) is None

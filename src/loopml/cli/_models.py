@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.text import Text
@@ -78,6 +78,12 @@ def show(
     for g in lin.guidelines:
         note = f" - {g.note}" if g.note else ""
         tree.add_row("guideline", Text(f"{g.project} v{g.version}: {g.labels} labels{note}"))
+    for ev in lin.evaluations:
+        tree.add_row("evaluation", Text(f"{ev.id[:8]} {ev.name}: {_metrics_text(ev)}"))
+    if not lin.evaluations:
+        tree.add_row(
+            "evaluation", f"- (none; loopml.analysis.evaluate(..., model_version={mv.ref!r}))"
+        )
     console.print(tree)
     history = reg.alias_history(mv.name)
     if history:
@@ -88,6 +94,20 @@ def show(
                 fmt_time(e.time), Text(e.alias), move, Text(e.user or "?"), Text(e.reason or "")
             )
         console.print(hist)
+
+
+def _metrics_text(e: Any) -> str:
+    """The first few metrics of an evaluation with their intervals, and its size."""
+    parts = []
+    for m in list(e.metrics.values())[:3]:
+        if m.value is None:
+            parts.append(f"{m.name} -")
+        elif m.low is not None and m.high is not None:
+            parts.append(f"{m.name} {m.value:.3f} [{m.low:.3f}, {m.high:.3f}]")
+        else:
+            parts.append(f"{m.name} {m.value:.3f}")
+    split = f" {e.split}" if e.split else ""
+    return f"{', '.join(parts) or 'no metrics'} ({e.n_rows:,} rows{split})"
 
 
 @app.command("alias")

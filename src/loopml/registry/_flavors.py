@@ -113,17 +113,19 @@ def load_file(
         )
     if flavor == "sklearn":
         import skops.io as sio
+        from skops.io.exceptions import UntrustedTypesFoundException
 
-        untrusted = sorted(sio.get_untrusted_types(file=path))
-        allowed = set(vouched) | set(extra_trusted)
-        refused = [t for t in untrusted if t not in allowed]
-        if refused:
+        allowed = sorted(set(vouched) | set(extra_trusted))
+        try:
+            # One pass: skops audits every type against ``allowed`` before building anything.
+            return sio.load(path, trusted=allowed)
+        except UntrustedTypesFoundException:
+            refused = sorted(set(sio.get_untrusted_types(file=path)) - set(allowed))
             raise UnsafeModelError(
                 f"refusing to load model {label}: its skops file holds types that were not "
                 f"trusted when it was registered: {refused}; loading them could run code. "
                 "If you know where the file came from, pass trusted_types=[...] naming them"
-            )
-        return sio.load(path, trusted=untrusted)
+            ) from None
     if flavor == "onnx":
         return OnnxModel(path.read_bytes())
     if flavor == "python":

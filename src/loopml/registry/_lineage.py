@@ -10,13 +10,14 @@ from loopml._errors import NotFoundError
 if TYPE_CHECKING:
     from loopml.datasets import DatasetVersion
     from loopml.registry._version import ModelVersion
-    from loopml.store import RunRecord, Store
+    from loopml.store import EvaluationRecord, RunRecord, Store
 
 __all__ = ["lineage_of"]
 
 
 def lineage_of(mv: ModelVersion, store: Store | None) -> Lineage:
-    """Model version -> run -> dataset versions (``datasets.inputs_of``) -> guideline versions."""
+    """Model version -> run -> dataset versions (``datasets.inputs_of``) -> guideline versions,
+    and the evaluations of the version (naming it, or scoring its run)."""
     if store is None:
         from loopml.tracking import default_session
 
@@ -51,7 +52,8 @@ def lineage_of(mv: ModelVersion, store: Store | None) -> Lineage:
             guidelines.append(
                 GuidelineUse(src["project"], version, n, note, created, f"{ds.name}@{ds.number}")
             )
-    return Lineage(mv.ref, mv.run_id, run, datasets, tuple(guidelines))
+    evaluations = tuple(store.models.evaluations(mv.name, mv.version))
+    return Lineage(mv.ref, mv.run_id, run, datasets, tuple(guidelines), evaluations)
 
 
 @dataclass(frozen=True)
@@ -68,10 +70,19 @@ class GuidelineUse:
 
 @dataclass(frozen=True)
 class Lineage:
-    """Model version -> run -> dataset versions -> guideline versions."""
+    """Model version -> run -> dataset versions -> guideline versions; its evaluations."""
 
     model: str
     run_id: str | None
     run: RunRecord | None  # None when there is no run or it was deleted
     datasets: tuple[DatasetVersion, ...]
     guidelines: tuple[GuidelineUse, ...]
+    evaluations: tuple[EvaluationRecord, ...] = ()  # newest first
+
+    def dataset_of(self, evaluation: EvaluationRecord) -> str | None:
+        """``name@number`` of the dataset version ``evaluation`` scored, when it is one of
+        this lineage's datasets."""
+        for ds in self.datasets:
+            if ds.digest == evaluation.dataset_digest:
+                return f"{ds.name}@{ds.number}"
+        return None

@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,33 +50,19 @@ def _dumps(record: dict[str, Any]) -> bytes:
 
 
 class _Rows:
-    """Column lists for one Parquet part, filled record by record."""
+    """Column lists for one Parquet part, built from a batch of parsed records.
 
-    BASE = (
-        "id",
-        "request_id",
-        "time",
-        "model",
-        "model_version",
-        "status",
-        "latency_ms",
-        "payload_bytes",
-    )
-    OUT = (
-        "prediction",
-        "confidence",
-        "probabilities",
-        "shadow_model_version",
-        "shadow_prediction",
-        "shadow_confidence",
-    )
+    Records are kept as parsed and turned into columns all at once in :meth:`table` (one
+    comprehension per column), which costs a few microseconds per record: this runs in the
+    serving process, beside the requests, so it must stay cheap.
+    """
 
     def __init__(self, model: str, features: dict[str, str], classifier: bool) -> None:
         self.model = model
         self.features = dict(features)
         self.classifier = classifier
-        self.cols: dict[str, list[Any]] = {c: [] for c in (*self.BASE, *self.OUT)}
-        self.inputs: dict[str, list[Any]] = {}
+        self.records: list[dict[str, Any]] = []
+        self.sizes: list[int] = []
         self.n = 0
         self.feedback: dict[str, list[Any]] = {"id": [], "time": [], "truth": []}
 
@@ -87,74 +74,82 @@ class _Rows:
             truth = rec["truth"]
             fb["truth"].append(str(truth) if self.classifier else float(truth))
             return
-        ids = rec["ids"]
-        n = len(ids)
-        c = self.cols
-        c["id"].extend(ids)
-        c["request_id"].extend([rec["r"]] * n)
-        c["time"].extend([rec["t"]] * n)
-        c["model"].extend([self.model] * n)
-        c["model_version"].extend([rec.get("v")] * n)
-        c["status"].extend([rec["s"]] * n)
-        c["latency_ms"].extend([rec["l"]] * n)
-        c["payload_bytes"].extend([rec["b"]] * n)
-        inputs = rec.get("in") or {}
-        for name in set(self.inputs) | set(inputs):
-            col = self.inputs.setdefault(name, [None] * self.n)
-            values = inputs.get(name)
-            col.extend(values if values is not None else [None] * n)
-        self._out("prediction", rec.get("p"), n, text=True)
-        self._out("confidence", rec.get("c"), n)
-        self._out("probabilities", rec.get("pr"), n)
-        c["shadow_model_version"].extend([rec.get("sv")] * n)
-        self._out("shadow_prediction", rec.get("sp"), n, text=True)
-        self._out("shadow_confidence", rec.get("sc"), n)
+        ids = rec.get("ids")
+        n = len(ids) if ids is not None else int(rec["n"])
+        self.records.append(rec)
+        self.sizes.append(n)
         self.n += n
 
-    def _out(self, name: str, values: list[Any] | None, n: int, text: bool = False) -> None:
-        if values is None:
-            self.cols[name].extend([None] * n)
-        elif text and self.classifier:
-            self.cols[name].extend(None if v is None else str(v) for v in values)
-        elif text:
-            self.cols[name].extend(None if v is None else float(v) for v in values)
-        else:
-            self.cols[name].extend(values)
+    def _ids(self) -> list[str]:
+        out: list[str] = []
+        for rec, n in zip(self.records, self.sizes, strict=True):
+            ids = rec.get("ids")
+            out.extend(ids if ids is not None else [f"{rec['r']}-{i}" for i in range(n)])
+        return out
+
+    def _each(self, key: str) -> list[Any]:
+        """One value per record, repeated for each of its rows."""
+        if self.n == len(self.records):  # one row each: the common case under load
+            return [rec.get(key) for rec in self.records]
+        out: list[Any] = []
+        for rec, n in zip(self.records, self.sizes, strict=True):
+            value = rec.get(key)
+            out.extend([value] * n if n != 1 else (value,))
+        return out
+
+    def _rows(self, values: list[Any]) -> list[Any]:
+        """Per-row lists (one per record, or None) laid end to end."""
+        if None not in values:
+            return list(chain.from_iterable(values))
+        out: list[Any] = []
+        for value, n in zip(values, self.sizes, strict=True):
+            if value is None:
+                out.extend([None] * n)
+            else:
+                out.extend(value)
+        return out
+
+    def _out(self, key: str, text: bool = False) -> list[Any]:
+        values = self._rows([rec.get(key) for rec in self.records])
+        if text and self.classifier:
+            return [v if v is None or type(v) is str else str(v) for v in values]
+        if text:
+            return [None if v is None else float(v) for v in values]
+        return values
 
     def table(self) -> pa.Table:
         import pyarrow as pa
 
         ts = pa.timestamp("us", tz="UTC")
         pred = pa.string() if self.classifier else pa.float64()
-        c = self.cols
+        recs = self.records
         arrays: dict[str, pa.Array] = {
-            "id": pa.array(c["id"], pa.string()),
-            "request_id": pa.array(c["request_id"], pa.string()),
-            "time": pa.array(c["time"], pa.int64()).cast(ts),
-            "model": pa.array(c["model"], pa.string()),
-            "model_version": pa.array(c["model_version"], pa.int32()),
-            "status": pa.array(c["status"], pa.int16()),
-            "latency_ms": pa.array(c["latency_ms"], pa.float64()),
-            "payload_bytes": pa.array(c["payload_bytes"], pa.int32()),
+            "id": pa.array(self._ids(), pa.string()),
+            "request_id": pa.array(self._each("r"), pa.string()),
+            "time": pa.array(self._each("t"), pa.int64()).cast(ts),
+            "model": pa.array([self.model] * self.n, pa.string()),
+            "model_version": pa.array(self._each("v"), pa.int32()),
+            "status": pa.array(self._each("s"), pa.int16()),
+            "latency_ms": pa.array(self._each("l"), pa.float64()),
+            "payload_bytes": pa.array(self._each("b"), pa.int32()),
         }
+        inputs = [rec.get("in") or {} for rec in recs]
+        names = set(self.features)
+        for given in inputs:
+            if given.keys() - names:
+                names |= given.keys()
         order = {name: i for i, name in enumerate(self.features)}
-        for name in sorted(self.inputs, key=lambda k: (order.get(k, len(order)), k)):
+        for name in sorted(names, key=lambda k: (order.get(k, len(order)), k)):
             kind = self.features.get(name)
-            values = self.inputs[name]
-            values += [None] * (self.n - len(values))
+            values = self._rows([given.get(name) for given in inputs])
             typ = getattr(pa, _ARROW_TYPES[kind])() if kind else None
-            if kind == "float64":
-                values = [
-                    float(v) if isinstance(v, int) and not isinstance(v, bool) else v
-                    for v in values
-                ]
             arrays[f"in.{name}"] = pa.array(values, typ) if typ else pa.array(values)
-        arrays["prediction"] = pa.array(c["prediction"], pred)
-        arrays["confidence"] = pa.array(c["confidence"], pa.float64())
-        arrays["probabilities"] = pa.array(c["probabilities"], pa.list_(pa.float64()))
-        arrays["shadow_model_version"] = pa.array(c["shadow_model_version"], pa.int32())
-        arrays["shadow_prediction"] = pa.array(c["shadow_prediction"], pred)
-        arrays["shadow_confidence"] = pa.array(c["shadow_confidence"], pa.float64())
+        arrays["prediction"] = pa.array(self._out("p", text=True), pred)
+        arrays["confidence"] = pa.array(self._out("c"), pa.float64())
+        arrays["probabilities"] = pa.array(self._out("pr"), pa.list_(pa.float64()))
+        arrays["shadow_model_version"] = pa.array(self._each("sv"), pa.int32())
+        arrays["shadow_prediction"] = pa.array(self._out("sp", text=True), pred)
+        arrays["shadow_confidence"] = pa.array(self._out("sc"), pa.float64())
         return pa.table(arrays)
 
     def feedback_table(self) -> pa.Table:
@@ -168,6 +163,148 @@ class _Rows:
                 "truth": pa.array(fb["truth"], pa.string() if self.classifier else pa.float64()),
             }
         )
+
+
+_FEEDBACK_PREFIX = b'{"k":"f"'
+
+
+def _arrow_table(
+    data: bytes, model: str, features: dict[str, str], classifier: bool
+) -> pa.Table | None:
+    """The rows of ``data`` (prediction records only) parsed by Arrow's JSON reader.
+
+    It builds the columns in C++ without the GIL, so the requests keep the interpreter while
+    it runs. The same table :class:`_Rows` builds; None when the records hold something it
+    does not read the same way (mixed label types, ...), and the caller uses :class:`_Rows`.
+    """
+    import io
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.json as pj
+
+    ins = [
+        pa.field(name, pa.list_(getattr(pa, _ARROW_TYPES[kind])()))
+        for name, kind in features.items()
+    ]
+    schema = pa.schema(
+        [
+            ("r", pa.string()),
+            ("t", pa.int64()),
+            ("v", pa.int64()),
+            ("s", pa.int64()),
+            ("l", pa.float64()),
+            ("b", pa.int64()),
+            ("n", pa.int64()),
+            ("in", pa.struct(ins)),
+            ("c", pa.list_(pa.float64())),
+            ("pr", pa.list_(pa.list_(pa.float64()))),
+            ("sv", pa.int64()),
+            ("sc", pa.list_(pa.float64())),
+        ]
+    )
+    try:
+        raw = pj.read_json(
+            io.BytesIO(data),
+            read_options=pj.ReadOptions(use_threads=False, block_size=max(len(data), 1 << 20)),
+            parse_options=pj.ParseOptions(
+                explicit_schema=schema, unexpected_field_behavior="infer"
+            ),
+        ).combine_chunks()
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+    names = set(raw.column_names)
+    if "ids" in names or "k" in names or raw.column("n").null_count:
+        return None  # ids written out, or feedback mixed in: the record-by-record path
+    pred = pa.string() if classifier else pa.float64()
+    label_ok = (
+        (pa.types.is_string, pa.types.is_integer)
+        if classifier
+        else (
+            pa.types.is_floating,
+            pa.types.is_integer,
+        )
+    )
+    for key in ("p", "sp"):
+        if key in names:
+            typ = raw.column(key).type
+            if not pa.types.is_list(typ) or not (
+                pa.types.is_null(typ.value_type) or any(ok(typ.value_type) for ok in label_ok)
+            ):
+                return None
+    if set(raw.column("in").type.names) - set(features) if raw.num_rows else False:
+        return None
+    sizes = raw.column("n").to_numpy()
+    total = int(sizes.sum())
+    parent = np.repeat(np.arange(raw.num_rows), sizes)
+    starts = np.cumsum(sizes) - sizes
+    pos = np.arange(total) - np.repeat(starts, sizes)
+    take_parent = pa.array(parent)
+
+    def per_record(key: str, typ: pa.DataType) -> pa.Array:
+        if key not in names:
+            return pa.nulls(total, typ)
+        return (
+            raw.column(key).chunk(0).take(take_parent).cast(typ)
+            if raw.column(key).num_chunks
+            else pa.nulls(total, typ)
+        )
+
+    def per_row(lists: pa.Array | None, typ: pa.DataType) -> pa.Array:
+        if lists is None or total == 0:
+            return pa.nulls(total, typ)
+        valid = np.asarray(lists.is_valid().to_numpy(zero_copy_only=False), dtype=bool)[parent]
+        lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy()[parent]
+        offsets = np.asarray(lists.offsets)[:-1][parent]
+        ok = valid & (pos < lengths)
+        idx = pa.array(np.where(ok, offsets + pos, 0), mask=~ok)
+        values = lists.values
+        if len(values) == 0:
+            return pa.nulls(total, typ)
+        return values.take(idx).cast(typ)
+
+    def column(key: str) -> pa.Array | None:
+        if key not in names or raw.column(key).num_chunks == 0:
+            return None
+        return raw.column(key).chunk(0)
+
+    rid = per_record("r", pa.string())
+    ids = pc.binary_join_element_wise(rid, pa.array(pos).cast(pa.string()), "-")
+    arrays: dict[str, pa.Array] = {
+        "id": ids,
+        "request_id": rid,
+        "time": per_record("t", pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+        "model": pa.array([model] * total, pa.string()),
+        "model_version": per_record("v", pa.int32()),
+        "status": per_record("s", pa.int16()),
+        "latency_ms": per_record("l", pa.float64()),
+        "payload_bytes": per_record("b", pa.int32()),
+    }
+    inputs = column("in")
+    for name, kind in features.items():
+        child = None
+        if inputs is not None:
+            child = inputs.field(name)
+            if inputs.null_count:  # a record without inputs (a rejected request)
+                child = pc.if_else(inputs.is_valid(), child, pa.nulls(len(child), child.type))
+        arrays[f"in.{name}"] = per_row(child, getattr(pa, _ARROW_TYPES[kind])())
+    arrays["prediction"] = per_row(column("p"), pred)
+    arrays["confidence"] = per_row(column("c"), pa.float64())
+    arrays["probabilities"] = per_row(column("pr"), pa.list_(pa.float64()))
+    arrays["shadow_model_version"] = per_record("sv", pa.int32())
+    arrays["shadow_prediction"] = per_row(column("sp"), pred)
+    arrays["shadow_confidence"] = per_row(column("sc"), pa.float64())
+    return pa.table(arrays)
+
+
+def _parse(data: bytes) -> list[dict[str, Any]]:
+    """Every record of ``data`` (complete lines), parsed in one call."""
+    body = data.rstrip(b"\n")
+    if not body:
+        return []
+    records: list[dict[str, Any]] = loads(b"[" + body.replace(b"\n", b",") + b"]")
+    return records
 
 
 def _features_of(signature: Signature | None) -> dict[str, str]:
@@ -184,12 +321,28 @@ def _write_records(
     classes: Sequence[Any] | None,
 ) -> int:
     """Write the complete records in ``data`` as part ``part``; returns the rows written."""
+    import gc
+
+    if features and _FEEDBACK_PREFIX not in data:
+        fast = _arrow_table(data, model, features, classifier)
+        if fast is not None:
+            if fast.num_rows:
+                store.predictions.write(model, fast, part, classes)
+            return int(fast.num_rows)
     rows = _Rows(model, features, classifier)
-    for line in data.split(b"\n"):
-        if line:
-            rows.add(loads(line))
-    if rows.n:
-        store.predictions.write(model, rows.table(), part, classes)
+    # Parsing makes tens of objects per record, none of them in a reference cycle: without the
+    # pause, the cyclic collector would run many times over the whole heap while it parses.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        for rec in _parse(data):
+            rows.add(rec)
+        table = rows.table() if rows.n else None
+    finally:
+        if paused:
+            gc.enable()
+    if table is not None:
+        store.predictions.write(model, table, part, classes)
     if rows.feedback["id"]:
         store.predictions.write_feedback(model, rows.feedback_table(), part)
     return rows.n

@@ -40,6 +40,9 @@ class ServedModel:
         self.signature: Signature = version.signature
         self.classes = list(version.classes) if version.classes is not None else None
         self.has_proba = self.classes is not None and hasattr(model, "predict_proba")
+        # A model fitted on a DataFrame of numbers can take the same columns as one 2-D array:
+        # for a single row, sklearn's checks of a DataFrame cost about as much as the model.
+        self.as_array = not self.signature.frame or _array_ok(self)
 
     @property
     def number(self) -> int:
@@ -51,7 +54,7 @@ class ServedModel:
         import numpy as np
 
         sig = self.signature
-        if not sig.frame:
+        if self.as_array:
             return np.column_stack([columns[n] for n in sig.names])
         import pandas as pd
 
@@ -80,6 +83,53 @@ class ServedModel:
             )
         raw = np.asarray(self.model.predict(x)).ravel()
         return Output([v.item() if hasattr(v, "item") else v for v in raw], None, None)
+
+
+_NUMERIC = frozenset(("float64", "int64", "bool"))
+# What sklearn says when an array reaches a model fitted on a DataFrame. The server checked the
+# names itself (the signature), and `_array_ok` proved the array gives the same answers.
+_NAMES_WARNING = "X does not have valid feature names"
+
+
+def _array_ok(served: ServedModel) -> bool:
+    """Whether ``served`` answers a 2-D array exactly as it answers the DataFrame.
+
+    Only for numeric columns, in the order the model was fitted with; then proven on probe rows
+    (a pipeline that picks columns by name fails or differs here and keeps the DataFrame).
+    """
+    import warnings
+
+    import numpy as np
+
+    sig = served.signature
+    if any(f.dtype not in _NUMERIC for f in sig.features):
+        return False
+    fitted = getattr(served.model, "feature_names_in_", None)
+    if fitted is None or [str(n) for n in fitted] != sig.names:
+        return False
+    rng = np.random.default_rng(0)
+    cols: dict[str, np.ndarray] = {}
+    for f in sig.features:
+        if f.dtype == "float64":
+            cols[f.name] = np.concatenate([[0.0, 1.0, -1.0], rng.normal(0, 3, 5)])
+        elif f.dtype == "int64":
+            cols[f.name] = np.concatenate([[0, 1, -1], rng.integers(-5, 6, 5)])
+        else:
+            cols[f.name] = np.array([False, True, False, True, True, False, False, True])
+    served.as_array = False
+    method = "predict_proba" if served.has_proba else "predict"
+    call = getattr(served.model, method)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            by_frame = np.asarray(call(served.frame(cols)))
+            by_array = np.asarray(call(np.column_stack([cols[n] for n in sig.names])))
+    except Exception:  # the model needs its DataFrame (columns picked by name, ...)
+        return False
+    if by_frame.shape != by_array.shape or not np.array_equal(by_frame, by_array):
+        return False
+    warnings.filterwarnings("ignore", message=_NAMES_WARNING, category=UserWarning)
+    return True
 
 
 def load_served(ref: str, store: Store, *, trust: bool = False) -> ServedModel:

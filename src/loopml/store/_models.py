@@ -26,6 +26,7 @@ from loopml.store._engine import read, run_write
 from loopml.store._schema_models import model_alias_events, model_aliases, model_versions, models
 
 if TYPE_CHECKING:
+    from loopml.store._evaluations import EvaluationRecord
     from loopml.store._store import Store
 
 __all__ = [
@@ -351,6 +352,25 @@ class ModelStore:
         )
         with read(self._store.engine) as conn:
             return [self._version_row(r, r.model_name) for r in conn.execute(q)]
+
+    def evaluations(self, name: str, version: int) -> list[EvaluationRecord]:
+        """Evaluations of version ``version`` of ``name``, newest first.
+
+        An evaluation is of this version when it names it (``model_version="NAME/3"``) or
+        when it scored the run the version was registered from.
+        """
+        from sqlalchemy import or_
+
+        from loopml.store._evaluations import _record
+        from loopml.store._schema_evaluations import evaluations
+
+        mv = self.get_version(name, version)
+        match = evaluations.c.model_version == f"{mv.name}/{mv.version}"
+        if mv.run_id is not None:
+            match = or_(match, evaluations.c.run_id == mv.run_id)
+        q = select(evaluations).where(match).order_by(evaluations.c.created_at.desc()).limit(100)
+        with read(self._store.engine) as conn:
+            return [_record(r) for r in conn.execute(q)]
 
     def aliases(self, name: str) -> dict[str, int]:
         """The aliases of ``name`` and the versions they point at."""
