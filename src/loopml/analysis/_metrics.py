@@ -12,7 +12,7 @@ fast and is valid for these smooth, root-n consistent statistics.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
@@ -108,43 +108,97 @@ def _row_samples(n: int, rng: np.random.Generator) -> tuple[np.ndarray, float, s
     return idx, float(np.sqrt(m / n)), f"m-out-of-n bootstrap, m={m}, {N_BOOT_ROWS} resamples"
 
 
-def roc_auc(truth: np.ndarray, probs: np.ndarray) -> float:
+def _dense_ranks(x: np.ndarray) -> tuple[np.ndarray, int]:
+    """Each value's rank among the distinct values (ties share one), and how many there are."""
+    import numpy as np
+
+    uniq, inverse = np.unique(x, return_inverse=True)
+    return inverse.astype(np.int64), len(uniq)
+
+
+def _auc_from_counts(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    """ROC AUC from positive and negative counts per distinct score, in score order (last axis):
+    the chance a positive outscores a negative, ties counting one half (Mann-Whitney U)."""
+    import numpy as np
+
+    below = np.cumsum(neg, axis=-1) - neg
+    n_pos, n_neg = pos.sum(-1), neg.sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (pos * (below + 0.5 * neg)).sum(-1) / (n_pos * n_neg)
+
+
+# Above this many draws x distinct scores, bootstrap AUCs are counted one draw at a time.
+_AUC_CELLS = 4_000_000
+
+
+def _auc_classes(k: int) -> list[int]:
+    return [1] if k == 2 else list(range(k))
+
+
+def roc_auc(truth: np.ndarray, probs: np.ndarray, idx: np.ndarray | None = None) -> Any:
     """ROC AUC: binary on the second class's probability, else one-vs-rest macro average.
 
-    Computed from ranks (Mann-Whitney U, ties averaged) so that bootstrap resamples stay cheap.
-    NaN when a class has no positive or no negative example.
+    Computed from counts per distinct score (Mann-Whitney U, ties averaged), sorting once. With
+    ``idx`` (draws x rows, bootstrap resamples) returns one AUC per draw, vectorized over the
+    draws. NaN when a class has no positive or no negative example.
     """
     import numpy as np
-    from scipy.stats import rankdata
 
     k = probs.shape[1]
-    classes = [1] if k == 2 else range(k)
-    aucs = []
-    for c in classes:
-        pos = truth == c
-        n_pos = int(pos.sum())
-        n_neg = len(truth) - n_pos
-        if n_pos == 0 or n_neg == 0:
-            if k == 2:
-                return float("nan")
+    per_class = []
+    for c in _auc_classes(k):
+        ranks, u = _dense_ranks(probs[:, c])
+        is_pos = truth == c
+        if idx is None:
+            pos = np.bincount(ranks, weights=is_pos, minlength=u)
+            neg = np.bincount(ranks, minlength=u) - pos
+            per_class.append(_auc_from_counts(pos, neg)[None])
             continue
-        ranks = rankdata(probs[:, c])
-        aucs.append((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-    return float(np.mean(aucs)) if aucs else float("nan")
+        draws = idx.shape[0]
+        r, p = ranks[idx], is_pos[idx]
+        if draws * u <= _AUC_CELLS:
+            flat = (np.arange(draws)[:, None] * u + r).ravel()
+            tot = np.bincount(flat, minlength=draws * u).reshape(draws, u)
+            pos = np.bincount(flat, weights=p.ravel(), minlength=draws * u).reshape(draws, u)
+            per_class.append(_auc_from_counts(pos, tot - pos))
+        else:
+            out = np.empty(draws)
+            for d in range(draws):
+                rd, inv = np.unique(r[d], return_inverse=True)
+                pos = np.bincount(inv, weights=p[d], minlength=len(rd))
+                neg = np.bincount(inv, minlength=len(rd)) - pos
+                out[d] = _auc_from_counts(pos, neg)
+            per_class.append(out)
+    aucs = np.vstack(per_class)  # classes x draws
+    if k == 2:
+        result = aucs[0]
+    else:
+        # A class without positives or negatives (in a draw) is left out of that draw's mean.
+        with np.errstate(invalid="ignore"):
+            valid = np.isfinite(aucs)
+            result = np.where(valid, aucs, 0).sum(0) / valid.sum(0)
+    return float(result[0]) if idx is None else result
 
 
-def ece(truth: np.ndarray, probs: np.ndarray) -> float:
+def ece(truth: np.ndarray, probs: np.ndarray, idx: np.ndarray | None = None) -> Any:
     """Expected calibration error: the confidence of the top class against its accuracy, in
-    ``ECE_BINS`` equal-width bins, weighted by bin size."""
+    ``ECE_BINS`` equal-width bins, weighted by bin size. With ``idx`` (draws x rows) returns one
+    value per bootstrap draw, vectorized."""
     import numpy as np
 
-    conf = probs.max(1)
-    correct = probs.argmax(1) == truth
+    conf = np.maximum.reduce(probs, axis=1)
+    correct = (probs.argmax(1) == truth).astype(np.float64)
     bins = np.minimum((conf * ECE_BINS).astype(np.int64), ECE_BINS - 1)
-    np.bincount(bins, minlength=ECE_BINS)
-    acc = np.bincount(bins, weights=correct, minlength=ECE_BINS)
-    cs = np.bincount(bins, weights=conf, minlength=ECE_BINS)
-    return float(np.abs(acc - cs).sum() / len(truth))
+    if idx is None:
+        acc = np.bincount(bins, weights=correct, minlength=ECE_BINS)
+        cs = np.bincount(bins, weights=conf, minlength=ECE_BINS)
+        return float(np.abs(acc - cs).sum() / len(truth))
+    draws, m = idx.shape
+    flat = (np.arange(draws)[:, None] * ECE_BINS + bins[idx]).ravel()
+    size = draws * ECE_BINS
+    acc = np.bincount(flat, weights=correct[idx].ravel(), minlength=size).reshape(draws, -1)
+    cs = np.bincount(flat, weights=conf[idx].ravel(), minlength=size).reshape(draws, -1)
+    return np.abs(acc - cs).sum(1) / m
 
 
 def classification_metrics(
@@ -177,11 +231,8 @@ def classification_metrics(
     if np.isnan(auc):
         out.append(MetricValue("roc_auc", None, None, None, "undefined: a class has no examples"))
     else:
-        auc_draws = np.array([roc_auc(truth[i], probs[i]) for i in idx])
-        out.append(_interval("roc_auc", auc, auc_draws, scale, note))
-    e = ece(truth, probs)
-    ece_draws = np.array([ece(truth[i], probs[i]) for i in idx])
-    out.append(_interval("ece", e, ece_draws, scale, note))
+        out.append(_interval("roc_auc", auc, roc_auc(truth, probs, idx), scale, note))
+    out.append(_interval("ece", ece(truth, probs), ece(truth, probs, idx), scale, note))
     return out
 
 

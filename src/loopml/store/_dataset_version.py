@@ -85,7 +85,10 @@ class DatasetVersion:
         wanted = None if columns is None else list(dict.fromkeys([*columns, "split"]))
         table = pq.read_table(self.path, columns=wanted)
         if split is not None:
-            table = table.filter(pc.equal(table["split"], split))
+            mask = pc.equal(table["split"], split)
+            # Filtering copies every column; a split that holds every item needs no copy.
+            if pc.sum(mask).as_py() != table.num_rows:
+                table = table.filter(mask)
         if columns is not None and "split" not in columns:
             table = table.drop(["split"])
         return table
