@@ -236,15 +236,23 @@ class Evaluation:
         by: str = "tags",
         *,
         slices: list[str] | None = None,
-        metric: str = "accuracy",
+        metric: str | None = None,
         k: int = 10,
+        error_threshold: float | None = None,
     ) -> pd.DataFrame:
-        """The ceiling table by ``"tags"`` or ``"slices"`` (default: the top ``k`` discovered)."""
+        """The ceiling table by ``"tags"`` or ``"slices"`` (default: the top ``k`` discovered).
+
+        ``metric``: accuracy (RMSE for regression) unless named; any of the evaluation's metrics.
+        ``gain`` is how much better it gets if a group's errors were fixed: a fixed error takes
+        its true class with the prediction's confidence (the two classes' probabilities swap);
+        in regression an error is an absolute residual above ``error_threshold`` (default: the
+        largest 10%) and fixing it makes it 0. See docs/analysis.md.
+        """
         from loopml.analysis._ceiling import ceiling
 
         if by == "slices" and slices is None:
             slices = self.discover_slices(k=k)["slice"].tolist()
-        return ceiling(self.record, self.store, by, slices, metric)
+        return ceiling(self.record, self.store, by, slices, metric, error_threshold=error_threshold)
 
     def compare(
         self, other: Evaluation | str, *, slices: list[str] | None = None, alpha: float = 0.05
