@@ -160,8 +160,6 @@ class Evaluation:
     def example(self, item_id: str) -> dict[str, Any]:
         """One example as the pages show it: its evaluation row (truth, prediction, confidence,
         columns), its tags, and the dataset item's inputs (an image's bytes, a text...)."""
-        import pyarrow.parquet as pq
-
         from loopml.analysis._slices import render_value
 
         found = self.rows(f"id = {render_value(str(item_id))}", limit=1)
@@ -171,10 +169,13 @@ class Evaluation:
             raise NotFoundError(f"evaluation {self.id[:8]} has no example {item_id!r}")
         row = found.iloc[0].to_dict()
         row.pop("probabilities", None)
-        version = self.dataset
+        from loopml._errors import NotFoundError
+
         # The item's own inputs (images, texts) from its dataset version, read by id.
-        table = pq.read_table(version.path, filters=[("id", "==", str(item_id))])
-        item = table.to_pylist()[0] if table.num_rows else {}
+        try:
+            item = self.dataset.item(str(item_id))
+        except NotFoundError:
+            item = {}
         return {
             "row": row,
             "item": item,
