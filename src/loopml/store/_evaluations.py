@@ -156,6 +156,22 @@ def _dictionary_columns(rows: pa.Table) -> list[str]:
     ]
 
 
+def _insert_request(conn: Connection, values: dict[str, Any]) -> int:
+    """Record a labeling request (inside the transaction that queued its items)."""
+    exists = conn.execute(
+        select(eval_label_requests.c.id).where(
+            eval_label_requests.c.project == values["project"],
+            eval_label_requests.c.batch == values["batch"],
+        )
+    ).first()
+    if exists is not None:
+        raise ConflictError(
+            f"batch {values['batch']} of labeling project {values['project']!r} is already "
+            "recorded"
+        )
+    return _new_id(conn.execute(insert(eval_label_requests).values(**values)))
+
+
 def _new_id(result: Any) -> int:
     key = result.inserted_primary_key
     assert key is not None  # an INSERT of one row always has one
@@ -626,44 +642,65 @@ class EvaluationStore:
             return [r[0] for r in conn.execute(q)]
 
     # -- labeling requests -------------------------------------------------------------------------
-    def add_label_request(
+    def send_to_labeling(
         self,
         ref: str,
         *,
         project: str,
-        batch: int,
+        project_id: int,
+        annotator_ids: Sequence[int],
+        item_ids: Sequence[str],
+        item_idxs: Sequence[int],
+        overlap: int,
+        queue_reason: str,
         group_kind: str,
         group_name: str,
         reason: str,
-        item_ids: Sequence[str],
     ) -> LabelRequestRecord:
-        """Record that the analysis queued ``item_ids`` in a labeling project's batch, and why."""
+        """Queue items in a labeling project's new batch and record why, in ONE transaction.
+
+        The queue entries (``store.labeling.queue``'s rows, one per item and annotator) and the
+        request naming the evaluation, the group and the reason land together or not at all: a
+        crash between them can never leave queued items without their reason.
+        ``item_idxs`` are the items' indices in the project (``store.labeling.projects
+        .item_indices``), in the order of ``item_ids``.
+        """
+        from loopml.store._labeling_queue import assign_in, check_assign
+
         rec_id = self.resolve(ref)
-        values = {
-            "evaluation_id": rec_id,
-            "project": project,
-            "batch": int(batch),
-            "group_kind": group_kind,
-            "group_name": group_name,
-            "reason": reason,
-            "item_ids": json.dumps([str(i) for i in item_ids]),
-            "created_at": time.time(),
-        }
+        ids = [str(i) for i in item_ids]
+        idxs = [int(i) for i in item_idxs]
+        if not ids or len(ids) != len(idxs):
+            raise ValidationError(
+                f"send one index per item: {len(ids)} item ids, {len(idxs)} indices"
+            )
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValidationError("a labeling request needs a reason (why these items)")
+        check_assign(annotator_ids, overlap, None, queue_reason)
 
         def write(conn: Connection) -> int:
-            exists = conn.execute(
-                select(eval_label_requests.c.id).where(
-                    eval_label_requests.c.project == project,
-                    eval_label_requests.c.batch == int(batch),
-                )
-            ).first()
-            if exists is not None:
-                raise ConflictError(
-                    f"batch {batch} of labeling project {project!r} is already recorded"
-                )
-            return _new_id(conn.execute(insert(eval_label_requests).values(**values)))
+            batch, _added = assign_in(
+                conn, project_id, annotator_ids, idxs, overlap, None, queue_reason
+            )
+            values = {
+                "evaluation_id": rec_id,
+                "project": project,
+                "batch": int(batch),
+                "group_kind": group_kind,
+                "group_name": group_name,
+                "reason": reason,
+                "item_ids": json.dumps(ids),
+                "created_at": time.time(),
+            }
+            return _insert_request(conn, values)
 
-        new_id = run_write(self._store.engine, write)
+        try:
+            new_id = run_write(self._store.engine, write)
+        except IntegrityError:
+            raise NotFoundError(
+                f"annotator ids {list(annotator_ids)!r} are not all in labeling project "
+                f"{project!r}; get them from store.labeling.annotators.all({project_id})"
+            ) from None
         return next(r for r in self.label_requests(rec_id) if r.id == new_id)
 
     def label_requests(
