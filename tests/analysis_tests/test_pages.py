@@ -47,3 +47,39 @@ def test_pages_render_and_send_to_labeling(store: Any, evaluation: Any) -> None:
     assert evaluation.tag_items("x") == []
     r = client.post(f"/evaluations/{evaluation.id}/tag", data={"action": "tag", "name": ""})
     assert "tag name" in r.text  # shown as an error on the page
+
+
+def test_tagging_page_offers_every_kind_of_tag(store: Any, evaluation: Any) -> None:
+    evaluation.tag("dark", where="brightness < 0.3 and source = 'scan'", errors_only=True)
+    evaluation.tag("blurry", evaluation.errors(limit=1)["id"].tolist())
+    client = TestClient(create_app(store))
+    page = client.get(f"/evaluations/{evaluation.id}/tag").text
+    assert 'data-kind="rule"' in page and 'data-kind="hand"' in page
+    assert "compute low-confidence" in page and "compute suspected-label-error" in page
+    r = client.post(
+        f"/evaluations/{evaluation.id}/tag", data={"action": "auto", "name": "low-confidence"}
+    )
+    assert r.status_code == 200 and 'data-kind="auto"' in r.text
+    assert "compute low-confidence" not in r.text
+    r = client.post(f"/evaluations/{evaluation.id}/tag", data={"action": "auto", "name": "fuzzy"})
+    assert "automatic tags are" in r.text  # shown on the page, nothing stored
+    r = client.post(f"/evaluations/{evaluation.id}/tag", data={"action": "drop"})
+    assert "unknown action" in r.text
+    assert sorted(t.name for t in evaluation.tags()) == ["blurry", "dark", "low-confidence"]
+
+
+def test_tags_applied_by_hand_survive_recomputing_and_undo_in_order(evaluation: Any) -> None:
+    rows = evaluation.rows()
+    outside = rows[~((rows["brightness"] < 0.3) & (rows["source"] == "scan"))]["id"].iloc[0]
+    rule = evaluation.tag("dark", where="brightness < 0.3 and source = 'scan'")
+    evaluation.tag("dark", [outside])  # by hand, onto a rule tag
+    assert outside in evaluation.tag_items("dark")
+    assert next(t for t in evaluation.tags() if t.name == "dark").kind == "rule"
+    again = evaluation.tag("dark", where="brightness < 0.3 and source = 'scan'")
+    assert again.size == rule.size + 1 and outside in evaluation.tag_items("dark")
+    # u takes back the newest hand tagging, whatever the tag's kind; never a rule's members
+    evaluation.tag("blurry", [outside])
+    assert evaluation.undo_tag() == ("blurry", outside)
+    assert evaluation.undo_tag() == ("dark", outside)
+    assert evaluation.undo_tag() is None
+    assert len(evaluation.tag_items("dark")) == rule.size

@@ -16,8 +16,10 @@ from loopml.analysis._compare import Comparison
 from loopml.analysis._evaluate import PREDICTIONS_ARTIFACT, evaluate
 from loopml.analysis._evaluation import Evaluation, get_evaluation, list_evaluations
 from loopml.analysis._slices import SliceResult
+from loopml.analysis._tags import AUTO_TAGS
 
 __all__ = [
+    "AUTO_TAGS",
     "PREDICTIONS_ARTIFACT",
     "Comparison",
     "Evaluation",

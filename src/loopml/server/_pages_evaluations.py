@@ -160,13 +160,23 @@ def example_page(request: Request, store: StoreDep, ref: str, item_id: str) -> H
 def tag_page(
     request: Request, store: StoreDep, ref: str, i: int = 0, error: str | None = None
 ) -> HTMLResponse:
-    """The keyboard tagging page: one error at a time; 1-9 tag, n new tag, u undo, j/k move."""
+    """The keyboard tagging page: one error at a time; 1-9 apply a tag (of any kind: by hand,
+    by rule, automatic), n new tag, u undo, j/k move."""
+    from loopml.analysis import AUTO_TAGS
+
     ev = _evaluation(store, ref)
     total = ev.n_errors
     i = max(0, min(i, max(total - 1, 0)))
     page = ev.errors(limit=1, offset=i)
     view = _view(ev, str(page["id"].iloc[0])) if not page.empty else None
-    tags = [t for t in ev.tags() if t.kind == "hand"][:9]
+    all_tags = ev.tags()
+    # Hand tags first (the ones made on this page), then rule tags, then automatic ones.
+    order = {"hand": 0, "rule": 1, "auto": 2}
+    tags = sorted(all_tags, key=lambda t: (order.get(t.kind, 3), t.name))[:9]
+    kinds = {t.name: t.kind for t in all_tags}
+    have = set(kinds)
+    can_auto = ev.record.task == "classification" and "probabilities" in ev.record.columns
+    missing_auto = [a for a in AUTO_TAGS if a not in have] if can_auto else []
     return render(
         request,
         "evaluation_tag.html",
@@ -178,6 +188,9 @@ def tag_page(
             "total": total,
             "view": view,
             "tags": tags,
+            "more_tags": max(0, len(all_tags) - len(tags)),
+            "kinds": kinds,
+            "missing_auto": missing_auto,
             "error": error,
         },
     )
@@ -216,7 +229,10 @@ def _tag_action(store: Store, ref: str, form: dict[str, str]) -> RedirectRespons
         if action == "undo":
             ev.undo_tag()
             return RedirectResponse(f"{base}?i={max(i - 1, 0)}", status_code=303)
-        raise LoopmlError(f"unknown action {action!r}; the page sends 'tag' or 'undo'")
+        if action == "auto":
+            ev.auto_tag(form.get("name", ""))
+            return RedirectResponse(f"{base}?i={i}", status_code=303)
+        raise LoopmlError(f"unknown action {action!r}; the page sends 'tag', 'undo' or 'auto'")
     except LoopmlError as exc:
         return RedirectResponse(f"{base}?i={i}&error={quote(str(exc))}", status_code=303)
 

@@ -166,8 +166,7 @@ def _insert_request(conn: Connection, values: dict[str, Any]) -> int:
     ).first()
     if exists is not None:
         raise ConflictError(
-            f"batch {values['batch']} of labeling project {values['project']!r} is already "
-            "recorded"
+            f"batch {values['batch']} of labeling project {values['project']!r} is already recorded"
         )
     return _new_id(conn.execute(insert(eval_label_requests).values(**values)))
 
@@ -475,6 +474,10 @@ class EvaluationStore:
     ) -> EvalTagRecord:
         """Put tag ``name`` on examples (creating the tag); ``replace`` sets its members anew.
 
+        ``kind`` is the new tag's kind; an existing tag keeps its own unless ``replace``. The
+        examples are marked as tagged by hand when ``kind`` is ``"hand"`` (a person picked
+        them, whatever the tag's kind): ``undo_last`` takes those back, and ``replace``
+        (recomputing a rule or automatic tag) keeps them.
         One transaction: the tag and all its new members land together or not at all.
         """
         rec = self.get(ref)
@@ -482,6 +485,7 @@ class EvaluationStore:
         if kind not in _TAG_KINDS:
             raise ValidationError(f"tag kind must be one of {_TAG_KINDS}, not {kind!r}")
         ids = self._check_items(rec, item_ids)
+        by_hand = kind == "hand"
 
         def write(conn: Connection) -> int:
             now = time.time()
@@ -506,26 +510,31 @@ class EvaluationStore:
                         .where(eval_tags.c.id == tag_id)
                         .values(kind=kind, rule=rule)
                     )
+            have: set[str] = set()
             if replace:
-                conn.execute(delete(eval_tag_items).where(eval_tag_items.c.tag_id == tag_id))
-                have: set[str] = set()
-            else:
-                have = set()
-                for part in chunks(ids):
-                    have.update(
-                        r[0]
-                        for r in conn.execute(
-                            select(eval_tag_items.c.item_id).where(
-                                eval_tag_items.c.tag_id == tag_id,
-                                eval_tag_items.c.item_id.in_(part),
-                            )
+                conn.execute(
+                    delete(eval_tag_items).where(
+                        eval_tag_items.c.tag_id == tag_id, eval_tag_items.c.by_hand.is_(False)
+                    )
+                )
+            for part in chunks(ids):
+                have.update(
+                    r[0]
+                    for r in conn.execute(
+                        select(eval_tag_items.c.item_id).where(
+                            eval_tag_items.c.tag_id == tag_id,
+                            eval_tag_items.c.item_id.in_(part),
                         )
                     )
+                )
             new = [i for i in ids if i not in have]
             for part in chunks(new, 5000):
                 conn.execute(
                     insert(eval_tag_items),
-                    [{"tag_id": tag_id, "item_id": i, "created_at": now} for i in part],
+                    [
+                        {"tag_id": tag_id, "item_id": i, "created_at": now, "by_hand": by_hand}
+                        for i in part
+                    ],
                 )
             return int(tag_id)
 
@@ -555,14 +564,15 @@ class EvaluationStore:
         return run_write(self._store.engine, write)
 
     def undo_last(self, ref: str) -> tuple[str, str] | None:
-        """Take back the newest hand-made tag on an example: (tag, item id), or None."""
+        """Take back the newest tagging made by hand (of a tag of any kind): (tag, item id),
+        or None when there is none."""
         rec = self.get(ref)
 
         def write(conn: Connection) -> tuple[str, str] | None:
             row = conn.execute(
                 select(eval_tag_items.c.tag_id, eval_tag_items.c.item_id, eval_tags.c.name)
                 .join(eval_tags, eval_tags.c.id == eval_tag_items.c.tag_id)
-                .where(eval_tags.c.evaluation_id == rec.id, eval_tags.c.kind == "hand")
+                .where(eval_tags.c.evaluation_id == rec.id, eval_tag_items.c.by_hand.is_(True))
                 .order_by(eval_tag_items.c.created_at.desc())
                 .limit(1)
             ).first()
