@@ -37,9 +37,7 @@ def _ece_loop(truth: np.ndarray, probs: np.ndarray, bins: int = 15) -> float:
     conf = probs.max(1)
     pred = probs.argmax(1)
     for b in range(bins):
-        inside = [
-            i for i in range(len(truth)) if min(int(conf[i] * bins), bins - 1) == b
-        ]
+        inside = [i for i in range(len(truth)) if min(int(conf[i] * bins), bins - 1) == b]
         if inside:
             acc = sum(pred[i] == truth[i] for i in inside)
             total += abs(acc - sum(conf[i] for i in inside))

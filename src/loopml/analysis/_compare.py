@@ -126,10 +126,11 @@ def compare(
         )
     rng = np.random.default_rng(seed)
     with store.evaluations.rows(a.id, b.id) as pair:
-        overall = _row("all", pair.paired_counts([[]])[0].to_pylist()[0], rng)
-        overall["p_adjusted"] = overall["p_value"]
         keys = features(a, pair)
-        tables = pair.paired_counts([[k] for k in keys])
+        # The overall counts and every slice's in one join of the two evaluations.
+        total, *tables = pair.paired_counts([[], *([k] for k in keys)])
+        overall = _row("all", total.to_pylist()[0], rng)
+        overall["p_adjusted"] = overall["p_value"]
         given = [pair.paired_counts([[]], where=p)[0].to_pylist()[0] for p in slices or []]
         tag_table = pair.paired_counts([[]], by_tag=True)[0]
     rows = []

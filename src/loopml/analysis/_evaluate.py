@@ -223,6 +223,7 @@ def evaluate(
     from loopml.analysis._evaluation import Evaluation
     from loopml.analysis._metrics import classification_metrics, regression_metrics
     from loopml.datasets import get
+
     if split is not None and not isinstance(split, str):
         raise ValidationError(
             f"split is the name of a split such as 'test' (or None for all items), not {split!r}; "
