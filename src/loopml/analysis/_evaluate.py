@@ -176,20 +176,18 @@ def _probabilities(frame: pd.DataFrame, k: int, classes: list[str]) -> np.ndarra
     return np.asarray(probs, dtype=np.float64)
 
 
-def _dataset_columns(version: DatasetVersion, frame: pa.Table) -> dict[str, str]:
+def _dataset_columns(version: DatasetVersion) -> dict[str, str]:
     """Dataset columns copied into the rows (metadata, numeric and true/false inputs): name ->
-    name in the rows."""
-    import pyarrow as pa
-
+    name in the rows. Decided from the version's column types, so that inputs left out (image
+    bytes, long texts) are never read."""
     keep: dict[str, str] = {}
-    for f in frame.schema:
-        if f.name in ("id", "split", "label"):
+    for name, arrow_type in version.types.items():
+        if name in ("id", "split", "label"):
             continue
-        t = f.type
-        scalar = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
-        text = pa.types.is_string(t) or pa.types.is_large_string(t)
-        if scalar or (text and f.name in version.metadata):
-            keep[f.name] = f"item.{f.name}" if f.name in _OWN else f.name
+        scalar = _is_number(arrow_type) or arrow_type in ("bool", "boolean")
+        text = arrow_type in ("string", "large_string", "utf8", "large_utf8")
+        if scalar or (text and name in version.metadata):
+            keep[name] = f"item.{name}" if name in _OWN else name
     return keep
 
 
@@ -272,7 +270,8 @@ def evaluate(
     frame = frame.reset_index(drop=True)
     ids = _texts(pa.array(frame["id"], from_pandas=True))
 
-    items = version.to_arrow(split=split)
+    kept = _dataset_columns(version)
+    items = version.to_arrow(split=split, columns=["id", "label", *kept])
     item_ids = items["id"].combine_chunks().cast(pa.string())
     where = f"{version.ref}" + (f" split {split!r}" if split else "")
     # Hash joins in Arrow: where each prediction's id sits among the split's items (predictions
@@ -389,7 +388,7 @@ def evaluate(
             columns["confidence"] = pa.nulls(len(t_idx), pa.float64())
             columns["loss"] = (~correct).astype(np.float64)
         metrics = partial(classification_metrics, t_idx, p_idx, len(class_list), probs)
-    for src, dst in _dataset_columns(version, items).items():
+    for src, dst in kept.items():
         columns[dst] = items[src]
     rows = pa.table(columns)
     split_name = split if split is not None else "all"

@@ -142,63 +142,86 @@ def roc_auc(truth: np.ndarray, probs: np.ndarray, idx: np.ndarray | None = None)
     ``idx`` (draws x rows, bootstrap resamples) returns one AUC per draw, vectorized over the
     draws. NaN when a class has no positive or no negative example.
     """
+    value, draws = _roc_auc(truth, probs, idx)
+    return value if idx is None else draws
+
+
+def _macro(aucs: np.ndarray, k: int) -> np.ndarray:
+    """Per-class AUCs (classes x draws) to one per draw: the binary class, or the mean over the
+    classes defined in that draw (one without positives or negatives is left out)."""
+    import numpy as np
+
+    if k == 2:
+        return aucs[0]
+    with np.errstate(invalid="ignore"):
+        valid = np.isfinite(aucs)
+        return np.where(valid, aucs, 0).sum(0) / valid.sum(0)
+
+
+def _roc_auc(
+    truth: np.ndarray, probs: np.ndarray, idx: np.ndarray | None
+) -> tuple[float, np.ndarray | None]:
+    """The AUC of all rows, and of each bootstrap draw when ``idx`` is given (ranks sorted once
+    for both)."""
     import numpy as np
 
     k = probs.shape[1]
-    per_class = []
+    values, per_draw = [], []
     for c in _auc_classes(k):
         ranks, u = _dense_ranks(probs[:, c])
         is_pos = truth == c
+        pos = np.bincount(ranks, weights=is_pos, minlength=u)
+        neg = np.bincount(ranks, minlength=u) - pos
+        values.append(_auc_from_counts(pos, neg))
         if idx is None:
-            pos = np.bincount(ranks, weights=is_pos, minlength=u)
-            neg = np.bincount(ranks, minlength=u) - pos
-            per_class.append(_auc_from_counts(pos, neg)[None])
             continue
         draws = idx.shape[0]
         r, p = ranks[idx], is_pos[idx]
         if draws * u <= _AUC_CELLS:
             flat = (np.arange(draws)[:, None] * u + r).ravel()
             tot = np.bincount(flat, minlength=draws * u).reshape(draws, u)
-            pos = np.bincount(flat, weights=p.ravel(), minlength=draws * u).reshape(draws, u)
-            per_class.append(_auc_from_counts(pos, tot - pos))
+            pos_d = np.bincount(flat, weights=p.ravel(), minlength=draws * u).reshape(draws, u)
+            per_draw.append(_auc_from_counts(pos_d, tot - pos_d))
         else:
             out = np.empty(draws)
             for d in range(draws):
                 rd, inv = np.unique(r[d], return_inverse=True)
-                pos = np.bincount(inv, weights=p[d], minlength=len(rd))
-                neg = np.bincount(inv, minlength=len(rd)) - pos
-                out[d] = _auc_from_counts(pos, neg)
-            per_class.append(out)
-    aucs = np.vstack(per_class)  # classes x draws
-    if k == 2:
-        result = aucs[0]
-    else:
-        # A class without positives or negatives (in a draw) is left out of that draw's mean.
-        with np.errstate(invalid="ignore"):
-            valid = np.isfinite(aucs)
-            result = np.where(valid, aucs, 0).sum(0) / valid.sum(0)
-    return float(result[0]) if idx is None else result
+                pos_d = np.bincount(inv, weights=p[d], minlength=len(rd))
+                neg_d = np.bincount(inv, minlength=len(rd)) - pos_d
+                out[d] = _auc_from_counts(pos_d, neg_d)
+            per_draw.append(out)
+    value = float(_macro(np.array(values, dtype=np.float64)[:, None], k)[0])
+    return value, (_macro(np.vstack(per_draw), k) if idx is not None else None)
 
 
 def ece(truth: np.ndarray, probs: np.ndarray, idx: np.ndarray | None = None) -> Any:
     """Expected calibration error: the confidence of the top class against its accuracy, in
     ``ECE_BINS`` equal-width bins, weighted by bin size. With ``idx`` (draws x rows) returns one
     value per bootstrap draw, vectorized."""
+    value, draws = _ece(truth, probs, idx)
+    return value if idx is None else draws
+
+
+def _ece(
+    truth: np.ndarray, probs: np.ndarray, idx: np.ndarray | None
+) -> tuple[float, np.ndarray | None]:
+    """The ECE of all rows, and of each bootstrap draw when ``idx`` is given."""
     import numpy as np
 
     conf = np.maximum.reduce(probs, axis=1)
     correct = (probs.argmax(1) == truth).astype(np.float64)
     bins = np.minimum((conf * ECE_BINS).astype(np.int64), ECE_BINS - 1)
+    acc = np.bincount(bins, weights=correct, minlength=ECE_BINS)
+    cs = np.bincount(bins, weights=conf, minlength=ECE_BINS)
+    value = float(np.abs(acc - cs).sum() / len(truth))
     if idx is None:
-        acc = np.bincount(bins, weights=correct, minlength=ECE_BINS)
-        cs = np.bincount(bins, weights=conf, minlength=ECE_BINS)
-        return float(np.abs(acc - cs).sum() / len(truth))
+        return value, None
     draws, m = idx.shape
     flat = (np.arange(draws)[:, None] * ECE_BINS + bins[idx]).ravel()
     size = draws * ECE_BINS
-    acc = np.bincount(flat, weights=correct[idx].ravel(), minlength=size).reshape(draws, -1)
-    cs = np.bincount(flat, weights=conf[idx].ravel(), minlength=size).reshape(draws, -1)
-    return np.abs(acc - cs).sum(1) / m
+    acc_d = np.bincount(flat, weights=correct[idx].ravel(), minlength=size).reshape(draws, -1)
+    cs_d = np.bincount(flat, weights=conf[idx].ravel(), minlength=size).reshape(draws, -1)
+    return value, np.abs(acc_d - cs_d).sum(1) / m
 
 
 def classification_metrics(
@@ -227,12 +250,15 @@ def classification_metrics(
     p_true = np.clip(probs[np.arange(n), truth], 1e-15, 1.0)
     losses = -np.log(p_true)
     out.append(_interval("log_loss", float(losses.mean()), losses[idx].mean(1), scale, note))
-    auc = roc_auc(truth, probs)
+    auc, auc_draws = _roc_auc(truth, probs, idx)
     if np.isnan(auc):
         out.append(MetricValue("roc_auc", None, None, None, "undefined: a class has no examples"))
     else:
-        out.append(_interval("roc_auc", auc, roc_auc(truth, probs, idx), scale, note))
-    out.append(_interval("ece", ece(truth, probs), ece(truth, probs, idx), scale, note))
+        assert auc_draws is not None
+        out.append(_interval("roc_auc", auc, auc_draws, scale, note))
+    e, ece_draws = _ece(truth, probs, idx)
+    assert ece_draws is not None
+    out.append(_interval("ece", e, ece_draws, scale, note))
     return out
 
 
