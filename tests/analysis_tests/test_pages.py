@@ -83,3 +83,33 @@ def test_tags_applied_by_hand_survive_recomputing_and_undo_in_order(evaluation: 
     assert evaluation.undo_tag() == ("dark", outside)
     assert evaluation.undo_tag() is None
     assert len(evaluation.tag_items("dark")) == rule.size
+
+
+def test_overview_ceiling_in_any_metric(store: Any, evaluation: Any) -> None:
+    import numpy as np
+    import pandas as pd
+
+    import loopml
+    from loopml.analysis import evaluate
+
+    evaluation.tag("dark", where="brightness < 0.3 and source = 'scan'", errors_only=True)
+    client = TestClient(create_app(store))
+    page = client.get(f"/evaluations/{evaluation.id}?metric=log_loss").text
+    assert '<option value="log_loss" selected>' in page and "how much lower" in page
+    page = client.get(f"/evaluations/{evaluation.id}?metric=nope").text
+    assert "no metric &#39;nope&#39;" in page and '<option value="accuracy" selected>' in page
+    # a regression evaluation has a ceiling table too (RMSE, errors above a residual)
+    n = 200
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {"id": [f"r{i}" for i in range(n)], "label": rng.random(n), "g": rng.choice(["a", "b"], n)}
+    )
+    v = loopml.datasets.create("reg", frame, metadata=["g"], split={"test": 1.0}, store=store)
+    test = v.to_pandas(split="test")
+    reg = evaluate(
+        pd.DataFrame({"id": test["id"], "prediction": test["label"] + rng.normal(0, 0.3, len(test))}),
+        v, store=store,
+    )  # fmt: skip
+    reg.tag("group-a", where="g = 'a'")
+    page = client.get(f"/evaluations/{reg.id}").text
+    assert 'id="ceiling-tags"' in page and "group-a" in page and "residuals above" in page

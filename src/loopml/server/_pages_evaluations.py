@@ -84,14 +84,23 @@ def evaluation_page(
     ref: str,
     sent: str | None = None,
     error: str | None = None,
+    metric: str | None = None,
 ) -> HTMLResponse:
-    """Metrics, ceiling table, discovered slices and the confusion matrix of one evaluation."""
+    """Metrics, ceiling table (in any of the evaluation's metrics: ``?metric=log_loss``),
+    discovered slices and the confusion matrix of one evaluation."""
+    from loopml.analysis._ceiling import LOWER_IS_BETTER, ceiling_metrics
+
     ev = _evaluation(store, ref)
     classification = ev.record.task == "classification"
+    choices = ceiling_metrics(ev.record)
+    if metric not in choices:
+        if metric:
+            error = f"the ceiling table has no metric {metric!r}; choose one of {list(choices)}"
+        metric = choices[0]
     slices = ev.discover_slices(k=5) if classification else None
-    ceiling_tags = ev.ceiling(by="tags") if classification and ev.tags() else None
+    ceiling_tags = ev.ceiling(by="tags", metric=metric) if ev.tags() else None
     ceiling_slices = (
-        ev.ceiling(by="slices", slices=list(slices["slice"]))
+        ev.ceiling(by="slices", slices=list(slices["slice"]), metric=metric)
         if slices is not None and not slices.empty
         else None
     )
@@ -107,6 +116,12 @@ def evaluation_page(
             "slices": slices,
             "ceiling_tags": ceiling_tags,
             "ceiling_slices": ceiling_slices,
+            "metric": metric,
+            "metric_choices": choices,
+            "lower_is_better": metric in LOWER_IS_BETTER,
+            "error_threshold": (
+                ceiling_tags.attrs.get("error_threshold") if ceiling_tags is not None else None
+            ),
             "confusion": confusion,
             "max_cell": int(confusion.to_numpy().max()) if confusion is not None else 0,
             "requests": ev.labeling_requests(),
