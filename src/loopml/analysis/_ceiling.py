@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from loopml._errors import ValidationError
-from loopml.analysis._metrics import CM_METRICS, N_BOOT, cm_metric, ece, roc_auc
+from loopml.analysis._metrics import CM_METRICS, N_BOOT, _ece, _roc_auc, cm_metric
 
 if TYPE_CHECKING:
     import numpy as np
@@ -272,20 +272,18 @@ def _row_gains(
     idx, scale, _note = _row_samples(n, rng)
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
 
-    def value(fixed: np.ndarray | None, draws: bool) -> Any:
-        """The metric with the rows of ``fixed`` fixed (None: as they are), on all rows or per
-        bootstrap draw."""
-        sel = idx if draws else None
+    def value(fixed: np.ndarray | None) -> tuple[float, np.ndarray]:
+        """The metric with the rows of ``fixed`` fixed (None: as they are): on all rows, and
+        per bootstrap draw."""
         if rec.task == "regression":
             e = err if fixed is None else np.where(fixed, 0.0, err)
             sq = e**2
             if metric == "rmse":
-                return np.sqrt(sq[sel].mean(-1)) if draws else float(np.sqrt(sq.mean()))
+                return float(np.sqrt(sq.mean())), np.sqrt(sq[idx].mean(-1))
             if metric == "mae":
-                return np.abs(e)[sel].mean(-1) if draws else float(np.abs(e).mean())
-            if draws:
-                return 1 - sq[sel].mean(-1) / truth[sel].var(-1)
-            return float(1 - sq.mean() / truth.var())
+                ab = np.abs(e)
+                return float(ab.mean()), ab[idx].mean(-1)
+            return float(1 - sq.mean() / truth.var()), 1 - sq[idx].mean(-1) / truth[idx].var(-1)
         p = probs
         if fixed is not None:
             # The fixed errors' probabilities of their true and predicted class swap places.
@@ -295,20 +293,21 @@ def _row_gains(
             p[rows, pred[rows]] = probs[rows, truth[rows]]
         if metric == "log_loss":
             losses = -np.log(np.clip(p[np.arange(n), truth], 1e-15, 1.0))
-            return losses[sel].mean(-1) if draws else float(losses.mean())
-        if metric == "roc_auc":
-            return roc_auc(truth, p, sel)
-        return ece(truth, p, sel)
+            return float(losses.mean()), losses[idx].mean(-1)
+        found = _roc_auc(truth, p, idx) if metric == "roc_auc" else _ece(truth, p, idx)
+        assert found[1] is not None  # idx given: the draws are computed
+        return found[0], found[1]
 
-    base, base_draws = value(None, False), value(None, True)
+    base, base_draws = value(None)
     rows = []
     for name, mask in masks.items():
         size = int(mask.sum())
         fixed = mask & wrong
         errors = int(fixed.sum())
         if errors:
-            gain = sign * (value(fixed, False) - base)
-            d = sign * (value(fixed, True) - base_draws)
+            new, new_draws = value(fixed)
+            gain = sign * (new - base)
+            d = sign * (new_draws - base_draws)
             d = d[np.isfinite(d)]
         else:
             gain, d = 0.0, np.zeros(N_BOOT)

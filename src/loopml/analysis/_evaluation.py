@@ -232,6 +232,13 @@ class Evaluation:
         return self.store.evaluations.tag_items(self.id, name)
 
     # -- the decision tables --------------------------------------------------------------------
+    @property
+    def ceiling_metrics(self) -> tuple[str, ...]:
+        """The metrics a ceiling table of this evaluation can use (the first is the default)."""
+        from loopml.analysis._ceiling import ceiling_metrics
+
+        return ceiling_metrics(self.record)
+
     def ceiling(
         self,
         by: str = "tags",

@@ -88,11 +88,11 @@ def evaluation_page(
 ) -> HTMLResponse:
     """Metrics, ceiling table (in any of the evaluation's metrics: ``?metric=log_loss``),
     discovered slices and the confusion matrix of one evaluation."""
-    from loopml.analysis._ceiling import LOWER_IS_BETTER, ceiling_metrics
+    from loopml.analysis import LOWER_IS_BETTER
 
     ev = _evaluation(store, ref)
     classification = ev.record.task == "classification"
-    choices = ceiling_metrics(ev.record)
+    choices = ev.ceiling_metrics
     if metric not in choices:
         if metric:
             error = f"the ceiling table has no metric {metric!r}; choose one of {list(choices)}"
