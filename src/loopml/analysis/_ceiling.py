@@ -180,7 +180,8 @@ def ceiling(
         p0 = float((n_all - np.trace(cm_all)) / n_all) if n_all else 0.0
         if by == "tags":
             table = ev.grouped_counts(rec.id, [keys], by_tag=True)[0]
-            groups = _matrix(table, index, k, "tag")
+            # By name: each group draws its bootstrap from one generator, in this order.
+            groups = dict(sorted(_matrix(table, index, k, "tag").items()))
         else:
             groups = {}
             for predicate in slices or []:

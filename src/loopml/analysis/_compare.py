@@ -135,9 +135,11 @@ def compare(
         tag_table = pair.paired_counts([[]], by_tag=True)[0]
     rows = []
     for key, table in zip(keys, tables, strict=True):
-        for r in table.to_pylist():
-            if r["k0"] is not None:
-                rows.append(_row(str(Predicate(key, r["k0"])), r, rng))
+        # In value order: DuckDB returns groups in any order, and each row draws its bootstrap
+        # from the one generator, so a fixed order makes the intervals reproducible.
+        values = [r for r in table.to_pylist() if r["k0"] is not None]
+        for r in sorted(values, key=lambda r: r["k0"]):
+            rows.append(_row(str(Predicate(key, r["k0"])), r, rng))
     for predicate, r in zip(slices or [], given, strict=True):
         rows.append(_row(predicate, r, rng))
     slice_frame = _frame(rows, "slice")
