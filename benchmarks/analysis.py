@@ -267,6 +267,8 @@ def bench_ceiling_compare(ev: Any, ev_b: Any) -> list[Row]:
         t1 = ev.ceiling(by="tags")
     with Clock() as by_slices:
         ev.ceiling(by="slices", slices=slices)
+    with Clock() as by_tags_ll:
+        ev.ceiling(by="tags", metric="log_loss")
     with Clock() as cmp_clock:
         cmp = ev.compare(ev_b)
     rows_a = ev.rows(columns=["id", "correct", *(f"c{i}" for i in range(N_COLS))])
@@ -294,6 +296,10 @@ def bench_ceiling_compare(ev: Any, ev_b: Any) -> list[Row]:
             ["loopml: gain of accuracy with a 200-draw bootstrap interval per tag"]),
         Row(f"ceiling table by 3 slices, {n:,} rows", str(by_slices), "-", "-", "< 2 s",
             by_slices.wall < 2),
+        Row(f"ceiling table by {len(t1)} tags in log loss, {n:,} rows", str(by_tags_ll), "-", "-",
+            "< 2 s", by_tags_ll.wall < 2,
+            ["row-level: each tag's errors fixed (true class at the prediction's confidence), "
+             "log loss recomputed, paired m-out-of-n bootstrap"]),
         Row(f"comparison of two {n:,}-row evaluations", str(cmp_clock), str(pd_cmp),
             f"{pd_cmp.wall / cmp_clock.wall:.2f}x", "< 2 s", cmp_clock.wall < 2,
             [f"fixed {cmp.fixed:,}, broken {cmp.broken:,}; {len(cmp.slices)} slices with "

@@ -156,6 +156,20 @@ def test_compare_counts_fixed_broken_and_regressions(store: Any, version: Any) -
     assert row["delta_low"] <= row["delta"] <= row["delta_high"]
     champion.tag("dark", where="brightness < 0.3 and source = 'scan'")
     assert champion.compare(challenger).tags.iloc[0]["tag"] == "dark"
+    # rows stored in another order are paired by id (not by position): the same comparison
+    from loopml.store import EvalMetric
+
+    rows = store.evaluations.read_rows(challenger.id)
+    shuffled = store.evaluations.create(
+        name="shuffled", dataset_digest=version.digest, split="test", task="classification",
+        classes=CLASSES, rows=rows.take(list(range(rows.num_rows))[::-1]),
+        metrics=[EvalMetric("accuracy", 0.5, None, None)],
+    )  # fmt: skip
+    again = champion.compare(shuffled.id)
+    assert (again.fixed, again.broken) == (cmp.fixed, cmp.broken)
+    pd.testing.assert_frame_equal(again.slices, champion.compare(challenger).slices)
+    fixed = store.evaluations.paired_rows(champion.id, shuffled.id, "fixed", limit=None)
+    assert fixed.num_rows == cmp.fixed
 
 
 def test_compare_needs_the_same_rows(store: Any, version: Any, evaluation: Any) -> None:

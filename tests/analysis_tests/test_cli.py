@@ -48,6 +48,9 @@ def test_eval_commands(store: Any, version: Any, tmp_path: Path) -> None:
     assert "[dark] (rule)" in tagged  # brackets in user text survive
     assert "[dark]" in _ok("eval", "ceiling", ev.id[:8])
     assert "gain" in _ok("eval", "ceiling", ev.id[:8], "--by", "slices")
+    assert "log_loss gain if fixed" in _ok("eval", "ceiling", ev.id[:8], "--metric", "log_loss")
+    bad = runner.invoke(app, ["eval", "ceiling", ev.id[:8], "--error-threshold", "1"])
+    assert bad.exit_code != 0 and "error_threshold defines a regression" in str(bad.exception)
     assert "suspected-label-error" in _ok(
         "eval", "tag", ev.id[:8], "suspected-label-error", "--auto"
     )

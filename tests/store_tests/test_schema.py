@@ -152,3 +152,65 @@ def test_sweep_trials_land_through_the_journal_ingest_path(store: Store) -> None
     with store.engine.connect() as conn:
         drawn = _from_buckets(conn, "t0", "v", kid, n, 20)
     assert drawn is not None and max(drawn.values) == 96.0 and min(drawn.values) == 0.0
+
+
+def test_migration_0008_marks_hand_tag_members_as_tagged_by_hand(
+    backend_settings: object,
+) -> None:
+    """Upgrading a store holding tags: the members of hand tags become hand-made taggings (so
+    ``u`` still undoes them), those of rule tags do not."""
+    from alembic import command
+    from alembic.config import Config
+
+    from loopml.store._engine import make_engine
+    from loopml.store._migrate import _MIGRATIONS_DIR, _upgrade
+
+    engine = make_engine(backend_settings.resolved_store_url)  # type: ignore[attr-defined]
+
+    def to_0007(conn: object) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS_DIR))
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0007")
+
+    run_write(engine, to_0007)
+
+    def seed(conn: object) -> None:
+        conn.execute(  # type: ignore[attr-defined]
+            text("INSERT INTO datasets (id, name, created_at) VALUES (1, 'ds', 0)")
+        )
+        conn.execute(  # type: ignore[attr-defined]
+            text(
+                "INSERT INTO dataset_versions (digest, dataset_id, number, n_items, columns, "
+                "splits, created_at) VALUES ('d', 1, 1, 2, '{}', '{}', 0)"
+            )
+        )
+        conn.execute(  # type: ignore[attr-defined]
+            text(
+                "INSERT INTO evaluations (id, name, dataset_digest, task, classes, n_rows, "
+                "metrics, columns, file, created_at) "
+                "VALUES ('e', 'e', 'd', 'classification', '[]', 2, '{}', '{}', 'f', 0)"
+            )
+        )
+        for tag_id, kind in ((1, "hand"), (2, "rule")):
+            conn.execute(  # type: ignore[attr-defined]
+                text(
+                    "INSERT INTO eval_tags (id, evaluation_id, name, kind, created_at) "
+                    f"VALUES ({tag_id}, 'e', 't{tag_id}', '{kind}', 0)"
+                )
+            )
+            conn.execute(  # type: ignore[attr-defined]
+                text(
+                    "INSERT INTO eval_tag_items (tag_id, item_id, created_at) "
+                    f"VALUES ({tag_id}, 'x', 0)"
+                )
+            )
+
+    run_write(engine, seed)
+    run_write(engine, lambda conn: _upgrade(conn, fresh_from_metadata=False))
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT tag_id, by_hand FROM eval_tag_items ORDER BY tag_id")
+        ).all()
+    assert [(int(r[0]), bool(r[1])) for r in rows] == [(1, True), (2, False)]
+    engine.dispose()

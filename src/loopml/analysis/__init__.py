@@ -12,12 +12,16 @@ slice discovery, model comparison, and "send to labeling".
     ev.send_to_labeling(tag="blurry", annotators=["ann"])
 """
 
+from loopml.analysis._ceiling import LOWER_IS_BETTER
 from loopml.analysis._compare import Comparison
 from loopml.analysis._evaluate import PREDICTIONS_ARTIFACT, evaluate
 from loopml.analysis._evaluation import Evaluation, get_evaluation, list_evaluations
 from loopml.analysis._slices import SliceResult
+from loopml.analysis._tags import AUTO_TAGS
 
 __all__ = [
+    "AUTO_TAGS",
+    "LOWER_IS_BETTER",
     "PREDICTIONS_ARTIFACT",
     "Comparison",
     "Evaluation",

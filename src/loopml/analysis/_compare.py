@@ -126,17 +126,20 @@ def compare(
         )
     rng = np.random.default_rng(seed)
     with store.evaluations.rows(a.id, b.id) as pair:
-        overall = _row("all", pair.paired_counts([[]])[0].to_pylist()[0], rng)
-        overall["p_adjusted"] = overall["p_value"]
         keys = features(a, pair)
-        tables = pair.paired_counts([[k] for k in keys])
+        # The overall counts and every slice's in one join of the two evaluations.
+        total, *tables = pair.paired_counts([[], *([k] for k in keys)])
+        overall = _row("all", total.to_pylist()[0], rng)
+        overall["p_adjusted"] = overall["p_value"]
         given = [pair.paired_counts([[]], where=p)[0].to_pylist()[0] for p in slices or []]
         tag_table = pair.paired_counts([[]], by_tag=True)[0]
     rows = []
     for key, table in zip(keys, tables, strict=True):
-        for r in table.to_pylist():
-            if r["k0"] is not None:
-                rows.append(_row(str(Predicate(key, r["k0"])), r, rng))
+        # In value order: DuckDB returns groups in any order, and each row draws its bootstrap
+        # from the one generator, so a fixed order makes the intervals reproducible.
+        values = [r for r in table.to_pylist() if r["k0"] is not None]
+        for r in sorted(values, key=lambda r: r["k0"]):
+            rows.append(_row(str(Predicate(key, r["k0"])), r, rng))
     for predicate, r in zip(slices or [], given, strict=True):
         rows.append(_row(predicate, r, rng))
     slice_frame = _frame(rows, "slice")

@@ -8,7 +8,8 @@ that do not sum to one or have the wrong number of classes, a dataset version wi
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from loopml._errors import NotFoundError, ValidationError
@@ -158,8 +159,14 @@ def _probabilities(frame: pd.DataFrame, k: int, classes: list[str]) -> np.ndarra
             "Pass classes=[...] in the order of the probabilities"
         )
     probs = pc.fill_null(arr.flatten(), np.nan).to_numpy(zero_copy_only=False).reshape(-1, k)
-    sums = probs.sum(1)
-    bad = np.flatnonzero(~np.isfinite(sums) | (probs < 0).any(1) | (np.abs(sums - 1) > 1e-3))
+    # Column by column: numpy's reductions over a short inner axis are several times slower.
+    sums = np.zeros(len(probs))
+    for j in range(k):
+        sums += probs[:, j]
+    bad_rows = ~np.isfinite(sums) | (np.abs(sums - 1) > 1e-3)
+    if probs.min(initial=0.0) < 0:
+        bad_rows |= (probs < 0).any(1)
+    bad = np.flatnonzero(bad_rows)
     if len(bad):
         raise ValidationError(
             f"each row of probabilities must be non-negative and sum to 1; {len(bad)} rows do not "
@@ -169,20 +176,18 @@ def _probabilities(frame: pd.DataFrame, k: int, classes: list[str]) -> np.ndarra
     return np.asarray(probs, dtype=np.float64)
 
 
-def _dataset_columns(version: DatasetVersion, frame: pa.Table) -> dict[str, str]:
+def _dataset_columns(version: DatasetVersion) -> dict[str, str]:
     """Dataset columns copied into the rows (metadata, numeric and true/false inputs): name ->
-    name in the rows."""
-    import pyarrow as pa
-
+    name in the rows. Decided from the version's column types, so that inputs left out (image
+    bytes, long texts) are never read."""
     keep: dict[str, str] = {}
-    for f in frame.schema:
-        if f.name in ("id", "split", "label"):
+    for name, arrow_type in version.types.items():
+        if name in ("id", "split", "label"):
             continue
-        t = f.type
-        scalar = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
-        text = pa.types.is_string(t) or pa.types.is_large_string(t)
-        if scalar or (text and f.name in version.metadata):
-            keep[f.name] = f"item.{f.name}" if f.name in _OWN else f.name
+        scalar = _is_number(arrow_type) or arrow_type in ("bool", "boolean")
+        text = arrow_type in ("string", "large_string", "utf8", "large_utf8")
+        if scalar or (text and name in version.metadata):
+            keep[name] = f"item.{name}" if name in _OWN else name
     return keep
 
 
@@ -216,7 +221,6 @@ def evaluate(
     from loopml.analysis._evaluation import Evaluation
     from loopml.analysis._metrics import classification_metrics, regression_metrics
     from loopml.datasets import get
-    from loopml.store import EvalMetric
 
     if split is not None and not isinstance(split, str):
         raise ValidationError(
@@ -266,11 +270,16 @@ def evaluate(
     frame = frame.reset_index(drop=True)
     ids = _texts(pa.array(frame["id"], from_pandas=True))
 
-    items = version.to_arrow(split=split)
+    kept = _dataset_columns(version)
+    items = version.to_arrow(split=split, columns=["id", "label", *kept])
     item_ids = items["id"].combine_chunks().cast(pa.string())
     where = f"{version.ref}" + (f" split {split!r}" if split else "")
-    # Hash joins in Arrow: where each prediction's id sits among the split's items.
-    pos_arr = pc.index_in(ids, value_set=item_ids)
+    # Hash joins in Arrow: where each prediction's id sits among the split's items (predictions
+    # made from version.to_pandas(split=...) come in the items' order: no hashing needed).
+    if len(ids) == len(item_ids) and ids.equals(item_ids):
+        pos_arr = pa.array(np.arange(len(ids), dtype=np.int64))
+    else:
+        pos_arr = pc.index_in(ids, value_set=item_ids)
     n_extra = pos_arr.null_count
     if n_extra:
         extra = pc.filter(ids, pc.is_null(pos_arr)).to_pylist()
@@ -303,8 +312,12 @@ def evaluate(
     order = np.full(len(item_ids), -1)
     order[pos] = np.arange(len(frame))
     keep_idx = np.flatnonzero(labeled)
-    frame = frame.iloc[order[keep_idx]].reset_index(drop=True)
-    items = items.take(pa.array(keep_idx))
+    take = order[keep_idx]
+    # Copies (of every column) only when the order or the set of rows changes.
+    if len(take) != len(frame) or (take != np.arange(len(take))).any():
+        frame = frame.iloc[take].reset_index(drop=True)
+    if len(keep_idx) != items.num_rows:
+        items = items.take(pa.array(keep_idx))
     truth_arr = items["label"].combine_chunks()
 
     if task == "auto":
@@ -313,7 +326,7 @@ def evaluate(
         task = "regression" if float_label and not integral else "classification"
 
     columns: dict[str, Any] = {"id": items["id"].combine_chunks().cast(pa.string())}
-    metrics: list[Any]
+    metrics: Callable[[], list[Any]]
     class_list: list[str] = []
     if task == "regression":
         try:
@@ -328,7 +341,7 @@ def evaluate(
             raise ValidationError(f"{bad} predictions are NaN or infinite; predict a number")
         err = pred - truth
         columns |= {"truth": truth, "prediction": pred, "error": err, "loss": err**2}
-        metrics = regression_metrics(truth, pred)
+        metrics = partial(regression_metrics, truth, pred)
     else:
         truth_text = _texts(truth_arr)
         pred_text = pc.fill_null(_texts(pa.array(frame["prediction"], from_pandas=True)), "")
@@ -374,8 +387,8 @@ def evaluate(
         else:
             columns["confidence"] = pa.nulls(len(t_idx), pa.float64())
             columns["loss"] = (~correct).astype(np.float64)
-        metrics = classification_metrics(t_idx, p_idx, len(class_list), probs)
-    for src, dst in _dataset_columns(version, items).items():
+        metrics = partial(classification_metrics, t_idx, p_idx, len(class_list), probs)
+    for src, dst in kept.items():
         columns[dst] = items[src]
     rows = pa.table(columns)
     split_name = split if split is not None else "all"
@@ -386,7 +399,8 @@ def evaluate(
         task=task,
         classes=class_list,
         rows=rows,
-        metrics=[EvalMetric(m.name, m.value, m.low, m.high, m.note) for m in metrics],
+        # Computed while the store writes the rows file.
+        metrics=partial(_as_stored, metrics),
         run_id=run_id,
         model_version=model_version,
     )
@@ -394,6 +408,12 @@ def evaluate(
     if log_to_run and run_id is not None:
         evaluation.log_to_run(run if run is not None and not isinstance(run, str) else None)
     return evaluation
+
+
+def _as_stored(compute: Callable[[], list[Any]]) -> list[Any]:
+    from loopml.store import EvalMetric
+
+    return [EvalMetric(m.name, m.value, m.low, m.high, m.note) for m in compute()]
 
 
 def _store_of(store: Store | None) -> Store:

@@ -160,8 +160,6 @@ class Evaluation:
     def example(self, item_id: str) -> dict[str, Any]:
         """One example as the pages show it: its evaluation row (truth, prediction, confidence,
         columns), its tags, and the dataset item's inputs (an image's bytes, a text...)."""
-        import pyarrow.parquet as pq
-
         from loopml.analysis._slices import render_value
 
         found = self.rows(f"id = {render_value(str(item_id))}", limit=1)
@@ -171,10 +169,13 @@ class Evaluation:
             raise NotFoundError(f"evaluation {self.id[:8]} has no example {item_id!r}")
         row = found.iloc[0].to_dict()
         row.pop("probabilities", None)
-        version = self.dataset
+        from loopml._errors import NotFoundError
+
         # The item's own inputs (images, texts) from its dataset version, read by id.
-        table = pq.read_table(version.path, filters=[("id", "==", str(item_id))])
-        item = table.to_pylist()[0] if table.num_rows else {}
+        try:
+            item = self.dataset.item(str(item_id))
+        except NotFoundError:
+            item = {}
         return {
             "row": row,
             "item": item,
@@ -231,20 +232,35 @@ class Evaluation:
         return self.store.evaluations.tag_items(self.id, name)
 
     # -- the decision tables --------------------------------------------------------------------
+    @property
+    def ceiling_metrics(self) -> tuple[str, ...]:
+        """The metrics a ceiling table of this evaluation can use (the first is the default)."""
+        from loopml.analysis._ceiling import ceiling_metrics
+
+        return ceiling_metrics(self.record)
+
     def ceiling(
         self,
         by: str = "tags",
         *,
         slices: list[str] | None = None,
-        metric: str = "accuracy",
+        metric: str | None = None,
         k: int = 10,
+        error_threshold: float | None = None,
     ) -> pd.DataFrame:
-        """The ceiling table by ``"tags"`` or ``"slices"`` (default: the top ``k`` discovered)."""
+        """The ceiling table by ``"tags"`` or ``"slices"`` (default: the top ``k`` discovered).
+
+        ``metric``: accuracy (RMSE for regression) unless named; any of the evaluation's metrics.
+        ``gain`` is how much better it gets if a group's errors were fixed: a fixed error takes
+        its true class with the prediction's confidence (the two classes' probabilities swap);
+        in regression an error is an absolute residual above ``error_threshold`` (default: the
+        largest 10%) and fixing it makes it 0. See docs/analysis.md.
+        """
         from loopml.analysis._ceiling import ceiling
 
         if by == "slices" and slices is None:
             slices = self.discover_slices(k=k)["slice"].tolist()
-        return ceiling(self.record, self.store, by, slices, metric)
+        return ceiling(self.record, self.store, by, slices, metric, error_threshold=error_threshold)
 
     def compare(
         self, other: Evaluation | str, *, slices: list[str] | None = None, alpha: float = 0.05

@@ -3,7 +3,8 @@ reason recorded, and read an example's labeling history. Uses ``loopml.labeling`
 
 The labeling queue keeps a short reason code per entry (``analysis``); the full reason (which
 evaluation, which group) is recorded by the evaluations store with the project and batch number,
-so a label made in that batch traces back to the analysis that asked for it.
+in the same transaction as the queue entries (``store.evaluations.send_to_labeling``), so a label
+made in that batch always traces back to the analysis that asked for it.
 """
 
 from __future__ import annotations
@@ -144,10 +145,23 @@ def send_to_labeling(
             "annotators=['ann', ...] (or add them with project.add_annotators([...]))"
         )
     why = reason or f"{kind} {name} of evaluation {rec.id[:8]} ({rec.name})"
-    batch, _n = p.assign(items=ids, overlap=overlap, reason=QUEUE_REASON)
-    return store.evaluations.add_label_request(
-        rec.id, project=p.name, batch=batch, group_kind=kind, group_name=name, reason=why,
-        item_ids=ids,
+    if reason is not None and (not isinstance(reason, str) or not reason.strip()):
+        raise ValidationError(f"reason is a sentence saying why, not {reason!r}")
+    k = p.overlap if overlap is None else overlap
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValidationError(f"overlap is a whole number >= 1, got {overlap!r}")
+    found = store.labeling.projects.item_indices(p.id, ids)
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise ValidationError(
+            f"{len(missing)} items are not in labeling project {p.name!r} (e.g. {missing[:5]})"
+        )
+    annotator_ids = [a.id for a in store.labeling.annotators.all(p.id) if a.role == "annotator"]
+    # The queue entries and the request recording why land in one transaction.
+    return store.evaluations.send_to_labeling(
+        rec.id, project=p.name, project_id=p.id, annotator_ids=annotator_ids, item_ids=ids,
+        item_idxs=[found[i] for i in ids], overlap=k, queue_reason=QUEUE_REASON,
+        group_kind=kind, group_name=name, reason=why,
     )  # fmt: skip
 
 

@@ -12,7 +12,7 @@ fast and is valid for these smooth, root-n consistent statistics.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
@@ -108,43 +108,120 @@ def _row_samples(n: int, rng: np.random.Generator) -> tuple[np.ndarray, float, s
     return idx, float(np.sqrt(m / n)), f"m-out-of-n bootstrap, m={m}, {N_BOOT_ROWS} resamples"
 
 
-def roc_auc(truth: np.ndarray, probs: np.ndarray) -> float:
+def _dense_ranks(x: np.ndarray) -> tuple[np.ndarray, int]:
+    """Each value's rank among the distinct values (ties share one), and how many there are."""
+    import numpy as np
+
+    uniq, inverse = np.unique(x, return_inverse=True)
+    return inverse.astype(np.int64), len(uniq)
+
+
+def _auc_from_counts(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    """ROC AUC from positive and negative counts per distinct score, in score order (last axis):
+    the chance a positive outscores a negative, ties counting one half (Mann-Whitney U)."""
+    import numpy as np
+
+    below = np.cumsum(neg, axis=-1) - neg
+    n_pos, n_neg = pos.sum(-1), neg.sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (pos * (below + 0.5 * neg)).sum(-1) / (n_pos * n_neg)
+
+
+# Above this many draws x distinct scores, bootstrap AUCs are counted one draw at a time.
+_AUC_CELLS = 4_000_000
+
+
+def _auc_classes(k: int) -> list[int]:
+    return [1] if k == 2 else list(range(k))
+
+
+def roc_auc(truth: np.ndarray, probs: np.ndarray, idx: np.ndarray | None = None) -> Any:
     """ROC AUC: binary on the second class's probability, else one-vs-rest macro average.
 
-    Computed from ranks (Mann-Whitney U, ties averaged) so that bootstrap resamples stay cheap.
-    NaN when a class has no positive or no negative example.
+    Computed from counts per distinct score (Mann-Whitney U, ties averaged), sorting once. With
+    ``idx`` (draws x rows, bootstrap resamples) returns one AUC per draw, vectorized over the
+    draws. NaN when a class has no positive or no negative example.
     """
+    value, draws = _roc_auc(truth, probs, idx)
+    return value if idx is None else draws
+
+
+def _macro(aucs: np.ndarray, k: int) -> np.ndarray:
+    """Per-class AUCs (classes x draws) to one per draw: the binary class, or the mean over the
+    classes defined in that draw (one without positives or negatives is left out)."""
     import numpy as np
-    from scipy.stats import rankdata
+
+    if k == 2:
+        return aucs[0]
+    with np.errstate(invalid="ignore"):
+        valid = np.isfinite(aucs)
+        return np.where(valid, aucs, 0).sum(0) / valid.sum(0)
+
+
+def _roc_auc(
+    truth: np.ndarray, probs: np.ndarray, idx: np.ndarray | None
+) -> tuple[float, np.ndarray | None]:
+    """The AUC of all rows, and of each bootstrap draw when ``idx`` is given (ranks sorted once
+    for both)."""
+    import numpy as np
 
     k = probs.shape[1]
-    classes = [1] if k == 2 else range(k)
-    aucs = []
-    for c in classes:
-        pos = truth == c
-        n_pos = int(pos.sum())
-        n_neg = len(truth) - n_pos
-        if n_pos == 0 or n_neg == 0:
-            if k == 2:
-                return float("nan")
+    values, per_draw = [], []
+    for c in _auc_classes(k):
+        ranks, u = _dense_ranks(probs[:, c])
+        is_pos = truth == c
+        pos = np.bincount(ranks, weights=is_pos, minlength=u)
+        neg = np.bincount(ranks, minlength=u) - pos
+        values.append(_auc_from_counts(pos, neg))
+        if idx is None:
             continue
-        ranks = rankdata(probs[:, c])
-        aucs.append((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-    return float(np.mean(aucs)) if aucs else float("nan")
+        draws = idx.shape[0]
+        r, p = ranks[idx], is_pos[idx]
+        if draws * u <= _AUC_CELLS:
+            flat = (np.arange(draws)[:, None] * u + r).ravel()
+            tot = np.bincount(flat, minlength=draws * u).reshape(draws, u)
+            pos_d = np.bincount(flat, weights=p.ravel(), minlength=draws * u).reshape(draws, u)
+            per_draw.append(_auc_from_counts(pos_d, tot - pos_d))
+        else:
+            out = np.empty(draws)
+            for d in range(draws):
+                rd, inv = np.unique(r[d], return_inverse=True)
+                pos_d = np.bincount(inv, weights=p[d], minlength=len(rd))
+                neg_d = np.bincount(inv, minlength=len(rd)) - pos_d
+                out[d] = _auc_from_counts(pos_d, neg_d)
+            per_draw.append(out)
+    value = float(_macro(np.array(values, dtype=np.float64)[:, None], k)[0])
+    return value, (_macro(np.vstack(per_draw), k) if idx is not None else None)
 
 
-def ece(truth: np.ndarray, probs: np.ndarray) -> float:
+def ece(truth: np.ndarray, probs: np.ndarray, idx: np.ndarray | None = None) -> Any:
     """Expected calibration error: the confidence of the top class against its accuracy, in
-    ``ECE_BINS`` equal-width bins, weighted by bin size."""
+    ``ECE_BINS`` equal-width bins, weighted by bin size. With ``idx`` (draws x rows) returns one
+    value per bootstrap draw, vectorized."""
+    value, draws = _ece(truth, probs, idx)
+    return value if idx is None else draws
+
+
+def _ece(
+    truth: np.ndarray, probs: np.ndarray, idx: np.ndarray | None
+) -> tuple[float, np.ndarray | None]:
+    """The ECE of all rows, and of each bootstrap draw when ``idx`` is given."""
     import numpy as np
 
-    conf = probs.max(1)
-    correct = probs.argmax(1) == truth
+    conf = np.maximum.reduce(probs, axis=1)
+    correct = (probs.argmax(1) == truth).astype(np.float64)
     bins = np.minimum((conf * ECE_BINS).astype(np.int64), ECE_BINS - 1)
-    np.bincount(bins, minlength=ECE_BINS)
     acc = np.bincount(bins, weights=correct, minlength=ECE_BINS)
     cs = np.bincount(bins, weights=conf, minlength=ECE_BINS)
-    return float(np.abs(acc - cs).sum() / len(truth))
+    value = float(np.abs(acc - cs).sum() / len(truth))
+    if idx is None:
+        return value, None
+    draws, m = idx.shape
+    flat = (np.arange(draws)[:, None] * ECE_BINS + bins[idx]).ravel()
+    size = draws * ECE_BINS
+    acc_d = np.bincount(flat, weights=correct[idx].ravel(), minlength=size).reshape(draws, -1)
+    cs_d = np.bincount(flat, weights=conf[idx].ravel(), minlength=size).reshape(draws, -1)
+    return value, np.abs(acc_d - cs_d).sum(1) / m
 
 
 def classification_metrics(
@@ -173,14 +250,14 @@ def classification_metrics(
     p_true = np.clip(probs[np.arange(n), truth], 1e-15, 1.0)
     losses = -np.log(p_true)
     out.append(_interval("log_loss", float(losses.mean()), losses[idx].mean(1), scale, note))
-    auc = roc_auc(truth, probs)
+    auc, auc_draws = _roc_auc(truth, probs, idx)
     if np.isnan(auc):
         out.append(MetricValue("roc_auc", None, None, None, "undefined: a class has no examples"))
     else:
-        auc_draws = np.array([roc_auc(truth[i], probs[i]) for i in idx])
+        assert auc_draws is not None
         out.append(_interval("roc_auc", auc, auc_draws, scale, note))
-    e = ece(truth, probs)
-    ece_draws = np.array([ece(truth[i], probs[i]) for i in idx])
+    e, ece_draws = _ece(truth, probs, idx)
+    assert ece_draws is not None
     out.append(_interval("ece", e, ece_draws, scale, note))
     return out
 

@@ -187,14 +187,29 @@ def ceiling(
     evaluation: Annotated[str, typer.Argument(help="Evaluation id or prefix.")],
     by: Annotated[str, typer.Option("--by", help="tags or slices.")] = "tags",
     metric: Annotated[
-        str, typer.Option("--metric", help="accuracy, balanced_accuracy, macro_f1 or micro_f1.")
-    ] = "accuracy",
+        str | None,
+        typer.Option(
+            "--metric",
+            help="accuracy, balanced_accuracy, macro_f1, micro_f1, log_loss, roc_auc, ece; "
+            "rmse, mae, r2 for regression (default: accuracy, or rmse).",
+        ),
+    ] = None,
+    error_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--error-threshold",
+            help="Regression: the absolute residual above which an example is an error "
+            "(default: the largest 10%).",
+        ),
+    ] = None,
 ) -> None:
-    """The ceiling table: the gain if each tag's (or slice's) errors were fixed, by gain."""
+    """The ceiling table: how much better the metric gets if each tag's (or slice's) errors
+    were fixed, by gain."""
     from loopml.analysis import get_evaluation
 
     ev = get_evaluation(evaluation)
-    frame = ev.ceiling(by=by, metric=metric)
+    frame = ev.ceiling(by=by, metric=metric, error_threshold=error_threshold)
+    metric = str(frame.attrs.get("metric", metric))
     if frame.empty:
         hint = "tag errors first (loopml eval tag)" if by == "tags" else "no slice was found"
         console.print(f"nothing to rank: {hint}")

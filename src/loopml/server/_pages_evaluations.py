@@ -87,14 +87,23 @@ def evaluation_page(
     ref: str,
     sent: str | None = None,
     error: str | None = None,
+    metric: str | None = None,
 ) -> HTMLResponse:
-    """Metrics, ceiling table, discovered slices and the confusion matrix of one evaluation."""
+    """Metrics, ceiling table (in any of the evaluation's metrics: ``?metric=log_loss``),
+    discovered slices and the confusion matrix of one evaluation."""
+    from loopml.analysis import LOWER_IS_BETTER
+
     ev = _evaluation(store, ref)
     classification = ev.record.task == "classification"
+    choices = ev.ceiling_metrics
+    if metric not in choices:
+        if metric:
+            error = f"the ceiling table has no metric {metric!r}; choose one of {list(choices)}"
+        metric = choices[0]
     slices = ev.discover_slices(k=5) if classification else None
-    ceiling_tags = ev.ceiling(by="tags") if classification and ev.tags() else None
+    ceiling_tags = ev.ceiling(by="tags", metric=metric) if ev.tags() else None
     ceiling_slices = (
-        ev.ceiling(by="slices", slices=list(slices["slice"]))
+        ev.ceiling(by="slices", slices=list(slices["slice"]), metric=metric)
         if slices is not None and not slices.empty
         else None
     )
@@ -110,6 +119,12 @@ def evaluation_page(
             "slices": slices,
             "ceiling_tags": ceiling_tags,
             "ceiling_slices": ceiling_slices,
+            "metric": metric,
+            "metric_choices": choices,
+            "lower_is_better": metric in LOWER_IS_BETTER,
+            "error_threshold": (
+                ceiling_tags.attrs.get("error_threshold") if ceiling_tags is not None else None
+            ),
             "confusion": confusion,
             "max_cell": int(confusion.to_numpy().max()) if confusion is not None else 0,
             "requests": ev.labeling_requests(),
@@ -163,13 +178,23 @@ def example_page(request: Request, store: StoreDep, ref: str, item_id: str) -> H
 def tag_page(
     request: Request, store: StoreDep, ref: str, i: int = 0, error: str | None = None
 ) -> HTMLResponse:
-    """The keyboard tagging page: one error at a time; 1-9 tag, n new tag, u undo, j/k move."""
+    """The keyboard tagging page: one error at a time; 1-9 apply a tag (of any kind: by hand,
+    by rule, automatic), n new tag, u undo, j/k move."""
+    from loopml.analysis import AUTO_TAGS
+
     ev = _evaluation(store, ref)
     total = ev.n_errors
     i = max(0, min(i, max(total - 1, 0)))
     page = ev.errors(limit=1, offset=i)
     view = _view(ev, str(page["id"].iloc[0])) if not page.empty else None
-    tags = [t for t in ev.tags() if t.kind == "hand"][:9]
+    all_tags = ev.tags()
+    # Hand tags first (the ones made on this page), then rule tags, then automatic ones.
+    order = {"hand": 0, "rule": 1, "auto": 2}
+    tags = sorted(all_tags, key=lambda t: (order.get(t.kind, 3), t.name))[:9]
+    kinds = {t.name: t.kind for t in all_tags}
+    have = set(kinds)
+    can_auto = ev.record.task == "classification" and "probabilities" in ev.record.columns
+    missing_auto = [a for a in AUTO_TAGS if a not in have] if can_auto else []
     return render(
         request,
         "evaluation_tag.html",
@@ -181,6 +206,9 @@ def tag_page(
             "total": total,
             "view": view,
             "tags": tags,
+            "more_tags": max(0, len(all_tags) - len(tags)),
+            "kinds": kinds,
+            "missing_auto": missing_auto,
             "error": error,
         },
     )
@@ -219,7 +247,10 @@ def _tag_action(store: Store, ref: str, form: dict[str, str]) -> RedirectRespons
         if action == "undo":
             ev.undo_tag()
             return RedirectResponse(f"{base}?i={max(i - 1, 0)}", status_code=303)
-        raise LoopmlError(f"unknown action {action!r}; the page sends 'tag' or 'undo'")
+        if action == "auto":
+            ev.auto_tag(form.get("name", ""))
+            return RedirectResponse(f"{base}?i={i}", status_code=303)
+        raise LoopmlError(f"unknown action {action!r}; the page sends 'tag', 'undo' or 'auto'")
     except LoopmlError as exc:
         return RedirectResponse(f"{base}?i={i}&error={quote(str(exc))}", status_code=303)
 

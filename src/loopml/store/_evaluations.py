@@ -12,7 +12,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +130,47 @@ def _record(r: Any) -> EvaluationRecord:
     )
 
 
+def _write_rows(rows: pa.Table, path: Path) -> None:
+    """The rows as Parquet. Dictionary encoding only where values repeat (labels, metadata,
+    flags): on ids and floats it builds a hash table per page only to fall back, which was a
+    third of the write. LZ4 is the cheapest codec DuckDB reads fast."""
+    import pyarrow.parquet as pq
+
+    pq.write_table(
+        rows, path, compression="lz4", row_group_size=131072,
+        use_dictionary=_dictionary_columns(rows),
+    )  # fmt: skip
+
+
+def _dictionary_columns(rows: pa.Table) -> list[str]:
+    """Columns worth dictionary-encoding in Parquet: anything but the ids and the floats."""
+    import pyarrow as pa
+
+    return [
+        f.name
+        for f in rows.schema
+        if f.name != "id"
+        and not pa.types.is_floating(f.type)
+        and not pa.types.is_list(f.type)
+        and not pa.types.is_fixed_size_list(f.type)
+    ]
+
+
+def _insert_request(conn: Connection, values: dict[str, Any]) -> int:
+    """Record a labeling request (inside the transaction that queued its items)."""
+    exists = conn.execute(
+        select(eval_label_requests.c.id).where(
+            eval_label_requests.c.project == values["project"],
+            eval_label_requests.c.batch == values["batch"],
+        )
+    ).first()
+    if exists is not None:
+        raise ConflictError(
+            f"batch {values['batch']} of labeling project {values['project']!r} is already recorded"
+        )
+    return _new_id(conn.execute(insert(eval_label_requests).values(**values)))
+
+
 def _new_id(result: Any) -> int:
     key = result.inserted_primary_key
     assert key is not None  # an INSERT of one row always has one
@@ -172,16 +213,18 @@ class EvaluationStore:
         task: str,
         classes: Sequence[str],
         rows: pa.Table,
-        metrics: Sequence[EvalMetric],
+        metrics: Sequence[EvalMetric] | Callable[[], Sequence[EvalMetric]],
         run_id: str | None = None,
         model_version: str | None = None,
     ) -> EvaluationRecord:
         """Store an evaluation: its rows as Parquet, then its metadata row (all or nothing).
 
-        The file is written to a temporary name and renamed; if the metadata insert then fails,
-        the file is removed, so a failure leaves nothing behind.
+        ``metrics`` may be a function computing them: it then runs while the file is written
+        (pyarrow writes without holding the GIL), which takes the write off the critical path.
+        The file is written to a temporary name and renamed; if computing the metrics or the
+        metadata insert fails, the file is removed, so a failure leaves nothing behind.
         """
-        import pyarrow.parquet as pq
+        import threading
 
         from loopml.store._duck import duck_types
 
@@ -193,7 +236,26 @@ class EvaluationStore:
         path = self._path(evaluation_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{evaluation_id}.{uuid.uuid4().hex}.tmp")
-        pq.write_table(rows, tmp, compression="zstd", compression_level=1, row_group_size=65536)
+        failure: list[BaseException] = []
+
+        def write_file() -> None:
+            try:
+                _write_rows(rows, tmp)
+            except BaseException as exc:  # handed to the caller's thread below
+                failure.append(exc)
+
+        writer = threading.Thread(target=write_file, name="loopml-eval-rows", daemon=True)
+        writer.start()
+        try:
+            metric_list = list(metrics() if callable(metrics) else metrics)
+        except BaseException:
+            writer.join()
+            tmp.unlink(missing_ok=True)
+            raise
+        writer.join()
+        if failure:
+            tmp.unlink(missing_ok=True)
+            raise failure[0]
         os.chmod(tmp, 0o444)
         os.replace(tmp, path)
         values = {
@@ -209,7 +271,7 @@ class EvaluationStore:
             "metrics": json.dumps(
                 {
                     m.name: {"value": m.value, "low": m.low, "high": m.high, "note": m.note}
-                    for m in metrics
+                    for m in metric_list
                 }
             ),
             "columns": json.dumps(duck_types(rows.schema)),
@@ -412,6 +474,10 @@ class EvaluationStore:
     ) -> EvalTagRecord:
         """Put tag ``name`` on examples (creating the tag); ``replace`` sets its members anew.
 
+        ``kind`` is the new tag's kind; an existing tag keeps its own unless ``replace``. The
+        examples are marked as tagged by hand when ``kind`` is ``"hand"`` (a person picked
+        them, whatever the tag's kind): ``undo_last`` takes those back, and ``replace``
+        (recomputing a rule or automatic tag) keeps them.
         One transaction: the tag and all its new members land together or not at all.
         """
         rec = self.get(ref)
@@ -419,6 +485,7 @@ class EvaluationStore:
         if kind not in _TAG_KINDS:
             raise ValidationError(f"tag kind must be one of {_TAG_KINDS}, not {kind!r}")
         ids = self._check_items(rec, item_ids)
+        by_hand = kind == "hand"
 
         def write(conn: Connection) -> int:
             now = time.time()
@@ -443,26 +510,31 @@ class EvaluationStore:
                         .where(eval_tags.c.id == tag_id)
                         .values(kind=kind, rule=rule)
                     )
+            have: set[str] = set()
             if replace:
-                conn.execute(delete(eval_tag_items).where(eval_tag_items.c.tag_id == tag_id))
-                have: set[str] = set()
-            else:
-                have = set()
-                for part in chunks(ids):
-                    have.update(
-                        r[0]
-                        for r in conn.execute(
-                            select(eval_tag_items.c.item_id).where(
-                                eval_tag_items.c.tag_id == tag_id,
-                                eval_tag_items.c.item_id.in_(part),
-                            )
+                conn.execute(
+                    delete(eval_tag_items).where(
+                        eval_tag_items.c.tag_id == tag_id, eval_tag_items.c.by_hand.is_(False)
+                    )
+                )
+            for part in chunks(ids):
+                have.update(
+                    r[0]
+                    for r in conn.execute(
+                        select(eval_tag_items.c.item_id).where(
+                            eval_tag_items.c.tag_id == tag_id,
+                            eval_tag_items.c.item_id.in_(part),
                         )
                     )
+                )
             new = [i for i in ids if i not in have]
             for part in chunks(new, 5000):
                 conn.execute(
                     insert(eval_tag_items),
-                    [{"tag_id": tag_id, "item_id": i, "created_at": now} for i in part],
+                    [
+                        {"tag_id": tag_id, "item_id": i, "created_at": now, "by_hand": by_hand}
+                        for i in part
+                    ],
                 )
             return int(tag_id)
 
@@ -492,14 +564,15 @@ class EvaluationStore:
         return run_write(self._store.engine, write)
 
     def undo_last(self, ref: str) -> tuple[str, str] | None:
-        """Take back the newest hand-made tag on an example: (tag, item id), or None."""
+        """Take back the newest tagging made by hand (of a tag of any kind): (tag, item id),
+        or None when there is none."""
         rec = self.get(ref)
 
         def write(conn: Connection) -> tuple[str, str] | None:
             row = conn.execute(
                 select(eval_tag_items.c.tag_id, eval_tag_items.c.item_id, eval_tags.c.name)
                 .join(eval_tags, eval_tags.c.id == eval_tag_items.c.tag_id)
-                .where(eval_tags.c.evaluation_id == rec.id, eval_tags.c.kind == "hand")
+                .where(eval_tags.c.evaluation_id == rec.id, eval_tag_items.c.by_hand.is_(True))
                 .order_by(eval_tag_items.c.created_at.desc())
                 .limit(1)
             ).first()
@@ -579,44 +652,65 @@ class EvaluationStore:
             return [r[0] for r in conn.execute(q)]
 
     # -- labeling requests -------------------------------------------------------------------------
-    def add_label_request(
+    def send_to_labeling(
         self,
         ref: str,
         *,
         project: str,
-        batch: int,
+        project_id: int,
+        annotator_ids: Sequence[int],
+        item_ids: Sequence[str],
+        item_idxs: Sequence[int],
+        overlap: int,
+        queue_reason: str,
         group_kind: str,
         group_name: str,
         reason: str,
-        item_ids: Sequence[str],
     ) -> LabelRequestRecord:
-        """Record that the analysis queued ``item_ids`` in a labeling project's batch, and why."""
+        """Queue items in a labeling project's new batch and record why, in ONE transaction.
+
+        The queue entries (``store.labeling.queue``'s rows, one per item and annotator) and the
+        request naming the evaluation, the group and the reason land together or not at all: a
+        crash between them can never leave queued items without their reason.
+        ``item_idxs`` are the items' indices in the project (``store.labeling.projects
+        .item_indices``), in the order of ``item_ids``.
+        """
+        from loopml.store._labeling_queue import assign_in, check_assign
+
         rec_id = self.resolve(ref)
-        values = {
-            "evaluation_id": rec_id,
-            "project": project,
-            "batch": int(batch),
-            "group_kind": group_kind,
-            "group_name": group_name,
-            "reason": reason,
-            "item_ids": json.dumps([str(i) for i in item_ids]),
-            "created_at": time.time(),
-        }
+        ids = [str(i) for i in item_ids]
+        idxs = [int(i) for i in item_idxs]
+        if not ids or len(ids) != len(idxs):
+            raise ValidationError(
+                f"send one index per item: {len(ids)} item ids, {len(idxs)} indices"
+            )
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValidationError("a labeling request needs a reason (why these items)")
+        check_assign(annotator_ids, overlap, None, queue_reason)
 
         def write(conn: Connection) -> int:
-            exists = conn.execute(
-                select(eval_label_requests.c.id).where(
-                    eval_label_requests.c.project == project,
-                    eval_label_requests.c.batch == int(batch),
-                )
-            ).first()
-            if exists is not None:
-                raise ConflictError(
-                    f"batch {batch} of labeling project {project!r} is already recorded"
-                )
-            return _new_id(conn.execute(insert(eval_label_requests).values(**values)))
+            batch, _added = assign_in(
+                conn, project_id, annotator_ids, idxs, overlap, None, queue_reason
+            )
+            values = {
+                "evaluation_id": rec_id,
+                "project": project,
+                "batch": int(batch),
+                "group_kind": group_kind,
+                "group_name": group_name,
+                "reason": reason,
+                "item_ids": json.dumps(ids),
+                "created_at": time.time(),
+            }
+            return _insert_request(conn, values)
 
-        new_id = run_write(self._store.engine, write)
+        try:
+            new_id = run_write(self._store.engine, write)
+        except IntegrityError:
+            raise NotFoundError(
+                f"annotator ids {list(annotator_ids)!r} are not all in labeling project "
+                f"{project!r}; get them from store.labeling.annotators.all({project_id})"
+            ) from None
         return next(r for r in self.label_requests(rec_id) if r.id == new_id)
 
     def label_requests(

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     import numpy as np
     from sqlalchemy import Engine
 
-__all__ = ["QueueCounts", "QueueEntry", "QueueStore"]
+__all__ = ["QueueCounts", "QueueEntry", "QueueStore", "assign_in", "check_assign"]
 
 # Why an item was queued: ``label``, ``relabel`` (a new guideline), ``active`` (uncertainty), or
 # the step of the loop that sent it (``analysis``, ``drift``...); a short identifier either way.
@@ -64,6 +64,73 @@ class QueueCounts:
     skipped: int = 0
 
 
+def check_assign(
+    annotator_ids: Sequence[int], overlap: int, limit: int | None, reason: str
+) -> None:
+    """Check an assignment's arguments before any write (see ``QueueStore.assign``)."""
+    n = len(annotator_ids)
+    if n == 0:
+        raise ValidationError("assign needs at least one annotator id")
+    if isinstance(overlap, bool) or not isinstance(overlap, int) or not 1 <= overlap <= n:
+        raise ValidationError(
+            f"overlap {overlap!r} must be between 1 and the number of annotators ({n})"
+        )
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ValidationError(f"limit is a whole number >= 0 or None, got {limit!r}")
+    if not isinstance(reason, str) or not _REASON.fullmatch(reason):
+        raise ValidationError(
+            f"queue reason {reason!r} must be a short identifier (1-16 lowercase letters, "
+            "digits, '_' or '-', starting with a letter), e.g. 'label' or 'analysis'"
+        )
+
+
+def assign_in(
+    conn: Connection,
+    project_id: int,
+    annotator_ids: Sequence[int],
+    item_idxs: Sequence[int] | None,
+    overlap: int,
+    limit: int | None,
+    reason: str,
+) -> tuple[int, int]:
+    """Queue a batch inside the caller's write transaction (arguments already checked with
+    ``check_assign``), so another store part can record something in the same transaction.
+    Returns (batch number, queue entries added)."""
+    n = len(annotator_ids)
+    now = time.time()
+    require_project(conn, project_id)
+    round_ = max(latest_guideline_version(conn, project_id), 1)
+    batch = next_batch(conn, project_id)
+    if item_idxs is None:
+        taken = select(assignments.c.item_idx).where(assignments.c.project_id == project_id)
+        q = (
+            select(label_items.c.idx)
+            .where(label_items.c.project_id == project_id, label_items.c.idx.not_in(taken))
+            .order_by(label_items.c.idx)
+        )
+        if limit is not None:
+            q = q.limit(limit)
+        items = [int(r[0]) for r in conn.execute(q)]
+    else:
+        items = [int(i) for i in item_idxs][:limit]
+    rows = [
+        (project_id, annotator_ids[(j + t + batch) % n], idx, round_, batch, reason, PENDING, now)
+        for j, idx in enumerate(items)
+        for t in range(overlap)
+    ]
+    before = count_assignments(conn, project_id)
+    for start in range(0, len(rows), 50_000):
+        bulk_upsert(
+            conn,
+            assignments,
+            ["project_id", "annotator_id", "item_idx", "round"],
+            None,
+            ASSIGNMENT_COLUMNS,
+            rows[start : start + 50_000],
+        )
+    return batch, count_assignments(conn, project_id) - before
+
+
 class QueueStore:
     """The annotators' queues; ``store.labeling.queue``. Thread-safe."""
 
@@ -85,65 +152,10 @@ class QueueStore:
         ``item_idxs`` None takes the items no one has been assigned yet, in order, up to
         ``limit``. Returns (batch number, queue entries added); existing entries stay as they are.
         """
-        n = len(annotator_ids)
-        if n == 0:
-            raise ValidationError("assign needs at least one annotator id")
-        if isinstance(overlap, bool) or not isinstance(overlap, int) or not 1 <= overlap <= n:
-            raise ValidationError(
-                f"overlap {overlap!r} must be between 1 and the number of annotators ({n})"
-            )
-        if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
-        ):
-            raise ValidationError(f"limit is a whole number >= 0 or None, got {limit!r}")
-        if not isinstance(reason, str) or not _REASON.fullmatch(reason):
-            raise ValidationError(
-                f"queue reason {reason!r} must be a short identifier (1-16 lowercase letters, "
-                "digits, '_' or '-', starting with a letter), e.g. 'label' or 'analysis'"
-            )
-        now = time.time()
+        check_assign(annotator_ids, overlap, limit, reason)
 
         def write(conn: Connection) -> tuple[int, int]:
-            require_project(conn, project_id)
-            round_ = max(latest_guideline_version(conn, project_id), 1)
-            batch = next_batch(conn, project_id)
-            if item_idxs is None:
-                taken = select(assignments.c.item_idx).where(assignments.c.project_id == project_id)
-                q = (
-                    select(label_items.c.idx)
-                    .where(label_items.c.project_id == project_id, label_items.c.idx.not_in(taken))
-                    .order_by(label_items.c.idx)
-                )
-                if limit is not None:
-                    q = q.limit(limit)
-                items = [int(r[0]) for r in conn.execute(q)]
-            else:
-                items = [int(i) for i in item_idxs][:limit]
-            rows = [
-                (
-                    project_id,
-                    annotator_ids[(j + t + batch) % n],
-                    idx,
-                    round_,
-                    batch,
-                    reason,
-                    PENDING,
-                    now,
-                )
-                for j, idx in enumerate(items)
-                for t in range(overlap)
-            ]
-            before = count_assignments(conn, project_id)
-            for start in range(0, len(rows), 50_000):
-                bulk_upsert(
-                    conn,
-                    assignments,
-                    ["project_id", "annotator_id", "item_idx", "round"],
-                    None,
-                    ASSIGNMENT_COLUMNS,
-                    rows[start : start + 50_000],
-                )
-            return batch, count_assignments(conn, project_id) - before
+            return assign_in(conn, project_id, annotator_ids, item_idxs, overlap, limit, reason)
 
         try:
             return run_write(self._engine, write)

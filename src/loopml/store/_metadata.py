@@ -14,5 +14,15 @@ metadata = MetaData()
 
 # Every revision this code knows, oldest first; the last is the one it writes and reads.
 # ``_migrate.py`` refuses a store at a revision not listed here (written by a newer loopml).
-KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0012")
+KNOWN_REVISIONS: tuple[str, ...] = (
+    "0001",
+    "0002",
+    "0003",
+    "0004",
+    "0005",
+    "0006",
+    "0007",
+    "0008",
+    "0009",
+)
 SCHEMA_REVISION = KNOWN_REVISIONS[-1]

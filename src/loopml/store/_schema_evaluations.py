@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from loopml.store._metadata import metadata
@@ -67,7 +69,10 @@ eval_tag_items = Table(
     metadata,
     Column("tag_id", Integer, ForeignKey("eval_tags.id", ondelete="CASCADE"), primary_key=True),
     Column("item_id", String(200), primary_key=True),
-    Column("created_at", Float, nullable=False),  # the newest hand tag is what `u` undoes
+    Column("created_at", Float, nullable=False),  # the newest hand tagging is what `u` undoes
+    # Put there by a person (the tagging page, a list of ids), whatever the tag's kind: kept
+    # when a rule or automatic tag is recomputed.
+    Column("by_hand", Boolean, nullable=False, server_default=false()),
     Index("ix_eval_tag_items_item", "item_id"),
 )
 

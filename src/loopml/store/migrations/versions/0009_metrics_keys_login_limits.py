@@ -7,16 +7,16 @@ locks the runs it writes once per batch (``FOR KEY SHARE``, what the row checks 
 deleting a run deletes its points itself (``RunStore.delete``). Key ids come from
 ``metric_keys``, whose rows are never deleted.
 
-Revision ID: 0012
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
+revision = "0009"
 # The lead re-chains this after the other capabilities' migrations.
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
