@@ -110,10 +110,10 @@ def test_tensorboards_own_tensor_summaries(tmp_path: Path) -> None:
             _tensor_summary(
                 "accuracy (val)", scalar_meta.create_summary_metadata("", ""), 0.5 + step / 10
             ),
-            _tensor_summary(
-                "activations", histogram_meta.create_summary_metadata("", ""), buckets
-            ),
+            _tensor_summary("activations", histogram_meta.create_summary_metadata("", ""), buckets),
             _tensor_summary("digits", image_meta.create_summary_metadata("", ""), image),
+            # a tag that is no safe folder name: its media key drops the empty and '..' parts
+            _tensor_summary("../up//img", image_meta.create_summary_metadata("", ""), image),
         ):
             writer.add_event(event_pb2.Event(step=step, wall_time=1000.0 + step, summary=summary))
     hparams = hp.hparams_pb({"dropout": 0.25, "act": "relu"})
@@ -132,6 +132,7 @@ def test_tensorboards_own_tensor_summaries(tmp_path: Path) -> None:
     assert hist[1].data["counts"] == [10] * 10 and hist[1].data["edges"][0] == 1.0
     images = media["digits"]
     assert [i.step for i in images] == [0, 1, 2]
+    assert [i.step for i in media["up/img"]] == [0, 1, 2]
     png = default_session().store.runs.artifact_file(row.run_id, images[0].data["file"])
     assert png.read_bytes().startswith(b"\x89PNG")  # the JPEG was converted
 

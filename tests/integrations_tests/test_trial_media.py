@@ -38,7 +38,8 @@ def test_media_logged_in_function_trials_are_stored_with_their_runs() -> None:
         assert [h.step for h in hist] == [0, 1, 2] and sum(hist[0].data["counts"]) == 200
         assert media["preds"][0].step == 3 and media["preds"][0].data["columns"] == ["y", "p"]
         rec = loopml.get_run(run_id)
-        assert rec.metrics["loss"].count == 3 and sorted(rec.metrics) == ["loss", "val_acc"]  # the default metric
+        # val_acc: the sweep's default metric, logged from the objective's return value
+        assert rec.metrics["loss"].count == 3 and sorted(rec.metrics) == ["loss", "val_acc"]
     # the trial's run page shows them like any run's
     client = TestClient(create_app(store), base_url="http://127.0.0.1")
     page = client.get(f"/runs/{trials['run_id'][0]}")
@@ -66,11 +67,19 @@ def test_a_bad_media_value_in_a_trial_fails_the_trial_and_logs_nothing_of_that_c
     assert rec.metrics["loss"].count == 1 and rec.metrics["caught"].count == 1
 
 
-@pytest.mark.parametrize("value", [object(), "text"])
-def test_a_value_that_is_neither_number_nor_media_is_refused(value: object) -> None:
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("bad", object()),
+        ("bad", "text"),
+        ("a//b", loopml.Histogram([1.0, 2.0])),  # a valid metric key, not an artifact path
+        ("../up", loopml.Histogram([1.0, 2.0])),
+    ],
+)
+def test_a_bad_value_or_media_key_is_refused_when_logged(key: str, value: object) -> None:
     from loopml.sweeps._trial import TrialChannel, TrialRun, TrialSpec
 
     run = TrialRun(TrialSpec(0, "0" * 16, "t", "p", {}), TrialChannel(0, "objective", None))
     with pytest.raises(loopml.LoopmlError):
-        run.log({"img": loopml.Image(np.zeros((2, 2), np.uint8)), "bad": value})
+        run.log({"img": loopml.Image(np.zeros((2, 2), np.uint8)), key: value})
     assert run.points == [] and run.files == {}

@@ -67,7 +67,8 @@ def _build() -> type:
                 # Keras runs batch hooks off the training thread (and skips turning each
                 # batch's logs into Python numbers for them) only while no callback overrides
                 # them: without batch logging this one keeps Keras's own do-nothing hook.
-                self.on_train_batch_end = keras.callbacks.Callback.on_train_batch_end.__get__(self)
+                default = keras.callbacks.Callback.on_train_batch_end
+                self.__dict__["on_train_batch_end"] = default.__get__(self)
 
         @property
         def run(self) -> Any:

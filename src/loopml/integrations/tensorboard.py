@@ -123,9 +123,7 @@ def find_run_folders(logdir: str | os.PathLike[str]) -> dict[Path, list[Path]]:
             "folders (the one you give tensorboard --logdir)"
         )
     folders = sorted(
-        Path(dirpath)
-        for dirpath, _, files in os.walk(root)
-        if any(_EVENT_FILE in f for f in files)
+        Path(dirpath) for dirpath, _, files in os.walk(root) if any(_EVENT_FILE in f for f in files)
     )
     if not folders:
         raise NotFoundError(
@@ -191,8 +189,10 @@ def _project_name(root: Path) -> str:
 
 def _key(tag: str) -> str:
     """A TensorBoard tag as a loopml key: characters keys may not hold become '_'."""
-    key = _BAD_KEY_CHAR.sub("_", tag).strip()[:MAX_KEY_LENGTH].strip()
-    return key or "value"
+    key = _BAD_KEY_CHAR.sub("_", tag)
+    # Media keys name artifact folders: no empty, '.' or '..' parts.
+    key = "/".join(p.strip() for p in key.split("/") if p.strip() not in ("", ".", ".."))
+    return key[:MAX_KEY_LENGTH].strip(" /") or "value"
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -208,7 +208,7 @@ def _read_folder(tb: Any, folder: Path, content: _Content, warnings: list[str]) 
         try:
             size = path.stat().st_size
             records = list(RawEventFileLoader(str(path)).Load())
-        except (OSError, RuntimeError) as exc:  # a file removed or unreadable meanwhile
+        except Exception as exc:  # removed meanwhile, no permission, a reader's own error
             warnings.append(f"{path}: skipped, it cannot be read ({exc})")
             continue
         events = []

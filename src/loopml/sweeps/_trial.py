@@ -17,6 +17,7 @@ from typing import Any
 
 from loopml._errors import LoopmlError
 from loopml._values import check_key, check_step, encode_param, flatten, to_float
+from loopml.store import check_artifact_name
 from loopml.tracking import BaseRun, Media
 
 __all__ = ["TrialPruned", "TrialResult", "TrialRun", "TrialSpec", "execute_trial"]
@@ -123,7 +124,8 @@ class TrialRun(BaseRun):
                 points.append((step, ts, k, v))
             elif isinstance(v, Media):
                 for name, content in v.files(step).items():
-                    files[f"media/{k}/{name}"] = content
+                    # checked here, not when the sweep writes: a bad name fails this call only
+                    files[check_artifact_name(f"media/{k}/{name}")] = content
             else:
                 points.append((step, ts, k, to_float(k, v)))
         self.points += points  # all values checked first: a bad one logs none of the call

@@ -231,7 +231,7 @@ class Histogram(Media):
             raise ValidationError("Histogram.from_counts() got a negative count")
         self = cls.__new__(cls)
         self.caption = _check_caption(caption)
-        self.counts = [int(round(v)) for v in c]
+        self.counts = [int(v + 0.5) for v in c]  # counts are >= 0
         self.edges = [float(v) for v in e]
         self.dropped = 0
         return self
