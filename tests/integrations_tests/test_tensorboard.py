@@ -48,8 +48,11 @@ def _by_name(report: Any) -> dict[str, Any]:
 
 def test_scalars_histograms_images_and_hparams_become_a_run(tmp_path: Path) -> None:
     _write_tbx(tmp_path / "logs" / "resnet")
-    report = import_logdir(tmp_path / "logs", project="tb")
-    assert report.warnings == []
+    calls: list[tuple[int, int, str]] = []
+    report = import_logdir(
+        tmp_path / "logs", project="tb", progress=lambda *args: calls.append(args)
+    )
+    assert report.warnings == [] and calls == [(1, 1, "resnet")]
     (row,) = report.runs
     assert (row.name, row.state, row.folder) == ("resnet", "imported", "resnet")
     rec = loopml.get_run(row.run_id)

@@ -11,8 +11,8 @@ old summary formats), which is an optional dependency: ``pip install 'loopml[ten
 
 Importing again is safe: a run's id is derived from the project and the folder's absolute
 path, so a second import finds the run and adds only what is new (points at steps it does not
-have yet, media steps it has no file for, changed hparams); an event file that grew since adds
-only its new points. An event file that cannot be read is skipped with a warning naming it;
+have yet, media steps it has no file for, hparams it has not); an event file that grew since
+adds only its new points. An event file that cannot be read is skipped with a warning naming it;
 one damaged part-way is imported up to the damage, with a warning.
 """
 
@@ -369,7 +369,7 @@ def _missing(
     dict[str, tuple[str, float | None]],
 ]:
     """What the stored run lacks: points at (key, step)s it has not, media without a file,
-    params it has not or holds with another value."""
+    params it has not."""
     stored_keys = set(backend.metric_keys(run_id))
     steps: dict[str, set[int]] = {}
     for key in {p[2] for p in points} & stored_keys:
@@ -381,8 +381,8 @@ def _missing(
         for (key, step), m in media.items()
         if not all(f"media/{key}/{n}" in names for n in _file_names(m, step))
     }
-    stored = backend.get(run_id).params
-    new_params = {k: v for k, v in params.items() if str(stored.get(k)) != v[0]}
+    stored = backend.get(run_id).params  # a stored param is fixed: only new keys are added
+    new_params = {k: v for k, v in params.items() if k not in stored}
     return new_points, new_media, new_params
 
 
