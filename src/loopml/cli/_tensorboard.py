@@ -23,10 +23,10 @@ def import_tensorboard_command(
         typer.Option(help="The project to import into (default: the folder's name)."),
     ] = None,
 ) -> None:
-    """Import TensorBoard event files: one run per run folder (scalars as metrics, histograms
-    and images as media, hparams as params).
+    """Import TensorBoard event files: one run per run folder.
 
-    Safe to run again: nothing is stored twice, and event files that grew add their new points.
+    Scalars become metrics, histograms and images media, hparams params. Safe to run again:
+    nothing is stored twice, and event files that grew add their new points.
     """
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
