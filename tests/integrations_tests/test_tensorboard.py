@@ -223,8 +223,22 @@ def test_missing_tensorboard_package_says_how_to_install(
 ) -> None:
     _write_tbx(tmp_path / "logs" / "a", steps=1, hparams=False)
     monkeypatch.setitem(sys.modules, "tensorboard", None)
-    with pytest.raises(MissingDependencyError, match=r"pip install 'loopml\[integrations\]'"):
+    with pytest.raises(MissingDependencyError, match=r"pip install 'loopml\[tensorboard\]'"):
         import_logdir(tmp_path / "logs")
+
+
+def test_a_tensorboard_outside_the_supported_range_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tensorboard
+
+    from loopml._errors import UnsupportedVersionError
+
+    _write_tbx(tmp_path / "logs" / "a", steps=1, hparams=False)
+    monkeypatch.setattr(tensorboard, "__version__", "1.15.0")
+    with pytest.raises(UnsupportedVersionError, match=r"tensorboard 1.15.0 .*>=2.12,<3"):
+        import_logdir(tmp_path / "logs")
+    assert len(loopml.runs()) == 0
 
 
 def test_the_cli_imports_prints_a_summary_and_is_idempotent(tmp_path: Path) -> None:

@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loopml._errors import NotFoundError, ValidationError
+from loopml._errors import MissingDependencyError, NotFoundError, ValidationError
 from loopml._values import MAX_KEY_LENGTH, check_project, encode_param
-from loopml.integrations._common import require
+from loopml.integrations._common import check_version
 from loopml.store import Batch
 from loopml.tracking import Histogram, Image, Media
 
@@ -100,13 +100,15 @@ class _Content:
 
 
 def _reader() -> Any:
-    return require(
-        "tensorboard",
-        "tensorboard",
-        MINIMUM,
-        BELOW,
-        hint="Reinstall it: pip install 'loopml[tensorboard]'",
-    )
+    try:
+        import tensorboard
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"reading TensorBoard event files needs the tensorboard package ({exc}); "
+            f"run: pip install 'loopml[tensorboard]' (or 'tensorboard>={MINIMUM},<{BELOW}')"
+        ) from exc
+    check_version("tensorboard", str(getattr(tensorboard, "__version__", "0")), MINIMUM, BELOW)
+    return tensorboard
 
 
 def find_run_folders(logdir: str | os.PathLike[str]) -> dict[Path, list[Path]]:
