@@ -141,8 +141,9 @@ def test_tensorboards_own_tensor_summaries(tmp_path: Path) -> None:
 
 
 def test_a_second_import_adds_nothing_and_a_grown_file_only_its_new_points(
-    tmp_path: Path,
+    tmp_path: Path, session: object
 ) -> None:
+    """On each store backend (``session``: SQLite, and PostgreSQL when configured)."""
     from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
 
     source = tmp_path / "full"

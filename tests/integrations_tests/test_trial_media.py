@@ -12,7 +12,8 @@ from loopml.tracking import default_session, read_media
 from tests.integrations_tests._objectives import media_objective
 
 
-def test_media_logged_in_function_trials_are_stored_with_their_runs() -> None:
+def test_media_logged_in_function_trials_are_stored_with_their_runs(session: object) -> None:
+    """On each store backend (``session``: SQLite, and PostgreSQL when configured)."""
     sweep = loopml.sweep(
         media_objective,
         {"seed": loopml.choice([1, 2])},
