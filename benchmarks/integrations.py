@@ -351,6 +351,7 @@ def _rows(
         )
     ]
     share: dict[str, float] = {}
+    cpu_share: dict[str, float] = {}
     for mode in MODES[1:]:
         samples = results.get((name, mode))
         if not samples:
@@ -362,6 +363,7 @@ def _rows(
             continue
         wall, cpu = _median(samples, "seconds"), _median(samples, "cpu")
         share[mode] = (wall - wall0) / wall0
+        cpu_share[mode] = (cpu - cpu0) / cpu0
         cell = f"{fmt_seconds(wall)} (cpu {fmt_seconds(cpu)})"
         notes = [
             f"wall adds {share[mode]:+.1%}, cpu adds {(cpu - cpu0) / cpu0:+.1%}",
@@ -391,6 +393,20 @@ def _rows(
                 ", ".join(f"{m} {v:+.1%}" for m, v in anchors.items()) or "-",
                 target="< 2% and < each anchor",
                 ok=ours < 0.02 and all(ours < v for v in anchors.values()),
+            )
+        )
+    # On a loaded machine wall times of one case vary by more than the 2% asked about; this
+    # process's CPU time (W&B's service process left out, to its advantage) is steadier.
+    ours_cpu = cpu_share.get("loopml")
+    if ours_cpu is not None:
+        anchors = {m: v for m, v in cpu_share.items() if m != "loopml"}
+        rows.append(
+            Row(
+                f"{what[name]}: process CPU added",
+                f"{ours_cpu:+.1%}",
+                ", ".join(f"{m} {v:+.1%}" for m, v in anchors.items()) or "-",
+                target="< 2% and < each anchor",
+                ok=ours_cpu < 0.02 and all(ours_cpu < v for v in anchors.values()),
             )
         )
     return rows

@@ -51,3 +51,23 @@ def xgboost_objective(params: dict[str, Any], run: Any) -> float:
         callbacks=[callback(run, prune_on="valid/rmse")],
     )
     return float(np.sqrt(np.mean((booster.predict(dvalid) - yv) ** 2)))
+
+
+def media_objective(params: dict[str, Any], run: Any) -> float:
+    """Logs an image and a histogram per step, and a table once, from inside a sweep trial."""
+    import pandas as pd
+
+    import loopml
+
+    rng = np.random.default_rng(int(params["seed"]))
+    for step in range(3):
+        pixels = np.full((4, 6, 3), 40 * step + int(params["seed"]), np.uint8)
+        run.log(
+            {
+                "loss": 1.0 / (step + 1),
+                "samples": loopml.Image(pixels, caption=f"step {step}"),
+                "weights": loopml.Histogram(rng.normal(step, 1.0, 200), bins=16),
+            }
+        )
+    run.log({"preds": loopml.Table(pd.DataFrame({"y": [1, 0], "p": [0.8, 0.3]}))})
+    return 0.25 + params["seed"]

@@ -51,6 +51,17 @@ def test_epochs_and_batches_are_logged() -> None:
     assert rec.params["learning_rate"] == pytest.approx(0.01)
 
 
+def test_without_batch_logging_keras_keeps_dispatching_batch_hooks_asynchronously() -> None:
+    """Overriding a batch hook makes Keras call it on the training thread with each batch's
+    logs turned into Python numbers; the callback does so only when it logs batches."""
+    from keras.src.callbacks.callback_list import CallbackList
+
+    from loopml.integrations.keras import Callback
+
+    assert CallbackList([Callback(project="keras-async")])._async_train
+    assert not CallbackList([Callback(project="keras-async", log_every_n_batches=1)])._async_train
+
+
 def test_logs_into_an_open_run() -> None:
     from loopml.integrations.keras import Callback
 

@@ -68,6 +68,37 @@ def test_lightgbm_sklearn_api_with_early_stopping_into_an_open_run() -> None:
     assert len(_importance(rec.id)) == 6
 
 
+def test_lightgbm_rounds_held_back_are_written_when_the_run_ends() -> None:
+    """The callback writes rounds in batches; early stopping (no last round) and an exception
+    in training still leave every round trained in the store once the run ends."""
+    from loopml.integrations.lightgbm import callback
+
+    x, y, xv, yv = data()
+    train = lgb.Dataset(x, y)
+    valid = lgb.Dataset(xv, yv, reference=train)
+    params = {"objective": "regression", "learning_rate": 0.5, "verbose": -1, "num_threads": 1}
+    with loopml.init(project="lgb-batch") as run:
+        booster = lgb.train(
+            params,
+            train,
+            num_boost_round=2000,
+            valid_sets=[valid],
+            callbacks=[callback(), lgb.early_stopping(3, verbose=False)],
+        )
+    trained = booster.best_iteration + 3  # rounds 0 .. best + 2
+    series = loopml.get_run(run.id).metrics["valid_0/l2"]
+    assert trained < 2000 and (series.count, series.last_step) == (trained, trained - 1)
+
+    def boom(env: Any) -> None:
+        if env.iteration == 7:
+            raise RuntimeError("out of memory")
+
+    with pytest.raises(RuntimeError), loopml.init(project="lgb-batch") as failed:
+        lgb.train(params, train, 50, valid_sets=[valid], callbacks=[callback(), boom])
+    rec = loopml.get_run(failed.id)
+    assert rec.status == "failed" and rec.metrics["valid_0/l2"].count == 8
+
+
 def test_xgboost_logs_every_metric_per_round_and_importances() -> None:
     from loopml.integrations.xgboost import callback
 

@@ -13,11 +13,12 @@ import pytest
 DOC = Path(__file__).resolve().parents[2] / "docs" / "integrations.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
 FRAMEWORKS = ("sklearn", "lightgbm", "xgboost", "keras", "lightning", "torch", "transformers")
+READERS = ("tensorboard", "tensorboardX")  # the TensorBoard import's example writes and reads
 
 
 def _needs(code: str) -> list[str]:
     imported = set(re.findall(r"^\s*(?:import|from) (\w+)", code, re.M))
-    return [f for f in FRAMEWORKS if f in imported or f"integrations.{f}" in code]
+    return [f for f in FRAMEWORKS + READERS if f in imported or f"integrations.{f}" in code]
 
 
 @pytest.mark.slow

@@ -20,6 +20,7 @@ from loopml.cli import (
     _server,
     _serving,
     _sweeps,
+    _tensorboard,  # noqa: F401 - registers the tensorboard command of the import group
     _ui,
 )
 from loopml.cli._common import console, err_console

@@ -63,6 +63,12 @@ def _build() -> type:
             self._prune_on = prune_on
             self._batches = 0
             self.pruned = False
+            if not n:
+                # Keras runs batch hooks off the training thread (and skips turning each
+                # batch's logs into Python numbers for them) only while no callback overrides
+                # them: without batch logging this one keeps Keras's own do-nothing hook.
+                default = keras.callbacks.Callback.on_train_batch_end
+                self.__dict__["on_train_batch_end"] = default.__get__(self)
 
         @property
         def run(self) -> Any:

@@ -8,6 +8,7 @@ each round and raises ``loopml.sweeps.TrialPruned`` when the sweep's pruner says
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from loopml.integrations._boosting import RoundLogger
@@ -16,10 +17,21 @@ from loopml.integrations._common import metric_key, require
 __all__ = ["BELOW_VERSION", "MIN_VERSION", "LoopmlCallback", "callback"]
 
 MIN_VERSION, BELOW_VERSION = "4.0", "5"
+_BATCH_SECONDS = 2.0  # each batch written is one more store transaction for the writer
+_monotonic = time.monotonic
 
 
 class LoopmlCallback:
-    """A LightGBM callback (``callbacks=[...]``); make it with :func:`callback`."""
+    """A LightGBM callback (``callbacks=[...]``); make it with :func:`callback`.
+
+    Per round it only keeps a reference to LightGBM's own list of results; they are turned
+    into metrics and written in batches, every 2 seconds and at the end. (A Python call on
+    a round's cold path costs tens of microseconds between LightGBM's rounds; one batch write
+    costs a few per round.) Values held back are written when the run ends however it ends
+    (the run's ``before_finish`` hook): early stopping, an exception, process exit. With
+    ``prune_on``, or on a run without that hook (a sweep's function trial), every round is
+    written at once.
+    """
 
     order = 5  # before early stopping (30), so the round that stops training is logged too
     before_iteration = False
@@ -27,36 +39,66 @@ class LoopmlCallback:
     def __init__(self, logger: RoundLogger, importance: bool) -> None:
         self._logger = logger
         self._importance = importance
+        self._every = logger.log_every
         self._keys: dict[tuple[str, str], tuple[str, str, str]] = {}
+        self._pending: list[tuple[int, Any]] = []  # (round, LightGBM's result list)
+        self._batch = False
+        self._due = 0.0
 
     def __call__(self, env: Any) -> None:
-        logger = self._logger
-        if env.iteration == env.begin_iteration:
-            logger.params(dict(env.params or {}))
-        keys = self._keys
-        values: dict[str, float] = {}
-        for item in env.evaluation_result_list or ():
-            names = keys.get((item[0], item[1]))
-            if names is None:  # once per (set, metric): key checks stay off the per-round path
-                names = keys[(item[0], item[1])] = (
-                    metric_key(item[0], item[1]),
-                    metric_key(item[0], item[1] + "-mean"),
-                    metric_key(item[0], item[1] + "-stdv"),
-                )
-            if len(item) == 5:  # lgb.cv: (name, metric, mean, higher_better, stdv)
-                values[names[1]] = float(item[2])
-                values[names[2]] = float(item[4])
-            else:
-                values[names[0]] = float(item[2])
-        last = env.iteration + 1 >= env.end_iteration
-        logger.round(env.iteration, values, last=last)
+        iteration = env.iteration
+        if iteration == env.begin_iteration:
+            self._begin(env)
+        last = iteration + 1 >= env.end_iteration
+        if iteration % self._every == 0 or last:
+            # LightGBM builds a new list each round: keeping it costs no copy.
+            self._pending.append((iteration, env.evaluation_result_list))
         if last:
+            self.flush()
             if self._importance:
                 self.log_importances(env.model)
-            logger.close()
+            self._logger.close()
+        elif not self._batch or _monotonic() >= self._due:
+            self.flush()
+
+    def _begin(self, env: Any) -> None:
+        logger = self._logger
+        logger.params(dict(env.params or {}))
+        run = logger.owner.run
+        self._batch = logger.prune_on is None and hasattr(run, "before_finish")
+        if self._batch:
+            run.before_finish(self.flush)
+        self._due = _monotonic() + _BATCH_SECONDS
+
+    def flush(self) -> None:
+        """Write the rounds held back (called every 2 seconds, at the end, and by the run
+        when it ends)."""
+        pending, self._pending = self._pending, []
+        self._due = _monotonic() + _BATCH_SECONDS
+        if not pending:
+            return
+        keys = self._keys
+        logger = self._logger
+        for iteration, results in pending:
+            values: dict[str, float] = {}
+            for item in results or ():
+                names = keys.get((item[0], item[1]))
+                if names is None:  # once per (set, metric): key checks stay off this loop
+                    names = keys[(item[0], item[1])] = (
+                        metric_key(item[0], item[1]),
+                        metric_key(item[0], item[1] + "-mean"),
+                        metric_key(item[0], item[1] + "-stdv"),
+                    )
+                if len(item) == 5:  # lgb.cv: (name, metric, mean, higher_better, stdv)
+                    values[names[1]] = float(item[2])
+                    values[names[2]] = float(item[4])
+                else:
+                    values[names[0]] = float(item[2])
+            logger.round(iteration, values, last=True)  # rounds were picked by log_every
 
     def log_importances(self, booster: Any) -> None:
         """Write the booster's feature importances (call after early stopping ended training)."""
+        self.flush()
         booster = getattr(booster, "booster_", booster)  # LGBMModel -> Booster
         if not hasattr(booster, "feature_importance"):
             return  # lgb.cv hands a CVBooster: no single model to rank features by
@@ -69,6 +111,7 @@ class LoopmlCallback:
 
     def finish(self) -> None:
         """Finish the run the callback started (after early stopping ended training)."""
+        self.flush()
         self._logger.close()
 
 

@@ -70,6 +70,28 @@ def save_artifacts(
     return records
 
 
+def save_artifact_bytes(root: Path, run_id: str, name: str, data: bytes) -> dict[str, Any]:
+    """Store ``data`` as artifact ``name`` of ``run_id`` (atomically); returns its record."""
+    dest = artifact_path(root, run_id, name)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.partial")
+    try:
+        with open(tmp, "wb") as fout:
+            fout.write(data)
+            fout.flush()
+            os.fsync(fout.fileno())
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return {
+        "name": str(PurePosixPath(name)),
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "created_at": time.time(),
+    }
+
+
 def _copy_one(root: Path, run_id: str, src: Path, name: str) -> dict[str, Any]:
     dest = artifact_path(root, run_id, name)
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, func, select, update
 
 from loopml._errors import NotFoundError, ValidationError
+from loopml.store._artifacts import save_artifact_bytes
 from loopml.store._dialect import bulk_upsert, chunks
 from loopml.store._engine import read, run_write
 from loopml.store._ingest import RunContent, write_content
@@ -126,6 +127,7 @@ class TrialWrite:
     intermediate: dict[int, float] = field(default_factory=dict)
     points: list[tuple[int, float, str, float]] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)  # artifacts to store: name -> content
     objective_key: str | None = None
     cache_key: str | None = None
     cached_from: str | None = None
@@ -332,6 +334,16 @@ class SweepStore:
         names = {p[2] for t in trials for p in t.points}
         key_ids = self.store.runs.intern_keys(names) if names else {}
         now = time.time()
+        # Files first, rows in the transaction (as a run's log_artifact): a file without its
+        # row is never listed, and a retried write replaces both.
+        saved = {
+            t.run_id: [
+                save_artifact_bytes(self.store.artifacts_dir, t.run_id, name, data)
+                for name, data in t.files.items()
+            ]
+            for t in trials
+            if t.files
+        }
 
         def write(conn: Connection) -> None:
             pid = self.store.project_id(conn, project)
@@ -376,7 +388,11 @@ class SweepStore:
                         t.ended_at,
                     )
                 )
-                contents.append(RunContent(t.run_id, t.points, t.encoded_params, t.tags))
+                contents.append(
+                    RunContent(
+                        t.run_id, t.points, t.encoded_params, t.tags, saved.get(t.run_id, [])
+                    )
+                )
             bulk_upsert(
                 conn,
                 runs,

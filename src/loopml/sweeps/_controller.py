@@ -291,6 +291,7 @@ class Controller:
         w = live.write
         w.state, w.value, w.error, w.ended_at = r.state, r.value, r.error, time.time()
         w.points, w.tags, w.intermediate, w.attempts = r.points, r.tags, r.intermediate, r.attempt
+        w.files = r.files
         if r.params:
             w.encoded_params = {**w.encoded_params, **r.params}
         if r.state == "finished" and r.value is not None:

@@ -17,7 +17,8 @@ from typing import Any
 
 from loopml._errors import LoopmlError
 from loopml._values import check_key, check_step, encode_param, flatten, to_float
-from loopml.tracking import BaseRun
+from loopml.store import check_artifact_name
+from loopml.tracking import BaseRun, Media
 
 __all__ = ["TrialPruned", "TrialResult", "TrialRun", "TrialSpec", "execute_trial"]
 
@@ -52,6 +53,9 @@ class TrialResult:
     intermediate: dict[int, float] = field(default_factory=dict)
     duration: float = 0.0
     attempt: int = 1
+    # Media logged with run.log (loopml.Image, ...): artifact name -> file content, stored by
+    # the sweep with the trial's run (media/<key>/step-<step>..., as Run.log stores them).
+    files: dict[str, bytes] = field(default_factory=dict)
 
 
 # report(number, step, value) -> should the trial stop?
@@ -92,6 +96,7 @@ class TrialRun(BaseRun):
         self.points: list[tuple[int, float, str, float]] = []
         self.logged_params: dict[str, tuple[str, float | None]] = {}
         self.logged_tags: dict[str, str] = {}
+        self.files: dict[str, bytes] = {}
         self._channel = channel
 
     @property
@@ -102,17 +107,30 @@ class TrialRun(BaseRun):
         )
 
     def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
-        """Log metric values at ``step`` (default: one past the last step)."""
+        """Log metric values at ``step`` (default: one past the last step); media values
+        (``loopml.Image``, ``Histogram``, ``Table``) travel back as files with the result."""
         self._check_open()
         if not isinstance(data, Mapping):
             data = self._as_dict(data)
         step = self._step if step is None else check_step(step)
         self._step = step + 1
         ts = time.time()
+        points = []
+        files: dict[str, bytes] = {}
         for k, v in data.items():
             if k not in self._keys:
                 self._keys.add(check_key(k))
-            self.points.append((step, ts, k, v if type(v) is float else to_float(k, v)))
+            if type(v) is float:
+                points.append((step, ts, k, v))
+            elif isinstance(v, Media):
+                for name, content in v.files(step).items():
+                    # checked here, not when the sweep writes: a bad name fails this call only
+                    files[check_artifact_name(f"media/{k}/{name}")] = content
+            else:
+                points.append((step, ts, k, to_float(k, v)))
+        self.points += points  # all values checked first: a bad one logs none of the call
+        if files:
+            self.files.update(files)
 
     def _write_params(self, encoded: dict[str, tuple[str, float | None]]) -> None:
         self.logged_params.update(encoded)
@@ -198,6 +216,7 @@ def execute_trial(
         channel.intermediate,
         time.perf_counter() - start,
         spec.attempt,
+        run.files,
     )
 
 

@@ -74,6 +74,34 @@ class Image(Media):
             )
         self.png = _encode_png(_as_pixels(data))
 
+    @classmethod
+    def from_encoded(cls, data: bytes, caption: str | None = None) -> Image:
+        """An image from encoded bytes: PNG as is; another format (JPEG, GIF, ...) is decoded
+        with Pillow when it is installed."""
+        self = cls.__new__(cls)
+        self.caption = _check_caption(caption)
+        if data.startswith(b"\x89PNG\r\n\x1a\n"):
+            self.png = data
+            return self
+        try:
+            import io
+
+            from PIL import Image as PILImage
+
+            with PILImage.open(io.BytesIO(data)) as img:
+                img.load()
+                pixels = img.convert("RGBA" if "A" in img.getbands() else "RGB")
+        except ImportError:
+            raise ValidationError(
+                "this image is not a PNG; decoding other formats needs Pillow: pip install pillow"
+            ) from None
+        except Exception as exc:  # Pillow raises many kinds for undecodable bytes
+            raise ValidationError(f"the image bytes cannot be decoded ({exc})") from None
+        import numpy as np
+
+        self.png = _encode_png(_as_pixels(np.asarray(pixels)))
+        return self
+
     def files(self, step: int) -> dict[str, bytes]:
         """The PNG and its description."""
         name = f"step-{step:08d}.image"
@@ -180,6 +208,33 @@ class Histogram(Media):
         self.counts = [int(c) for c in counts]
         self.edges = [float(e) for e in edges]
         self.dropped = int(arr.size - finite.size)
+
+    @classmethod
+    def from_counts(cls, edges: Any, counts: Any, caption: str | None = None) -> Histogram:
+        """A histogram already counted elsewhere (e.g. TensorBoard's buckets): ``len(edges)``
+        must be ``len(counts) + 1``, edges finite and non-decreasing, counts >= 0."""
+        import numpy as np
+
+        try:
+            e = np.asarray(edges, dtype=float).ravel()
+            c = np.asarray(counts, dtype=float).ravel()
+        except (TypeError, ValueError):
+            raise InvalidValueTypeError("Histogram.from_counts() takes numbers") from None
+        if not 1 <= c.size <= MAX_BINS or e.size != c.size + 1:
+            raise ValidationError(
+                f"Histogram.from_counts() needs 1 to {MAX_BINS} counts and one edge more than "
+                f"counts; got {e.size} edges and {c.size} counts"
+            )
+        if not (np.isfinite(e).all() and np.isfinite(c).all()) or (np.diff(e) < 0).any():
+            raise ValidationError("Histogram.from_counts() needs finite, non-decreasing edges")
+        if (c < 0).any():
+            raise ValidationError("Histogram.from_counts() got a negative count")
+        self = cls.__new__(cls)
+        self.caption = _check_caption(caption)
+        self.counts = [int(v + 0.5) for v in c]  # counts are >= 0
+        self.edges = [float(v) for v in e]
+        self.dropped = 0
+        return self
 
     def files(self, step: int) -> dict[str, bytes]:
         """One JSON file with the bin edges and counts."""

@@ -39,6 +39,9 @@ class Run(BaseRun):
 
     # Set by loopml.init when this process's system-metrics thread samples for the run.
     _system_metrics: bool = False
+    # Called (once each) when the run ends, before it closes: loggers that batch values (the
+    # LightGBM callback) write what they hold. See ``before_finish``.
+    _before_finish: tuple[Any, ...] = ()
 
     def __init__(
         self,
@@ -162,6 +165,12 @@ class Run(BaseRun):
         """Wait until everything logged so far is in the store."""
         flush(self._session.backend, self._journal)
 
+    def before_finish(self, hook: Any) -> None:
+        """Call ``hook()`` when the run ends, just before it closes (still open for ``log``):
+        for a logger that holds values back to write them in batches."""
+        with self._lock:
+            self._before_finish = (*self._before_finish, hook)
+
     def finish(self, status: str = "finished", error: str | None = None) -> None:
         """End the run: drain its journal into the store and set its final status."""
         if status not in FINAL_STATUSES:
@@ -170,6 +179,15 @@ class Run(BaseRun):
             )
         if self._finished:
             return
+        with self._lock:
+            hooks, self._before_finish = self._before_finish, ()
+        for hook in hooks:
+            try:
+                hook()
+            except Exception as exc:  # a logger's failure must not keep the run from ending
+                import warnings
+
+                warnings.warn(f"loopml: {hook!r} failed at run end: {exc}", stacklevel=2)
         with self._lock:
             self._finished = True
         if self._system_metrics:
