@@ -413,7 +413,7 @@ def section_one_pass(tmp: Path, rows: int, sample: int) -> None:
         simulate_frame(start - 86_400, 24, rows_per_hour=2000, seed=9), classes=log.classes
     )
     metrics = [m for m in generate_catalog(profile) if m.kind != "accuracy"]
-    reader = store.monitors.log
+    reader = store.predictions
     c0, t0 = time.process_time(), time.monotonic()
     values = compute_windows(metrics, reader, "big", 3600, log.start, log.end)
     cpu, wall = time.process_time() - c0, time.monotonic() - t0

@@ -68,7 +68,7 @@ def main() -> int:
         on_ray = mon.values("m", store=store)
         local = mon.compute_windows(
             mon.catalog("m", store=store),
-            store.monitors.log,
+            store.predictions,
             "m",
             3600,
             START + 86_400,

@@ -110,9 +110,9 @@ def init(
     seconds = parse_window(window)
     if webhook is not None and not str(webhook).startswith(("http://", "https://")):
         raise ValidationError(f"webhook must be an http(s) URL, got {webhook!r}")
-    reader = store.monitors.log
-    reader.root(model)
-    classes = reader.classes(model)
+    reader = store.predictions
+    reader.model_dir(model)  # checks the name
+    classes = [str(c) for c in reader.classes(model) or []]
     description, frame = _reference_frame(store, model, reference, reference_since, reference_until)
     log_files = reader.files(model)
     features = None
@@ -166,7 +166,7 @@ def _reference_frame(
             "give a reference: a dataset version (reference='train@1') or a window of the log "
             "(reference_since='2026-11-01', reference_until='2026-11-08')"
         )
-    frame = store.monitors.log.rows(model, lo, hi)
+    frame = store.predictions.rows(model, lo, hi)
     if frame.empty:
         raise NotFoundError(
             f"{model}'s log has no rows between {dt.datetime.fromtimestamp(lo, dt.UTC):%Y-%m-%d %H:%M}"
@@ -277,7 +277,7 @@ def backfill(
 
         parts = backfill_on_ray(ray_address, store, model, metrics, seconds, lo, hi, progress)
     else:
-        parts = [compute_windows(metrics, store.monitors.log, model, seconds, lo, hi)]
+        parts = [compute_windows(metrics, store.predictions, model, seconds, lo, hi)]
     result = MonitorRun(model, seconds, lo, hi)
     starts: set[float] = set()
     for wv in parts:

@@ -49,8 +49,8 @@ from loopml.store._monitors import (
     MonitorRecord,
     MonitorStore,
 )
-from loopml.store._prediction_reader import Aggregate, PredictionLogReader, SchemaChange
-from loopml.store._predictions import PredictionStore
+from loopml.store._prediction_windows import Aggregate
+from loopml.store._predictions import CompactionResult, PredictionStore, SchemaChange
 from loopml.store._query import parse_filter, parse_order_by
 from loopml.store._records import (
     RUN_STATUSES,
@@ -99,6 +99,7 @@ __all__ = [
     "Batch",
     "CatalogVersion",
     "ColumnChoices",
+    "CompactionResult",
     "DatasetStore",
     "DatasetUse",
     "DatasetVersion",
@@ -127,7 +128,6 @@ __all__ = [
     "MonitorStore",
     "NewReview",
     "OffsetMismatch",
-    "PredictionLogReader",
     "PredictionStore",
     "ProjectInfo",
     "QueueCounts",
