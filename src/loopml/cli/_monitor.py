@@ -56,7 +56,7 @@ def _print_run(result: object) -> None:
         console.print(Text(f"  ... and {len(result.alerts) - 20} more: loopml monitor alerts"))
 
 
-def _interval(text: str) -> float:
+def _interval(text: str, option: str = "--every") -> float:
     units = {"s": 1, "m": 60, "h": 3600}
     raw = text.strip().lower()
     unit = raw[-1] if raw[-1:] in units else "s"
@@ -65,7 +65,7 @@ def _interval(text: str) -> float:
     except ValueError:
         seconds = -1
     if seconds <= 0:
-        raise typer.BadParameter(f"--every {text!r} is not an interval; write e.g. 60s or 5m")
+        raise typer.BadParameter(f"{option} {text!r} is not an interval; write e.g. 60s or 5m")
     return seconds
 
 

@@ -35,6 +35,7 @@ from loopml.monitoring._monitor import (
 )
 from loopml.monitoring._prune import PrunePlan, PruneSuggestion, prune, restore, usefulness
 from loopml.monitoring._scheduler import MonitorScheduler
+from loopml.monitoring._server_hook import ServerMonitor, serve_hook
 from loopml.monitoring._simulate import Incident, SimulatedLog, default_incidents, simulate_log
 from loopml.monitoring._views import (
     DriftHeatmap,
@@ -58,6 +59,7 @@ __all__ = [
     "PrunePlan",
     "PruneSuggestion",
     "ReferenceProfile",
+    "ServerMonitor",
     "SimulatedLog",
     "Sparkline",
     "WindowValues",
@@ -88,6 +90,7 @@ __all__ = [
     "restore",
     "run",
     "send_to_labeling",
+    "serve_hook",
     "simulate_log",
     "sparklines",
     "usefulness",

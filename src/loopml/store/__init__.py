@@ -50,7 +50,12 @@ from loopml.store._monitors import (
     MonitorStore,
 )
 from loopml.store._prediction_windows import Aggregate
-from loopml.store._predictions import CompactionResult, PredictionStore, SchemaChange
+from loopml.store._predictions import (
+    CompactionResult,
+    PredictionStore,
+    SchemaChange,
+    ServiceLock,
+)
 from loopml.store._query import parse_filter, parse_order_by
 from loopml.store._records import (
     RUN_STATUSES,
@@ -141,6 +146,7 @@ __all__ = [
     "RunsPage",
     "SchemaChange",
     "Series",
+    "ServiceLock",
     "Store",
     "SweepInfo",
     "SweepRecord",

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopml._errors import ValidationError
-from loopml.store._predictions import quote as _quote
+from loopml.store._duck import quote_ident as _quote
 
 if TYPE_CHECKING:
     import pandas as pd

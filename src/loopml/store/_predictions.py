@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from loopml._errors import NotFoundError, ValidationError
+from loopml.store._duck import quote_ident as quote
 from loopml.store._models import check_model_name
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
     from loopml.store._prediction_windows import Aggregate
     from loopml.store._store import Store
 
-__all__ = ["CompactionResult", "PredictionStore", "SchemaChange", "quote"]
+__all__ = ["CompactionResult", "PredictionStore", "SchemaChange", "ServiceLock"]
 
 _UTC = dt.UTC
 TimeBound = dt.datetime | str | float | None
@@ -78,11 +79,6 @@ class CompactionResult:
     rows: int = 0
     removed: int = 0  # leftover parts of an earlier, interrupted compaction deleted
     skipped: list[str] = field(default_factory=list)  # "date=.../hour=..: why" (never a crash)
-
-
-def quote(name: str) -> str:
-    """A column name as a quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _as_datetime(value: TimeBound, what: str) -> dt.datetime | None:
@@ -179,6 +175,41 @@ def _is_missing_file(exc: BaseException) -> bool:
     )
 
 
+class ServiceLock:
+    """A lock that one process of many holds to run a model's background service (the monitor
+    a model server runs: one per model, however many workers). The operating system drops it
+    when its process dies, so another process can take over."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the lock."""
+        return self._fd is not None
+
+    def acquire(self) -> bool:
+        """Take the lock without waiting; True if this object holds it now."""
+        if self._fd is not None:
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        """Let the lock go (nothing happens if it is not held)."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+
 class PredictionStore:
     """Writes and reads the prediction log of each model. Safe across threads and processes:
     every part is written whole and renamed into place, under its hour folder's lock."""
@@ -203,6 +234,12 @@ class PredictionStore:
         path = self.model_dir(model) / "_journals"
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def service_lock(self, model: str, service: str) -> ServiceLock:
+        """The lock of ``service`` (letters and digits) for ``model``'s log; not yet taken."""
+        if not isinstance(service, str) or not service.isalnum() or not service.isascii():
+            raise ValidationError(f"service name {service!r} must be ASCII letters and digits")
+        return ServiceLock(self.model_dir(model) / f"_{service}.lock")
 
     # -- writes --------------------------------------------------------------------------------
     def write(
