@@ -205,3 +205,26 @@ def test_bad_inputs_are_refused(log: Any) -> None:
     with pytest.raises(ValidationError, match="time"):
         log.write("m", _rows(0, 1).drop_columns(["time"]), "p1")
     assert log.compact("nothing-logged").hours == 0
+
+
+def test_the_cli_compacts_a_models_log(tmp_path: Path, monkeypatch: Any) -> None:
+    from typer.testing import CliRunner
+
+    from loopml.cli import app
+    from loopml.tracking import Session, set_default_session
+
+    session = Session(Settings(data_dir=tmp_path / "cli"))
+    set_default_session(session)
+    try:
+        for k in range(3):
+            session.store.predictions.write("m", _rows(10 * k, 10), f"j1-{k:04d}")
+        runner = CliRunner()
+        r = runner.invoke(app, ["monitor", "compact", "m"])
+        assert r.exit_code == 0, r.output
+        assert "1 hour(s) compacted (3 parts, 30 rows" in r.output
+        assert len(session.store.predictions.files("m")) == 1
+        r = runner.invoke(app, ["monitor", "compact", "m", "--closed-after", "later"])
+        assert r.exit_code != 0 and "--closed-after" in r.output
+    finally:
+        set_default_session(None)
+        session.store.close()

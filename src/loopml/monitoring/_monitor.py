@@ -25,7 +25,14 @@ from loopml.monitoring._metrics import Metric, make_metric
 if TYPE_CHECKING:
     import pandas as pd
 
-    from loopml.store import AlertRecord, CatalogVersion, IncidentRecord, SchemaChange, Store
+    from loopml.store import (
+        AlertRecord,
+        CatalogVersion,
+        CompactionResult,
+        IncidentRecord,
+        SchemaChange,
+        Store,
+    )
 
 __all__ = [
     "MonitorRun",
@@ -35,6 +42,7 @@ __all__ = [
     "backfill",
     "catalog",
     "catalog_versions",
+    "compact_log",
     "incidents",
     "init",
     "mark",
@@ -370,3 +378,11 @@ def mark(
     if not ids:
         raise ValidationError("give at least one alert id to mark")
     return _store(store).monitors.set_verdict(ids, verdict, by)
+
+
+def compact_log(
+    model: str, *, closed_after: float = 600.0, store: Store | None = None
+) -> CompactionResult:
+    """Merge each closed hour of ``model``'s prediction log into one file (an hour closes
+    ``closed_after`` seconds after its end); safe while servers write and readers read."""
+    return _store(store).predictions.compact(model, closed_after=closed_after)

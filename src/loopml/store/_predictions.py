@@ -57,7 +57,7 @@ COMPACT_PREFIX = "compact-"
 _MANIFEST = b"loopml.parts"
 _MARKER = ".compacted"  # a folder that has (had) a compacted file: the writer checks manifests
 _LOCK = ".lock"
-_READ_TRIES = 3
+_READ_TRIES = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,6 +380,7 @@ class PredictionStore:
                     raise
                 if all(p.exists() for p in files):
                     raise  # not a file the compaction removed
+                time.sleep(0.01 * (attempt + 1))  # let the compaction that raced us finish
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- reads ---------------------------------------------------------------------------------
