@@ -652,6 +652,8 @@ def _compact_folder(folder: Path, result: CompactionResult) -> None:
         for stale in folder.glob(f".{COMPACT_PREFIX}*.tmp"):
             stale.unlink(missing_ok=True)  # a compaction that died before its rename
         names = sorted(p.name for p in folder.glob("*.parquet"))
+        if len(names) <= 1:
+            return  # already one file (the usual case once compacted): nothing to read
         live, covered = _live(folder, names)
         leftovers = [n for n in names if n in covered]
         for n in leftovers:  # an earlier compaction died between its rename and these deletes
