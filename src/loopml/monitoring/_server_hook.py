@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["ServerMonitor", "serve_hook"]
 
 _log = logging.getLogger("loopml.monitoring")
+_FIRST_TICK = 5.0  # seconds after the start (at most ``every``)
 _SCRAPE_CACHE = 2.0  # seconds a /metrics answer is reused (scrapes from many workers at once)
 
 
@@ -93,6 +94,8 @@ class ServerMonitor:
         self.ticks += 1
 
     def _loop(self) -> None:
+        # The first tick waits a little: the server's first requests come before its imports.
+        self._stop.wait(min(self.every, _FIRST_TICK))
         while not self._stop.is_set():
             try:
                 if self.lock.acquire():
