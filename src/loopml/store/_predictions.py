@@ -58,6 +58,7 @@ _MANIFEST = b"loopml.parts"
 _MARKER = ".compacted"  # a folder that has (had) a compacted file: the writer checks manifests
 _LOCK = ".lock"
 _READ_TRIES = 10
+_ROW_GROUP = 128 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -684,11 +685,20 @@ def _compact_folder(folder: Path, result: CompactionResult) -> None:
         rows = 0
         try:
             with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+                # Small parts are gathered into row groups of ~_ROW_GROUP rows: one row group per
+                # part would keep the read cost of thousands of parts inside the merged file.
+                batch: list[pa.Table] = []
+                held_rows = 0
                 for n in live:
-                    table = pq.read_table(folder / n)
-                    table = _aligned(table, schema)
+                    table = _aligned(pq.read_table(folder / n), schema)
                     rows += table.num_rows
-                    writer.write_table(table)
+                    batch.append(table)
+                    held_rows += table.num_rows
+                    if held_rows >= _ROW_GROUP:
+                        writer.write_table(pa.concat_tables(batch), row_group_size=_ROW_GROUP)
+                        batch, held_rows = [], 0
+                if batch:
+                    writer.write_table(pa.concat_tables(batch), row_group_size=_ROW_GROUP)
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
         except (OSError, pa.ArrowException) as exc:
