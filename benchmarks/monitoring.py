@@ -512,9 +512,7 @@ def section_prune(tmp: Path, rows_per_hour: int) -> None:
 
 
 def section_compaction(tmp: Path, hours: int, parts_per_hour: int) -> None:
-    print(
-        f"\n== 5. compaction: {hours} hours of a server flushing {parts_per_hour} parts an hour =="
-    )
+    print(f"\n== 5. compaction: {hours} hour(s) of a server's log, one part per 20 rows ==")
     from loopml._config import Settings
     from loopml.monitoring import compute_windows, generate_catalog, profile_reference
     from loopml.monitoring._simulate import _to_arrow, simulate_frame
