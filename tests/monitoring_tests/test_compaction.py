@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-import loopml.store._predictions as fmt
+import loopml.store._prediction_compact as fmt
 from loopml._config import Settings
 from loopml._errors import ValidationError
 from loopml.store import Store

@@ -49,13 +49,10 @@ from loopml.store._monitors import (
     MonitorRecord,
     MonitorStore,
 )
+from loopml.store._prediction_compact import CompactionResult
+from loopml.store._prediction_files import ServiceLock
 from loopml.store._prediction_windows import Aggregate
-from loopml.store._predictions import (
-    CompactionResult,
-    PredictionStore,
-    SchemaChange,
-    ServiceLock,
-)
+from loopml.store._predictions import PredictionStore, SchemaChange
 from loopml.store._query import parse_filter, parse_order_by
 from loopml.store._records import (
     RUN_STATUSES,
