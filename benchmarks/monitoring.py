@@ -18,6 +18,8 @@ Sections:
 4. pruning: a simulated 30-day log with 5 injected incidents; alerts marked useful or noise from
    the incidents' ground truth; the suggested pruning, and each incident's first alert before and
    after it.
+5. compaction: hours of a server's log as one part per second (20 rows each), the whole catalog
+   over them before and after the closed hours are merged, and the merge itself.
 
 NannyML comes from the ``bench`` extra (pip install -e '.[bench]'). Evidently 0.7 breaks on
 pandas 3 (which loopml allows), so the benchmark runs it from a throwaway virtualenv it creates at
@@ -413,7 +415,7 @@ def section_one_pass(tmp: Path, rows: int, sample: int) -> None:
         simulate_frame(start - 86_400, 24, rows_per_hour=2000, seed=9), classes=log.classes
     )
     metrics = [m for m in generate_catalog(profile) if m.kind != "accuracy"]
-    reader = store.monitors.log
+    reader = store.predictions
     c0, t0 = time.process_time(), time.monotonic()
     values = compute_windows(metrics, reader, "big", 3600, log.start, log.end)
     cpu, wall = time.process_time() - c0, time.monotonic() - t0
@@ -509,6 +511,50 @@ def section_prune(tmp: Path, rows_per_hour: int) -> None:
     )
 
 
+def section_compaction(tmp: Path, hours: int, parts_per_hour: int) -> None:
+    print(f"\n== 5. compaction: {hours} hour(s) of a server's log, one part per 20 rows ==")
+    from loopml._config import Settings
+    from loopml.monitoring import compute_windows, generate_catalog, profile_reference
+    from loopml.monitoring._simulate import _to_arrow, simulate_frame
+    from loopml.store import Store
+
+    store = Store(Settings(data_dir=tmp / "compaction"))
+    start = 1_700_006_400.0
+    frame = simulate_frame(start, hours, rows_per_hour=parts_per_hour * 20, seed=3)
+    table = _to_arrow(frame, "flushy")
+    t = time.monotonic()
+    per = 20  # rows per flush: a busy server's one second
+    for k in range(0, table.num_rows, per):
+        store.predictions.write("flushy", table.slice(k, per), f"w-{k:09d}")
+    files = store.predictions.files("flushy")
+    print(f"wrote {table.num_rows:,} rows as {len(files):,} parts in {time.monotonic() - t:.0f} s")
+    profile = profile_reference(simulate_frame(start - 86_400, 24, rows_per_hour=2000, seed=9))
+    metrics = [m for m in generate_catalog(profile) if m.kind != "accuracy"]
+    end = start + hours * 3600
+
+    def one_pass() -> tuple[float, float]:
+        c0, t0 = time.process_time(), time.monotonic()
+        compute_windows(metrics, store.predictions, "flushy", 3600, start, end)
+        return time.process_time() - c0, time.monotonic() - t0
+
+    cpu_before, wall_before = one_pass()
+    c0, t0 = time.process_time(), time.monotonic()
+    done = store.predictions.compact("flushy", closed_after=0)
+    cpu_c, wall_c = time.process_time() - c0, time.monotonic() - t0
+    print(
+        f"compacted {done.hours} hours ({done.parts:,} parts, {done.rows:,} rows) in "
+        f"{cpu_c:.1f} CPU s ({wall_c:.1f} s wall); files now {len(store.predictions.files('flushy'))}"
+    )
+    cpu_after, wall_after = one_pass()
+    print(
+        f"{len(metrics)} metrics over the {hours} windows: before {cpu_before:.1f} CPU s "
+        f"({wall_before:.1f} s wall), after {cpu_after:.1f} CPU s ({wall_after:.1f} s wall): "
+        f"{cpu_before / cpu_after:.1f}x less CPU"
+    )
+    rows = len(store.predictions.frame("flushy", columns=["id"]))
+    print(f"rows read after compaction: {rows:,} of {table.num_rows:,} (none lost, none twice)")
+
+
 def _since(when: float | None, start: float) -> str:
     return "none" if when is None else f"{(when - start) / 3600:+.1f} h"
 
@@ -524,7 +570,7 @@ def main() -> None:
         print(json.dumps({**out, **_own_usage()}))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sections", default="speed,quality,onepass,prune")
+    parser.add_argument("--sections", default="speed,quality,onepass,prune,compaction")
     parser.add_argument("--quick", action="store_true", help="Smaller sizes, fewer seeds.")
     parser.add_argument("--full-evidently", action="store_true", help="Run Evidently at 1M too.")
     parser.add_argument("--evidently-seeds", type=int, default=5)
@@ -549,6 +595,8 @@ def main() -> None:
             section_one_pass(tmp, 200_000 if args.quick else 1_000_000, 10 if args.quick else 30)
         if "prune" in sections:
             section_prune(tmp, 150 if args.quick else 500)
+        if "compaction" in sections:
+            section_compaction(tmp, 2 if args.quick else 1, 600 if args.quick else 3600)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ def main(result: dict[str, Any]) -> None:
         on_ray = mon.values("m", store=store)
         local = mon.compute_windows(
             mon.catalog("m", store=store),
-            store.monitors.log,
+            store.predictions,
             "m",
             3600,
             START + 86_400,

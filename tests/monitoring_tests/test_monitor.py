@@ -29,7 +29,7 @@ def test_init_generates_a_large_versioned_catalog(store: Any, monitored: Any) ->
 
 def test_one_pass_equals_one_query_per_metric(store: Any, monitored: Any) -> None:
     metrics = mon.catalog("m", store=store)
-    reader = store.monitors.log
+    reader = store.predictions
     lo, hi = START + 86_400, START + 86_400 + 6 * 3600
     together = mon.compute_windows(metrics, reader, "m", 3600, lo, hi).wide()
     sample = [m for m in metrics if m.kind not in ("accuracy", "python")][::7]
@@ -101,7 +101,7 @@ def test_schema_change_is_reported(store: Any) -> None:
     frame = simulate_frame(START + 86_400, 2, rows_per_hour=100, numeric=4, categorical=2)
     table = _to_arrow(frame, "m").drop_columns(["in.x3"])
     table = table.append_column("in.new_feature", pa.array(np.ones(table.num_rows)))
-    store.monitors.log.write_part("m", table, ["a", "b", "c", "d"])
+    store.predictions.write("m", table, classes=["a", "b", "c", "d"])
     mon.init("m", reference_since=START, reference_until=START + 86_400, store=store)
     result = mon.backfill("m", START, START + 86_400 + 2 * 3600, store=store)
     changes = {(c.column, c.change) for c in result.schema_changes}

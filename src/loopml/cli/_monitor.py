@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
 
 from loopml.cli._common import console, err_console, fmt_value, new_table
+
+if TYPE_CHECKING:
+    from loopml.store import CompactionResult
 
 app = typer.Typer(
     help="Monitor a served model's prediction log: metrics per window, drift, alerts, pruning.",
@@ -56,7 +59,7 @@ def _print_run(result: object) -> None:
         console.print(Text(f"  ... and {len(result.alerts) - 20} more: loopml monitor alerts"))
 
 
-def _interval(text: str) -> float:
+def _interval(text: str, option: str = "--every") -> float:
     units = {"s": 1, "m": 60, "h": 3600}
     raw = text.strip().lower()
     unit = raw[-1] if raw[-1:] in units else "s"
@@ -65,7 +68,7 @@ def _interval(text: str) -> float:
     except ValueError:
         seconds = -1
     if seconds <= 0:
-        raise typer.BadParameter(f"--every {text!r} is not an interval; write e.g. 60s or 5m")
+        raise typer.BadParameter(f"{option} {text!r} is not an interval; write e.g. 60s or 5m")
     return seconds
 
 
@@ -128,6 +131,7 @@ def run(
     try:
         while True:
             _print_run(mon.run(model))
+            _print_compaction(mon.compact_log(model), quiet=True)
             done += 1
             if interval is None or (max_runs is not None and done >= max_runs):
                 break
@@ -241,6 +245,35 @@ def restore(
     console.print(
         Text(f"{model}: catalog version {version.version}, {version.n_active} active metrics")
     )
+
+
+def _print_compaction(result: CompactionResult, *, quiet: bool = False) -> None:
+    for why in result.skipped:
+        err_console.print(Text(f"  not compacted: {why}"))
+    if quiet and not result.hours and not result.removed:
+        return
+    console.print(
+        Text(
+            f"{result.model}: {result.hours} hour(s) compacted ({result.parts} parts, "
+            f"{result.rows:,} rows into one file each); {result.removed} leftover part(s) removed"
+        )
+    )
+
+
+@app.command("compact")
+def compact(
+    model: Model,
+    closed_after: Annotated[
+        str, typer.Option("--closed-after", help="An hour is closed this long after its end.")
+    ] = "10m",
+) -> None:
+    """Merge each closed hour of MODEL's prediction log into one file (safe while serving)."""
+    import loopml.monitoring as mon
+
+    seconds = (
+        0.0 if closed_after.strip() in ("0", "0s") else _interval(closed_after, "--closed-after")
+    )
+    _print_compaction(mon.compact_log(model, closed_after=seconds))
 
 
 @app.command("catalog")

@@ -38,6 +38,16 @@ def serve_command(
         typer.Option(help="Run as a Ray Serve deployment on the cluster at this address."),
     ] = None,
     replicas: Annotated[int, typer.Option(help="Ray Serve replicas (with --ray).")] = 1,
+    monitor: Annotated[
+        bool | None,
+        typer.Option(
+            "--monitor/--no-monitor",
+            help="Run the model's monitor inside the server (default: when it has one).",
+        ),
+    ] = None,
+    monitor_every: Annotated[
+        str, typer.Option("--monitor-every", help="Interval of the in-server monitor.")
+    ] = "60s",
 ) -> None:
     """Serve a registered model over HTTP: POST /predict, /feedback, /ready, /metrics."""
     from loopml._errors import ValidationError
@@ -45,6 +55,12 @@ def serve_command(
 
     if ray is not None:
         from loopml.serving import serve_on_ray
+
+        if monitor:
+            raise ValidationError(
+                "--monitor runs in uvicorn workers; with --ray run the monitor beside the "
+                "cluster: loopml monitor run MODEL --every 60s"
+            )
 
         if workers != 1:
             raise ValidationError("--workers is for uvicorn; with --ray use --replicas N")
@@ -67,6 +83,7 @@ def serve_command(
         return
     from loopml.serving import serve
 
+    hooks = _server_hooks(ref, monitor, monitor_every, log)
     serve(
         ref,
         host=host,
@@ -78,7 +95,37 @@ def serve_command(
         threads=threads,
         max_body_bytes=max_body_bytes,
         allow_remote=allow_remote,
+        hooks=hooks,
     )
+
+
+def _server_hooks(
+    ref: str, monitor: bool | None, every: str, log: bool
+) -> dict[str, dict[str, object]]:
+    """The in-server monitor's hook: on with --monitor, or when the model has a monitor; it
+    also compacts the prediction log's closed hours (whenever the server writes a log)."""
+    from loopml._errors import NotFoundError, ValidationError
+    from loopml.cli._monitor import _interval
+    from loopml.registry import parse_ref
+    from loopml.tracking import default_session
+
+    seconds = _interval(every, "--monitor-every")
+    name = parse_ref(ref)[0]
+    if monitor is not False:
+        try:
+            default_session().store.monitors.get_monitor(name)
+            has_monitor = True
+        except NotFoundError:
+            has_monitor = False
+        if monitor and not has_monitor:
+            raise ValidationError(
+                f"{name} has no monitor to run; create one first: loopml monitor init {name} "
+                "--reference-since 2026-11-01 --reference-until 2026-11-08"
+            )
+        monitor = has_monitor
+    if not monitor and not log:
+        return {}
+    return {"loopml.monitoring:serve_hook": {"every": seconds, "monitor": monitor, "compact": log}}
 
 
 def predict_command(

@@ -66,9 +66,9 @@ def _week_of_traffic(store: Any, start: float, rows_per_hour: int = 120) -> int:
         )
         order = np.argsort(t)
         table = table.take(pa.array(order))
-        store.monitors.log.write_part(MODEL, table, classes)
+        store.predictions.write(MODEL, table, classes=classes)
         labeled = rng.random(n) < 0.3
-        store.monitors.log.write_feedback(
+        store.predictions.write_feedback(
             MODEL,
             pa.table(
                 {
@@ -95,7 +95,7 @@ def monitor_digits(console: Console) -> dict[str, Any]:
         "the alerts it raises, and its window sent to labeling"
     )
     start = 1_764_547_200.0  # 2025-12-01 00:00 UTC: a fixed week, so reruns are identical
-    if not store.monitors.log.files(MODEL):
+    if not store.predictions.files(MODEL):
         rows = _week_of_traffic(store, start)
         console.print(f"   logged {rows:,} predictions over 7 days")
     version = mon.init(

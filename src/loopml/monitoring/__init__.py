@@ -27,6 +27,7 @@ from loopml.monitoring._monitor import (
     backfill,
     catalog,
     catalog_versions,
+    compact_log,
     incidents,
     init,
     mark,
@@ -35,6 +36,7 @@ from loopml.monitoring._monitor import (
 )
 from loopml.monitoring._prune import PrunePlan, PruneSuggestion, prune, restore, usefulness
 from loopml.monitoring._scheduler import MonitorScheduler
+from loopml.monitoring._server_hook import ServerMonitor, serve_hook
 from loopml.monitoring._simulate import Incident, SimulatedLog, default_incidents, simulate_log
 from loopml.monitoring._views import (
     DriftHeatmap,
@@ -58,6 +60,7 @@ __all__ = [
     "PrunePlan",
     "PruneSuggestion",
     "ReferenceProfile",
+    "ServerMonitor",
     "SimulatedLog",
     "Sparkline",
     "WindowValues",
@@ -66,6 +69,7 @@ __all__ = [
     "backfill",
     "catalog",
     "catalog_versions",
+    "compact_log",
     "compute_windows",
     "default_incidents",
     "drift",
@@ -88,6 +92,7 @@ __all__ = [
     "restore",
     "run",
     "send_to_labeling",
+    "serve_hook",
     "simulate_log",
     "sparklines",
     "usefulness",

@@ -19,7 +19,7 @@ from loopml.monitoring._metrics import Metric, PythonMetric, RealizedAccuracy
 if TYPE_CHECKING:
     import pandas as pd
 
-    from loopml.store import PredictionLogReader, SchemaChange
+    from loopml.store import PredictionStore, SchemaChange
 
 __all__ = ["WindowValues", "compute_windows", "parse_window"]
 
@@ -65,7 +65,7 @@ class WindowValues:
 
 def compute_windows(
     metrics: Sequence[Metric],
-    reader: PredictionLogReader,
+    reader: PredictionStore,
     source: str | Sequence[Any],
     window_seconds: int,
     since: float | None = None,

@@ -132,7 +132,7 @@ def send_to_labeling(
     definition = defs[alert.metric]
     metric = make_metric(definition.kind, definition.name, definition.spec)
     seconds = alert.window_seconds
-    rows = store.monitors.log.rows(alert.model, alert.window_start, alert.window_start + seconds)
+    rows = store.predictions.rows(alert.model, alert.window_start, alert.window_start + seconds)
     if rows.empty:
         raise ValidationError(f"alert {alert_id}'s window has no rows left in the log to label")
     chosen = _uncertainty_sample(drifted_rows(rows, metric.kind, metric.params), n, alert.id)

@@ -25,7 +25,14 @@ from loopml.monitoring._metrics import Metric, make_metric
 if TYPE_CHECKING:
     import pandas as pd
 
-    from loopml.store import AlertRecord, CatalogVersion, IncidentRecord, SchemaChange, Store
+    from loopml.store import (
+        AlertRecord,
+        CatalogVersion,
+        CompactionResult,
+        IncidentRecord,
+        SchemaChange,
+        Store,
+    )
 
 __all__ = [
     "MonitorRun",
@@ -35,6 +42,7 @@ __all__ = [
     "backfill",
     "catalog",
     "catalog_versions",
+    "compact_log",
     "incidents",
     "init",
     "mark",
@@ -110,9 +118,9 @@ def init(
     seconds = parse_window(window)
     if webhook is not None and not str(webhook).startswith(("http://", "https://")):
         raise ValidationError(f"webhook must be an http(s) URL, got {webhook!r}")
-    reader = store.monitors.log
-    reader.root(model)
-    classes = reader.classes(model)
+    reader = store.predictions
+    reader.model_dir(model)  # checks the name
+    classes = [str(c) for c in reader.classes(model) or []]
     description, frame = _reference_frame(store, model, reference, reference_since, reference_until)
     log_files = reader.files(model)
     features = None
@@ -166,7 +174,7 @@ def _reference_frame(
             "give a reference: a dataset version (reference='train@1') or a window of the log "
             "(reference_since='2026-11-01', reference_until='2026-11-08')"
         )
-    frame = store.monitors.log.rows(model, lo, hi)
+    frame = store.predictions.rows(model, lo, hi)
     if frame.empty:
         raise NotFoundError(
             f"{model}'s log has no rows between {dt.datetime.fromtimestamp(lo, dt.UTC):%Y-%m-%d %H:%M}"
@@ -277,7 +285,7 @@ def backfill(
 
         parts = backfill_on_ray(ray_address, store, model, metrics, seconds, lo, hi, progress)
     else:
-        parts = [compute_windows(metrics, store.monitors.log, model, seconds, lo, hi)]
+        parts = [compute_windows(metrics, store.predictions, model, seconds, lo, hi)]
     result = MonitorRun(model, seconds, lo, hi)
     starts: set[float] = set()
     for wv in parts:
@@ -370,3 +378,11 @@ def mark(
     if not ids:
         raise ValidationError("give at least one alert id to mark")
     return _store(store).monitors.set_verdict(ids, verdict, by)
+
+
+def compact_log(
+    model: str, *, closed_after: float = 600.0, store: Store | None = None
+) -> CompactionResult:
+    """Merge each closed hour of ``model``'s prediction log into one file (an hour closes
+    ``closed_after`` seconds after its end); safe while servers write and readers read."""
+    return _store(store).predictions.compact(model, closed_after=closed_after)

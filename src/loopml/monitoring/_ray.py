@@ -36,10 +36,10 @@ def compute_day(
     import socket
     from pathlib import Path
 
-    from loopml.store import PredictionLogReader
+    from loopml.store import PredictionStore
 
     metrics = [make_metric(kind, name, spec) for kind, name, spec in specs]
-    reader = PredictionLogReader(None)  # given files, the reader needs no store
+    reader = PredictionStore(None)  # given files, the reader needs no store
     values = compute_windows(metrics, reader, [Path(f) for f in files], window_seconds, lo, hi)
     import ray
 
@@ -68,7 +68,7 @@ def backfill_on_ray(
         ray.init(address=address, log_to_driver=False)
     in_pass = [m for m in metrics if not isinstance(m, (RealizedAccuracy, PythonMetric))]
     specs = [(m.kind, m.name, m.spec()) for m in in_pass]
-    reader = store.monitors.log
+    reader = store.predictions
     task = ray.remote(num_cpus=1, max_retries=2)(compute_day)
     futures = []
     start = math.floor(lo / _DAY) * _DAY

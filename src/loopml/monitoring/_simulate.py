@@ -237,7 +237,7 @@ def simulate_log(
         start = start.timestamp()
     start = float(start) - float(start) % 3600
     hours = round(days * 24)
-    log = store.monitors.log
+    log = store.predictions
     total = 0
     rng = np.random.default_rng(seed + 7)
     for day0 in range(0, hours, 24):
@@ -252,7 +252,7 @@ def simulate_log(
             seed=seed * 1000 + day0,
         )
         total += len(frame)
-        log.write_part(model, _to_arrow(frame, model), classes)
+        log.write(model, _to_arrow(frame, model), classes=classes)
         if feedback_share > 0:
             ok = frame["status"] < 400
             pick = frame[ok & (rng.random(len(frame)) < feedback_share)]

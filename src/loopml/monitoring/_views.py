@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from loopml._errors import MissingDependencyError
+from loopml._errors import MissingDependencyError, NotFoundError
 from loopml.monitoring._monitor import _store, _window, catalog
 
 if TYPE_CHECKING:
@@ -158,10 +158,18 @@ class _Collector:
         alerts = GaugeMetricFamily(
             "loopml_monitor_alerts", "Alerts raised per model.", labels=["model"]
         )
+        window = GaugeMetricFamily(
+            "loopml_monitor_window_start_seconds",
+            "Start (Unix time) of the latest window the monitor computed.",
+            labels=["model"],
+        )
         surface = self._store.monitors
         models = self._models or [m.model for m in surface.list_monitors()]
         for model in models:
-            seconds = int(surface.get_monitor(model).config["window_seconds"])
+            try:
+                seconds = int(surface.get_monitor(model).config["window_seconds"])
+            except NotFoundError:
+                continue  # a served model without a monitor: nothing to export
             end = surface.last_window(model, seconds)
             if end is None:
                 continue
@@ -171,8 +179,10 @@ class _Collector:
                 if metric in active and not math.isnan(v):
                     value.add_metric([model, metric], float(v))
             alerts.add_metric([model], float(len(surface.alerts(model))))
+            window.add_metric([model], float(end))
         yield value
         yield alerts
+        yield window
 
 
 def register_prometheus(

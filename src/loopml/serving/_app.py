@@ -18,7 +18,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from loopml._errors import LoopmlError, ValidationError
@@ -78,6 +78,9 @@ class ServeConfig:
     # larger). Each write ends with an fsync, and while the file system commits it, appends to
     # the memory-mapped journal stall: once a second cost ~17% of throughput, every 5 s ~3%.
     log_flush_seconds: float = 5.0
+    # Background services started with the server ("module:function" -> keyword arguments;
+    # `loopml serve` adds monitoring's in-server scheduler): see serving/_hooks.py.
+    hooks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from loopml.registry import parse_ref
@@ -93,6 +96,9 @@ class ServeConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or value < 0:
                 raise ValidationError(f"{name} must be a non-negative number, not {value!r}")
+        from loopml.serving._hooks import check_hooks
+
+        object.__setattr__(self, "hooks", check_hooks(self.hooks))
 
     def to_env(self) -> str:
         """JSON for ``LOOPML_SERVE_CONFIG``."""
@@ -135,6 +141,8 @@ class ModelServer:
         self.shadow_errors = 0
         self._poll: asyncio.Task[None] | None = None
         self._class_children: dict[str, Any] = {}
+        self.hooks: list[Any] = []
+        self._hooks_task: asyncio.Task[None] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -192,6 +200,15 @@ class ModelServer:
             self.config.poll_interval > 0
         ):
             self._poll = asyncio.get_running_loop().create_task(self._watch())
+        if self.config.hooks:  # started in a thread once ready: readiness never waits on them
+            self._hooks_task = asyncio.get_running_loop().create_task(self._start_hooks())
+
+    async def _start_hooks(self) -> None:
+        from loopml.serving._hooks import start_hooks
+
+        self.hooks = await asyncio.to_thread(
+            start_hooks, self.config.hooks, self.store, self.name, self.config.log
+        )
 
     def _check_shadow(self, shadow: ServedModel) -> None:
         assert self.primary is not None
@@ -203,6 +220,12 @@ class ModelServer:
             )
 
     async def stop(self) -> None:
+        if self._hooks_task is not None:
+            with contextlib.suppress(Exception):
+                await self._hooks_task  # a hook starting now is stopped below, not left running
+            from loopml.serving._hooks import stop_hooks
+
+            await asyncio.to_thread(stop_hooks, self.hooks)
         if self._poll is not None:
             self._poll.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -525,6 +548,10 @@ async def _metrics(server: ModelServer, request: Any) -> Any:
     from starlette.responses import Response
 
     data, content_type = server.metrics.exposition()
+    if server.hooks:  # e.g. the monitor's latest values, read from the store
+        from loopml.serving._hooks import exposition
+
+        data += await asyncio.to_thread(exposition, server.hooks)
     return Response(data, media_type=content_type)
 
 

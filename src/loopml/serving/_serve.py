@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from typing import Any
 
 from loopml._errors import ValidationError
 from loopml._net import check_port, is_loopback
@@ -46,10 +47,12 @@ def serve(
     max_body_bytes: int = 4 << 20,
     allow_remote: bool = False,
     log_level: str = "warning",
+    hooks: dict[str, dict[str, Any]] | None = None,
 ) -> None:
     """Serve ``ref`` (``name@alias`` or ``name/3``) on ``host:port`` until Ctrl-C.
 
     The server has no authentication, so it binds to loopback unless ``allow_remote``.
+    ``hooks``: background services every worker starts (``loopml serve`` adds the monitor's).
     """
     import uvicorn
 
@@ -69,6 +72,7 @@ def serve(
         trust=trust,
         threads=threads,
         max_body_bytes=max_body_bytes,
+        hooks=dict(hooks or {}),
     )
     check_servable(ref)
     if shadow:

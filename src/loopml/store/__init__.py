@@ -49,8 +49,10 @@ from loopml.store._monitors import (
     MonitorRecord,
     MonitorStore,
 )
-from loopml.store._prediction_reader import Aggregate, PredictionLogReader, SchemaChange
-from loopml.store._predictions import PredictionStore
+from loopml.store._prediction_compact import CompactionResult
+from loopml.store._prediction_files import ServiceLock
+from loopml.store._prediction_windows import Aggregate
+from loopml.store._predictions import PredictionStore, SchemaChange
 from loopml.store._query import parse_filter, parse_order_by
 from loopml.store._records import (
     RUN_STATUSES,
@@ -99,6 +101,7 @@ __all__ = [
     "Batch",
     "CatalogVersion",
     "ColumnChoices",
+    "CompactionResult",
     "DatasetStore",
     "DatasetUse",
     "DatasetVersion",
@@ -127,7 +130,6 @@ __all__ = [
     "MonitorStore",
     "NewReview",
     "OffsetMismatch",
-    "PredictionLogReader",
     "PredictionStore",
     "ProjectInfo",
     "QueueCounts",
@@ -141,6 +143,7 @@ __all__ = [
     "RunsPage",
     "SchemaChange",
     "Series",
+    "ServiceLock",
     "Store",
     "SweepInfo",
     "SweepRecord",

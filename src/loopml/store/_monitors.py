@@ -1,6 +1,6 @@
 """The monitoring surface: monitors, versioned metric catalogs, values per window, alerts,
 incidents and verdicts (``store.monitors``). The prediction log itself is read through
-``store.monitors.log`` (:class:`PredictionLogReader`).
+``store.predictions`` (:class:`PredictionStore`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sqlalchemy import Connection, and_, delete, func, insert, select, update
 from loopml._errors import NotFoundError, ValidationError
 from loopml.store._dialect import bulk_upsert, chunks
 from loopml.store._engine import read, run_write
-from loopml.store._prediction_reader import PredictionLogReader
+from loopml.store._models import check_model_name
 from loopml.store._schema_monitors import (
     monitor_alerts,
     monitor_catalogs,
@@ -174,12 +174,11 @@ class MonitorStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.engine = store.engine
-        self.log = PredictionLogReader(store)
 
     # -- monitors and catalog versions --------------------------------------------------------
     def save_monitor(self, model: str, config: dict[str, Any]) -> MonitorRecord:
         """Create or update ``model``'s monitor configuration."""
-        self.log.root(model)  # validates the name
+        check_model_name(model)  # it names the log's folder too
         now = time.time()
         text = json.dumps(config, sort_keys=True)
 
