@@ -86,7 +86,8 @@ class ServerMonitor:
                         len(result.alerts),
                     )
             except NotFoundError:
-                pass  # no monitor (yet): `loopml monitor init` makes one, picked up next tick
+                # No monitor yet: `loopml monitor init {self.model}` makes one, used next tick.
+                pass
         if self.compact:
             done = self.store.predictions.compact(self.model, closed_after=self.closed_after)
             for why in done.skipped:

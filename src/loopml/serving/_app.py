@@ -79,7 +79,7 @@ class ServeConfig:
     # the memory-mapped journal stall: once a second cost ~17% of throughput, every 5 s ~3%.
     log_flush_seconds: float = 5.0
     # Background services started with the server ("module:function" -> keyword arguments;
-    # `loopml serve` adds monitoring's in-server scheduler): see serving/_hooks.py.
+    # the serve command adds monitoring's in-server scheduler): see serving/_hooks.py.
     hooks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
