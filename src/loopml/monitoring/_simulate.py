@@ -178,9 +178,14 @@ def simulate_frame(
 
 
 def _to_arrow(frame: pd.DataFrame, model: str) -> pa.Table:
+    import pandas as pd
     import pyarrow as pa
 
     frame = frame.assign(model=model)
+    if isinstance(frame["time"].dtype, pd.DatetimeTZDtype):
+        # Naive UTC here, UTC again in the cast below: pyarrow reads tz-aware columns through
+        # ``Series.values``, which pandas deprecates (a warning on every simulated log).
+        frame = frame.assign(time=frame["time"].dt.tz_convert("UTC").dt.tz_localize(None))
     table = pa.Table.from_pandas(frame.drop(columns=["truth"]), preserve_index=False)
     schema = table.schema
     for name, typ in (
@@ -262,7 +267,9 @@ def simulate_log(
                     pa.table(
                         {
                             "id": pa.array(pick["id"].tolist(), pa.string()),
-                            "time": pa.array(pick["time"]).cast(pa.timestamp("us", tz="UTC")),
+                            "time": pa.array(
+                                pick["time"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+                            ).cast(pa.timestamp("us", tz="UTC")),
                             "truth": pa.array(pick["truth"].astype(str).tolist(), pa.string()),
                         }
                     ),
