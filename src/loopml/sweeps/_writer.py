@@ -144,8 +144,11 @@ class NewSweep:
     config: dict[str, Any]
 
 
-def _store_main(conn: Connection, settings: Settings, parent_pid: int) -> None:
+def _store_main(
+    conn: Connection, driver_end: Connection, settings: Settings, parent_pid: int
+) -> None:
     """The store process: open the store, then answer the driver's messages in order."""
+    driver_end.close()  # else the pipe never closes when the driver dies
     # The terminal's Ctrl-C reaches the whole process group; the driver decides what to write.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -157,7 +160,7 @@ def _store_main(conn: Connection, settings: Settings, parent_pid: int) -> None:
             try:
                 inbox.put(conn.recv())
             except (EOFError, OSError):
-                inbox.put(None)
+                inbox.put(("gone",))
                 return
 
     threading.Thread(target=read, name="loopml-store-reader", daemon=True).start()
@@ -166,13 +169,13 @@ def _store_main(conn: Connection, settings: Settings, parent_pid: int) -> None:
 
     sweeps = Store(settings).sweeps
     attributes: dict[str, dict[str, Any]] = {}
-    held: Any = None  # a message read while gathering writes, handled next
+    held: list[Any] = []  # a message read while gathering writes, handled next
     while True:
-        msg = held if held is not None else inbox.get()
-        held = None
-        if msg is None:  # the driver is gone: everything it sent is written
-            return
+        msg = held.pop() if held else inbox.get()
         kind = msg[0]
+        if kind == "gone":  # the driver is gone: everything it sent is written
+            return
+        seqs: list[int] = []
         try:
             if kind == "create":
                 new: NewSweep = msg[1]
@@ -194,12 +197,12 @@ def _store_main(conn: Connection, settings: Settings, parent_pid: int) -> None:
                 _, seq, project, sweep_id, batch = msg
                 seqs, trials = [seq], {t.number: t for t in batch}
                 while not inbox.empty():
-                    held = inbox.get()
-                    if held is None or held[0] != "write" or held[3] != sweep_id:
+                    more = inbox.get()
+                    if more[0] != "write" or more[3] != sweep_id:
+                        held.append(more)
                         break
-                    seqs.append(held[1])
-                    trials.update((t.number, t) for t in held[4])
-                    held = None
+                    seqs.append(more[1])
+                    trials.update((t.number, t) for t in more[4])
                 sweeps.write_trials(project, sweep_id, attributes[sweep_id], list(trials.values()))
                 for seq in seqs:
                     conn.send(("ack", seq))
@@ -210,9 +213,9 @@ def _store_main(conn: Connection, settings: Settings, parent_pid: int) -> None:
                 sweeps.set_status(sweep_id, status)
                 attributes.pop(sweep_id, None)
                 conn.send(("closed", sweeps.get(sweep_id)))
-        except Exception as exc:  # the driver re-raises it
+        except Exception as exc:  # the driver re-raises it (the batches it names are done with)
             with contextlib.suppress(Exception):
-                conn.send(("error", _picklable(exc)))
+                conn.send(("error", seqs, _picklable(exc)))
 
 
 def _picklable(exc: Exception) -> Exception:
@@ -237,7 +240,7 @@ class _StoreProcess:
         self.conn, child = ctx.Pipe(duplex=True)
         self.process = ctx.Process(
             target=_store_main,
-            args=(child, settings, self.owner),
+            args=(child, self.conn, settings, self.owner),
             daemon=True,
             name="loopml-sweep-store",
         )
@@ -336,7 +339,11 @@ class ProcessWriter:
         elif msg[0] == "ready":
             self._cached = msg[1]
         elif msg[0] == "error":
-            raise msg[1]
+            for seq in msg[1]:
+                self._unacked.pop(seq, None)
+            if self._cached is None:
+                self._cached = {}  # the sweep could not be created: nothing to wait for
+            raise msg[2]
         return msg
 
     def _take_over(self) -> None:
