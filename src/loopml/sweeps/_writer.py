@@ -390,7 +390,9 @@ class ProcessWriter:
         while self._fallback is None and self._receive(block=False) is not None:
             pass  # collect acknowledgements already waiting
         self._seq += 1
-        batch = [dataclasses.replace(t) for t in trials]
+        # Pickling for the pipe is the snapshot. The batch kept for a take-over holds the live
+        # records: by then they may be newer, which is what would be written next anyway.
+        batch = list(trials)
         self._unacked[self._seq] = batch
         self._send(("write", self._seq, self._new.project, self._new.sweep_id, batch))
         if self._fallback is not None:
