@@ -44,6 +44,7 @@ PARAMS = {
 }
 
 
+@pytest.mark.filterwarnings("ignore:The distribution is specified by")  # Optuna moves high
 @pytest.mark.parametrize("name", sorted(PARAMS))
 def test_distribution_json_is_optunas(name: str) -> None:
     param = PARAMS[name]
