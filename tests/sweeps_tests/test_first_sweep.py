@@ -261,3 +261,16 @@ def test_a_failed_write_is_raised_in_the_driver(tmp_path: Path) -> None:
     assert "no-such-state" in str(caught.value)
     writer.close("stopped")
     assert _open(settings).get("s1").status == "stopped"
+
+
+def test_replies_left_by_an_interrupted_sweep_are_ignored(tmp_path: Path) -> None:
+    settings = Settings.from_env({"LOOPML_DIR": str(tmp_path / "data")})
+    first = ProcessWriter(settings, _new("a"), lambda: _open(settings), dict)
+    first.submit([_trial(n) for n in range(3)])  # never drained: its replies stay in the pipe
+    second = ProcessWriter(settings, _new("b"), lambda: _open(settings), dict)
+    second.submit([_trial(n) for n in range(2)])
+    second.submit([_trial(n) for n in range(2, 4)])
+    record = second.close("finished")
+    assert record.id == "b" and record.status == "finished"
+    assert [t.number for t in _open(settings).load_trials("b")] == [0, 1, 2, 3]
+    assert [t.number for t in _open(settings).load_trials("a")] == [0, 1, 2]

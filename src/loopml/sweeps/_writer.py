@@ -176,9 +176,12 @@ def _store_main(
         if kind == "gone":  # the driver is gone: everything it sent is written
             return
         seqs: list[int] = []
+        # Every message is (kind, sweep id, ...) and every reply names the sweep too: a reply
+        # left over from an interrupted sweep is ignored by the next one.
+        sweep_of = msg[1]
         try:
             if kind == "create":
-                new: NewSweep = msg[1]
+                new: NewSweep = msg[2]
                 sweeps.create_sweep(
                     new.sweep_id,
                     new.project,
@@ -190,32 +193,33 @@ def _store_main(
                 )
                 attributes[new.sweep_id] = {**run_attributes(), "pid": parent_pid}
                 cache_key = new.config.get("objective_key") if new.config.get("cache") else None
-                conn.send(("ready", sweeps.cached_results(cache_key) if cache_key else {}))
+                cached = sweeps.cached_results(cache_key) if cache_key else {}
+                conn.send(("ready", sweep_of, cached))
             elif kind == "write":
                 # Every write already waiting goes into one transaction (a later snapshot of a
                 # trial replaces an earlier one), then each is acknowledged.
-                _, seq, project, sweep_id, batch = msg
+                _, sweep_id, seq, project, batch = msg
                 seqs, trials = [seq], {t.number: t for t in batch}
                 while not inbox.empty():
                     more = inbox.get()
-                    if more[0] != "write" or more[3] != sweep_id:
+                    if more[0] != "write" or more[1] != sweep_id:
                         held.append(more)
                         break
-                    seqs.append(more[1])
+                    seqs.append(more[2])
                     trials.update((t.number, t) for t in more[4])
                 sweeps.write_trials(project, sweep_id, attributes[sweep_id], list(trials.values()))
                 for seq in seqs:
-                    conn.send(("ack", seq))
+                    conn.send(("ack", sweep_of, seq))
             elif kind == "heartbeat":
-                sweeps.store.runs.heartbeat(msg[1])
+                sweeps.store.runs.heartbeat(msg[2])
             elif kind == "close":
                 _, sweep_id, status = msg
                 sweeps.set_status(sweep_id, status)
                 attributes.pop(sweep_id, None)
-                conn.send(("closed", sweeps.get(sweep_id)))
+                conn.send(("closed", sweep_of, sweeps.get(sweep_id)))
         except Exception as exc:  # the driver re-raises it (the batches it names are done with)
             with contextlib.suppress(Exception):
-                conn.send(("error", seqs, _picklable(exc)))
+                conn.send(("error", sweep_of, seqs, _picklable(exc)))
 
 
 def _picklable(exc: Exception) -> Exception:
@@ -310,7 +314,7 @@ class ProcessWriter:
         self._unacked: dict[int, list[TrialWrite]] = {}  # seq -> the batch sent
         self._cached: dict[str, tuple[float, str]] | None = None
         self._fallback: TrialWriter | None = None
-        self._send(("create", new))
+        self._send(("create", new.sweep_id, new))
 
     # -- the driver's side of the protocol -----------------------------------------------------
     def _send(self, msg: tuple[Any, ...]) -> None:
@@ -334,16 +338,18 @@ class ProcessWriter:
         except (EOFError, OSError):
             self._take_over()
             return None
+        if msg[1] != self._new.sweep_id:
+            return msg  # left over from an earlier sweep that was interrupted
         if msg[0] == "ack":
-            self._unacked.pop(msg[1], None)
+            self._unacked.pop(msg[2], None)
         elif msg[0] == "ready":
-            self._cached = msg[1]
+            self._cached = msg[2]
         elif msg[0] == "error":
-            for seq in msg[1]:
+            for seq in msg[2]:
                 self._unacked.pop(seq, None)
             if self._cached is None:
                 self._cached = {}  # the sweep could not be created: nothing to wait for
-            raise msg[2]
+            raise msg[3]
         return msg
 
     def _take_over(self) -> None:
@@ -394,7 +400,7 @@ class ProcessWriter:
         # records: by then they may be newer, which is what would be written next anyway.
         batch = list(trials)
         self._unacked[self._seq] = batch
-        self._send(("write", self._seq, self._new.project, self._new.sweep_id, batch))
+        self._send(("write", self._new.sweep_id, self._seq, self._new.project, batch))
         if self._fallback is not None:
             self._fallback.submit(batch)
 
@@ -410,7 +416,7 @@ class ProcessWriter:
         if self._fallback is not None:
             self._fallback.heartbeat(run_ids)
         else:
-            self._send(("heartbeat", run_ids))
+            self._send(("heartbeat", self._new.sweep_id, run_ids))
 
     def close(self, status: str) -> SweepRecord:
         """Drain, set the sweep's ``status``; the sweep as stored."""
@@ -419,8 +425,8 @@ class ProcessWriter:
             self._send(("close", self._new.sweep_id, status))
             while self._fallback is None:
                 msg = self._receive(block=True)
-                if msg is not None and msg[0] == "closed":
-                    record: SweepRecord = msg[1]
+                if msg is not None and msg[0] == "closed" and msg[1] == self._new.sweep_id:
+                    record: SweepRecord = msg[2]
                     return record
         assert self._fallback is not None
         return self._fallback.close(status)
