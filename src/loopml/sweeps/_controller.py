@@ -1,10 +1,10 @@
 """The sweep controller: ask the search for trials, hand them to an executor, tell it the results.
 
 The search is an Optuna study (``OptunaSearch``) or, for plain random sampling, the stdlib
-``RandomSearch``. One thread does it all, so the search needs no lock. Trial writes are batched: a batch is
-written when it is large, when it is older than ``_FLUSH_SECONDS``, or when the executor goes
-quiet; a trial is done once its result is in the store (a sweep killed before then runs that
-trial again on resume, under the same number and run).
+``RandomSearch``. One thread does it all, so the search needs no lock. Trial writes are batched:
+a batch goes to the writer when it is large, when it is older than ``_FLUSH_SECONDS``, or when
+the executor goes quiet; a trial is done once its result is in the store (a sweep killed before
+then runs that trial again on resume, under the same number and run).
 """
 
 from __future__ import annotations
