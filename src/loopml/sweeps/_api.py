@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from loopml._config import Settings
 from loopml._errors import ValidationError
 from loopml._values import check_key, check_project, check_run_name
-from loopml.store import SweepRecord, SweepStore
-from loopml.sweeps._controller import Controller
+from loopml.store import SweepRecord
+from loopml.sweeps._controller import Controller, Search
 from loopml.sweeps._executor import Executor
 from loopml.sweeps._objective import CommandObjective, objective_identity, objective_key
-from loopml.sweeps._optuna import build_study, make_pruner, make_sampler
+from loopml.sweeps._optuna import OptunaSearch, build_study, make_pruner, make_sampler
+from loopml.sweeps._random import RandomSearch, uses_stdlib_random
 from loopml.sweeps._space import SpaceFn, SpaceSpec, load_ref
 from loopml.sweeps._sweep import Sweep
+from loopml.sweeps._writer import NewSweep, ProcessWriter, TrialWriter
+
+if TYPE_CHECKING:
+    from loopml.store import SweepStore, TrialRow
 
 __all__ = ["load_sweep", "resume_sweep", "sweep"]
 
@@ -58,6 +66,10 @@ def sweep(
     locally it runs in this process before the workers fork, which inherit it; on Ray once per
     Ray worker process. Trials read its value with ``loopml.sweeps.worker_data()``. ``workdir``
     is where a command runs and where ``module:function`` objectives are imported from.
+
+    ``sampler="random"`` with no pruner and a dict space draws params with Python's ``random``
+    (seeded by ``seed``) instead of Optuna's sampler: the same seed gives the same params in
+    loopml, not the ones Optuna's ``RandomSampler`` would draw.
     """
     _use_workdir(workdir)
     if isinstance(objective, str):
@@ -89,8 +101,9 @@ def sweep(
         check_run_name(name)
     if sampler == "grid":
         n_trials = min(n_trials, math.prod(len(v) for v in spec.grid().values()))
-    make_sampler(sampler, spec, seed)  # validate names before anything is stored
-    make_pruner(pruner)
+    if not uses_stdlib_random(sampler, pruner, spec):
+        make_sampler(sampler, spec, seed)  # validate names before anything is stored
+        make_pruner(pruner)
     okey = objective_key(objective, inputs)
     sweep_id = uuid.uuid4().hex[:16]
     name = name or f"sweep-{sweep_id[:6]}"
@@ -109,12 +122,31 @@ def sweep(
         "ray_address": ray_address,
         "workdir": workdir,
     }
+    new = NewSweep(
+        sweep_id, project, name, metric, direction, objective_identity(objective), config
+    )
+    if _use_store_process(executor, objective):
+        # A fresh process: its trials start now, while a forked store process opens the store.
+        from loopml.tracking import run_attributes
+
+        settings = Settings.from_env()
+        writer = ProcessWriter(settings, new, _sweep_store, run_attributes)
+        record = SweepRecord(
+            sweep_id, project, name, "running", metric, direction, new.objective, config,
+            time.time(), None,
+        )  # fmt: skip
+        cached = writer.cached if cache else dict
+        return _execute(
+            writer, None, record, [], cached, settings.heartbeat_interval,
+            objective, spec, sampler, pruner, setup, progress,
+        )  # fmt: skip
     sweeps = _sweep_store()
     sweeps.create_sweep(
         sweep_id, project, name, metric, direction, objective_identity(objective), config
     )
-    record = sweeps.get(sweep_id)
-    return _execute(sweeps, record, objective, spec, sampler, pruner, setup, progress)
+    return _execute_here(
+        sweeps, sweeps.get(sweep_id), objective, spec, sampler, pruner, setup, progress
+    )
 
 
 def resume_sweep(
@@ -147,7 +179,7 @@ def resume_sweep(
     record = SweepRecord(**{**record.__dict__, "config": config})
     spec = SpaceSpec.from_json(config["space"])
     sweeps.set_status(record.id, "running")
-    return _execute(
+    return _execute_here(
         sweeps, record, objective, spec, config["sampler"], config["pruner"], setup, progress
     )
 
@@ -155,7 +187,7 @@ def resume_sweep(
 def load_sweep(sweep_id: str) -> Sweep:
     """A stored sweep's handle (best trial, trials DataFrame, ``resume()``), by id or prefix."""
     sweeps = _sweep_store()
-    return Sweep(sweeps, sweeps.get(sweep_id), resumer=resume_sweep)
+    return Sweep(sweeps, sweeps.get(sweep_id), resumer=resume_sweep, opener=_sweep_store)
 
 
 def _stored_objective(record: SweepRecord) -> Objective:
@@ -172,7 +204,26 @@ def _stored_objective(record: SweepRecord) -> Objective:
     return fn
 
 
-def _execute(
+def _use_store_process(executor: str, objective: Objective) -> bool:
+    """Whether the sweep's writes go through a forked store process (see ``_writer``).
+
+    Only where it saves something: this process has not opened its store yet (a fresh process),
+    trials run locally on forked workers, and a trial is a function (a command trial's process
+    needs its run in the store before it starts).
+    """
+    import multiprocessing as mp
+
+    from loopml.tracking import default_session_open
+
+    return (
+        executor == "local"
+        and not isinstance(objective, CommandObjective)
+        and "fork" in mp.get_all_start_methods()
+        and not default_session_open()
+    )
+
+
+def _execute_here(
     sweeps: SweepStore,
     record: SweepRecord,
     objective: Objective,
@@ -182,42 +233,75 @@ def _execute(
     setup: Callable[[], Any] | None,
     progress: bool | None,
 ) -> Sweep:
+    """Run a sweep writing through this process's store (a background thread)."""
     from loopml.tracking import run_attributes
 
     config = record.config
     stored = sweeps.load_trials(record.id)
-    seed = config.get("seed")
-    if seed is not None and stored:
-        seed = seed + len(stored)  # a resumed seeded sampler must not replay the first draws
-    study = build_study(
-        record.direction, make_sampler(sampler_name, spec, seed), make_pruner(pruner_name), stored
-    )
-    is_command = isinstance(objective, CommandObjective)
     if isinstance(objective, CommandObjective):
         objective.settings = sweeps.store.settings
         objective.cwd = objective.cwd or config.get("workdir")
+    writer = TrialWriter(sweeps, record.project, record.id, run_attributes())
+    cached = (lambda: sweeps.cached_results(config["objective_key"])) if config["cache"] else dict
+    return _execute(
+        writer, sweeps, record, stored, cached, sweeps.store.settings.heartbeat_interval,
+        objective, spec, sampler_name, pruner_name, setup, progress,
+    )  # fmt: skip
+
+
+def _execute(
+    writer: TrialWriter | ProcessWriter,
+    sweeps: SweepStore | None,
+    record: SweepRecord,
+    stored: list[TrialRow],
+    cached: Callable[[], dict[str, tuple[float, str]]],
+    heartbeat_interval: float,
+    objective: Objective,
+    spec: SpaceSpec,
+    sampler_name: Any,
+    pruner_name: Any,
+    setup: Callable[[], Any] | None,
+    progress: bool | None,
+) -> Sweep:
+    config = record.config
+    seed = config.get("seed")
+    if seed is not None and stored:
+        seed = seed + len(stored)  # a resumed seeded sampler must not replay the first draws
+    search: Search
+    if uses_stdlib_random(sampler_name, pruner_name, spec):
+        search = RandomSearch(spec, seed)
+    else:
+        study = build_study(
+            record.direction,
+            make_sampler(sampler_name, spec, seed),
+            make_pruner(pruner_name),
+            stored,
+        )
+        search = OptunaSearch(study, spec)
     executor = _make_executor(config)
-    controller = Controller(
-        sweeps,
-        record.id,
-        record.project,
-        record.name,
-        record.metric,
-        record.direction,
-        spec,
-        study,
-        executor,
-        n_trials=config["n_trials"],
-        retries=config["retries"],
-        objective_key=config["objective_key"],
-        cache=config["cache"],
-        attributes=run_attributes(),
-        stored=stored,
-        runs_before_start=is_command,
-    )
-    show = sys.stdout.isatty() if progress is None else progress
-    executor.start(objective, record.metric, setup)
+    status = "stopped"
     try:
+        # The pool starts before anything waits on the store: workers fork while the store opens.
+        executor.start(objective, record.metric, setup)
+        controller = Controller(
+            writer,
+            cached(),
+            record.id,
+            record.project,
+            record.name,
+            record.metric,
+            record.direction,
+            search,
+            executor,
+            n_trials=config["n_trials"],
+            retries=config["retries"],
+            objective_key=config["objective_key"],
+            cache=config["cache"],
+            stored=stored,
+            runs_before_start=isinstance(objective, CommandObjective),
+            heartbeat_interval=heartbeat_interval,
+        )
+        show = sys.stdout.isatty() if progress is None else progress
         if show:
             from loopml.sweeps._progress import ProgressView
 
@@ -225,12 +309,15 @@ def _execute(
                 controller.run(view)
         else:
             controller.run()
+        status = "finished"
     except BaseException as exc:
-        sweeps.set_status(record.id, "stopped")
         exc.loopml_sweep_id = record.id  # type: ignore[attr-defined]  # for the CLI's message
+        with contextlib.suppress(Exception):  # a broken store must not hide why it stopped
+            executor.shutdown(kill=True)
+            writer.close("stopped")
         raise
-    sweeps.set_status(record.id, "finished")
-    return Sweep(sweeps, sweeps.get(record.id), objective, resumer=resume_sweep)
+    final = writer.close(status)
+    return Sweep(sweeps, final, objective, resumer=resume_sweep, opener=_sweep_store)
 
 
 def _use_workdir(workdir: str | None) -> None:
@@ -252,6 +339,7 @@ def _make_executor(config: dict[str, Any]) -> Executor:
 
 
 def _sweep_store() -> SweepStore:
+    """This process's store's sweeps surface (the default session's store)."""
     from loopml.tracking import default_session
 
     return default_session().sweeps  # the local store's, or a team server's

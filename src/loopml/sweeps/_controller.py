@@ -1,9 +1,10 @@
-"""The sweep controller: ask Optuna for trials, hand them to an executor, tell Optuna the results.
+"""The sweep controller: ask the search for trials, hand them to an executor, tell it the results.
 
-One thread does it all, so the study needs no lock. Trial writes are batched: a batch is
-written when it is large, when it is older than ``_FLUSH_SECONDS``, or when the executor goes
-quiet; a trial is done once its result is in the store (a sweep killed before then runs that
-trial again on resume, under the same number and run).
+The search is an Optuna study (``OptunaSearch``) or, for plain random sampling, the stdlib
+``RandomSearch``. One thread does it all, so the search needs no lock. Trial writes are batched:
+a batch goes to the writer when it is large, when it is older than ``_FLUSH_SECONDS``, or when
+the executor goes quiet; a trial is done once its result is in the store (a sweep killed before
+then runs that trial again on resume, under the same number and run).
 """
 
 from __future__ import annotations
@@ -14,23 +15,20 @@ import os
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from loopml._values import encode_param, flatten
-from loopml.store import SweepStore, TrialRow, TrialWrite
+from loopml.store import TrialWrite
 from loopml.sweeps._executor import Executor, Lost, Report
 from loopml.sweeps._objective import cache_key
-from loopml.sweeps._optuna import tell
-from loopml.sweeps._space import SpaceSpec
 from loopml.sweeps._trial import TrialResult, TrialSpec
-from loopml.sweeps._writer import TrialWriter
 
 if TYPE_CHECKING:
-    import optuna
-
+    from loopml.store import TrialRow
     from loopml.sweeps._progress import ProgressView
+    from loopml.sweeps._writer import Writer
 
-__all__ = ["Controller", "Counts"]
+__all__ = ["Controller", "Counts", "Search"]
 
 _FLUSH_SECONDS = 0.05
 _FLUSH_ROWS = 2000
@@ -54,9 +52,25 @@ class Counts:
         return self.finished + self.failed + self.pruned
 
 
+class Search(Protocol):
+    """Where trials' params come from: an Optuna study, or the stdlib random search."""
+
+    def enqueue(self, params: dict[str, Any]) -> None:
+        """The next ``ask`` returns these sampled params."""
+
+    def ask(self) -> tuple[Any, dict[str, Any], dict[str, str]]:
+        """A trial's handle, its params and their distributions (Optuna's JSON form)."""
+
+    def tell(self, handle: Any, value: float | None = None, state: str = "finished") -> None:
+        """How the trial ended: ``finished`` (with its value), ``pruned`` or ``failed``."""
+
+    def report(self, handle: Any, value: float, step: int) -> bool:
+        """An intermediate value; whether the trial should stop."""
+
+
 @dataclass
 class _Live:
-    trial: optuna.trial.Trial
+    trial: Any  # the search's handle
     spec: TrialSpec
     write: TrialWrite
 
@@ -66,46 +80,41 @@ class Controller:
 
     def __init__(
         self,
-        sweeps: SweepStore,
+        writer: Writer,
+        cached: dict[str, tuple[float, str]],
         sweep_id: str,
         project: str,
         name: str,
         metric: str,
         direction: str,
-        space: SpaceSpec,
-        study: optuna.Study,
+        search: Search,
         executor: Executor,
         n_trials: int,
         retries: int,
         objective_key: str,
         cache: bool,
-        attributes: dict[str, Any],
         stored: list[TrialRow],
         runs_before_start: bool = False,
+        heartbeat_interval: float = 10.0,
     ) -> None:
-        self.sweeps = sweeps
+        self.writer = writer
         self.sweep_id = sweep_id
         self.project = project
         self.name = name
         self.metric = metric
         self.maximize = direction == "max"
-        self.space = space
-        self.study = study
+        self.search = search
         self.executor = executor
         self.retries = retries
         self.objective_key = objective_key
-        self.attributes = attributes
         self.runs_before_start = runs_before_start
-        self.dists = space.distributions()
-        self._dists_json: dict[str, str] | None = None  # self.dists as JSON, made once
+        self.heartbeat_interval = heartbeat_interval
         self.counts = Counts()
         self.live: dict[int, _Live] = {}
         self.pending: dict[int, TrialWrite] = {}
         self.oldest_pending: float | None = None
         self.retry: deque[TrialSpec] = deque()
-        self.cache: dict[str, tuple[float, str]] = (
-            sweeps.cached_results(objective_key) if cache else {}
-        )
+        self.cache: dict[str, tuple[float, str]] = cached if cache else {}
         self.use_cache = cache
         self._last_heartbeat = time.monotonic()
         self._resume(stored)
@@ -123,10 +132,8 @@ class Controller:
                 if row.state == "finished" and row.value is not None:
                     self._note_best(row.value)
                 continue
-            self.study.enqueue_trial(
-                {k: row.params[k] for k in row.distributions}, skip_if_exists=False
-            )
-            trial, params = self._ask_params()
+            self.search.enqueue({k: row.params[k] for k in row.distributions})
+            trial, params, dists = self.search.ask()
             spec = TrialSpec(
                 row.number,
                 row.run_id,
@@ -135,13 +142,12 @@ class Controller:
                 params,
                 row.attempts + 1,
             )
-            self._track(trial, spec, row.started_at)
+            self._track(trial, spec, dists, row.started_at)
             self.retry.append(spec)
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self, progress: ProgressView | None = None) -> Counts:
         """Run trials until the budget is spent; on any interruption, mark the unfinished ``killed``."""
-        self.writer = TrialWriter(self.sweeps, self.project, self.sweep_id, self.attributes)
         try:
             while True:
                 self._fill()
@@ -174,12 +180,10 @@ class Controller:
                 self.counts.killed += 1
             self.live.clear()
             with contextlib.suppress(Exception):  # a broken store must not hide the cause
-                self.flush()
-                self.writer.close()
+                self.flush(wait=True)
             raise
-        self.flush()
-        self.writer.close()
         self.executor.shutdown()
+        self.flush(wait=True)
         self.counts.running = 0
         if progress is not None:
             progress.update(self.counts, force=True)
@@ -202,30 +206,20 @@ class Controller:
                 self.flush(wait=True)  # a command's process attaches to its run: it must exist
             self.executor.submit(specs)
 
-    def _ask_params(self) -> tuple[optuna.trial.Trial, dict[str, Any]]:
-        if self.space.function is not None:
-            trial = self.study.ask()
-            chosen = self.space.function(trial)
-            params = {**trial.params, **dict(chosen or {})}
-        else:
-            trial = self.study.ask(self.dists)
-            params = {**self.space.fixed, **trial.params}
-        return trial, params
-
     def _ask(self) -> TrialSpec | None:
         """A new trial, or None when its result came from the cache (then it is already told)."""
-        trial, params = self._ask_params()
+        trial, params, dists = self.search.ask()
         number = self.next_number
         self.next_number += 1
         run_id = os.urandom(8).hex()  # 16 hex characters, as uuid4().hex[:16] gave
         spec = TrialSpec(number, run_id, f"{self.name}-{number}", self.project, params)
-        live = self._track(trial, spec, time.time())
+        live = self._track(trial, spec, dists, time.time())
         key = live.write.cache_key
         hit = self.cache.get(key) if self.use_cache and key else None
         if hit is None:
             return spec
         value, source = hit
-        tell(self.study, trial, value)
+        self.search.tell(trial, value)
         del self.live[number]
         w = live.write
         w.state, w.value, w.cached_from, w.ended_at = "finished", value, source, time.time()
@@ -237,17 +231,9 @@ class Controller:
         self._note_best(value)
         return None
 
-    def _track(self, trial: optuna.trial.Trial, spec: TrialSpec, started: float) -> _Live:
-        from optuna.distributions import distribution_to_json
-
-        if self.space.function is None:
-            # A fixed space: every trial is asked with ``self.dists``; encode them once (reading
-            # ``trial.distributions`` deep-copies them, a tenth of a millisecond a trial).
-            if self._dists_json is None:
-                self._dists_json = {k: distribution_to_json(d) for k, d in self.dists.items()}
-            dists_json = self._dists_json
-        else:
-            dists_json = {k: distribution_to_json(d) for k, d in trial.distributions.items()}
+    def _track(
+        self, trial: Any, spec: TrialSpec, dists_json: dict[str, str], started: float
+    ) -> _Live:
         encoded = {k: encode_param(k, v) for k, v in flatten(spec.params).items()}
         write = TrialWrite(
             number=spec.number,
@@ -277,14 +263,11 @@ class Controller:
             if live is None:
                 ev.answer(True)
                 return
-            live.trial.report(ev.value, ev.step)
-            ev.answer(live.trial.should_prune())
+            ev.answer(self.search.report(live.trial, ev.value, ev.step))
         elif isinstance(ev, Lost):
             self._lost(ev)
 
     def _result(self, r: TrialResult) -> None:
-        from optuna.trial import TrialState
-
         live = self.live.pop(r.number, None)
         if live is None:
             return  # a duplicate (e.g. a retried Ray task whose first copy also finished)
@@ -295,20 +278,16 @@ class Controller:
         if r.params:
             w.encoded_params = {**w.encoded_params, **r.params}
         if r.state == "finished" and r.value is not None:
-            tell(self.study, live.trial, r.value)
+            self.search.tell(live.trial, r.value)
             self._note_best(r.value)
             if w.cache_key:
                 self.cache[w.cache_key] = (r.value, w.run_id)
-        elif r.state == "pruned":
-            tell(self.study, live.trial, state=TrialState.PRUNED)
         else:
-            tell(self.study, live.trial, state=TrialState.FAIL)
+            self.search.tell(live.trial, state="pruned" if r.state == "pruned" else "failed")
         setattr(self.counts, r.state, getattr(self.counts, r.state) + 1)
         self._queue(w)
 
     def _lost(self, ev: Lost) -> None:
-        from optuna.trial import TrialState
-
         live = self.live.get(ev.number)
         if live is None:
             return
@@ -324,7 +303,7 @@ class Controller:
         w = live.write
         tries = f" (after {ev.attempt} attempts)" if ev.attempt > 1 else ""
         w.state, w.error, w.ended_at = "failed", f"{ev.detail}{tries}", time.time()
-        tell(self.study, live.trial, state=TrialState.FAIL)
+        self.search.tell(live.trial, state="failed")
         self.counts.failed += 1
         self._queue(w)
 
@@ -356,11 +335,11 @@ class Controller:
         # Running trials' runs stay alive in the store: recovery in another process marks a
         # run with no heartbeat for ``stale_after`` seconds ``crashed``.
         now = time.monotonic()
-        if now - self._last_heartbeat < self.sweeps.store.settings.heartbeat_interval:
+        if now - self._last_heartbeat < self.heartbeat_interval:
             return
         self._last_heartbeat = now
-        self.flush(wait=True)
-        self.sweeps.store.runs.heartbeat([live.spec.run_id for live in self.live.values()])
+        self.flush()
+        self.writer.heartbeat([live.spec.run_id for live in self.live.values()])
 
     def _note_best(self, value: float) -> None:
         # The analysis's rule (``loopml.sweeps.best_trial``): only a finite value can be best.

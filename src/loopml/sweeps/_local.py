@@ -21,6 +21,7 @@ import contextlib
 import multiprocessing as mp
 import os
 import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -46,13 +47,16 @@ def _worker_main(
 ) -> None:
     # The terminal's Ctrl-C reaches the whole process group; the sweep decides, workers ignore it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # BLAS and OpenMP read these when they load; pools loaded already (NumPy imported before the
+    # fork) are capped through threadpoolctl, which costs a worker tens of milliseconds.
     os.environ.update(thread_env(threads))
-    try:
-        from threadpoolctl import threadpool_limits
+    if "numpy" in sys.modules:
+        try:
+            from threadpoolctl import threadpool_limits
 
-        threadpool_limits(threads)
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        pass
+            threadpool_limits(threads)
+        except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+            pass
     if hasattr(objective, "threads"):
         objective.threads = threads
     if setup is not None:

@@ -28,17 +28,30 @@ class Sweep:
 
     def __init__(
         self,
-        sweeps: SweepStore,
+        sweeps: SweepStore | None,
         record: SweepRecord,
         objective: Callable[..., Any] | None = None,
         resumer: Callable[..., Sweep] | None = None,
+        opener: Callable[[], SweepStore] | None = None,
     ) -> None:
-        self._sweeps = sweeps
+        if sweeps is None and opener is None:
+            raise LoopmlError("a Sweep needs its store's sweeps surface, or a function opening it")
+        self._store = sweeps
+        # Opens the store on first read: a sweep written through a store process returns
+        # without this process ever importing the store.
+        self._opener = opener
         self.record = record
         self._objective = objective
         # ``loopml.resume_sweep``, handed in by the module that builds sweeps (it imports this
         # one, so importing it back would close a circle).
         self._resumer = resumer
+
+    @property
+    def _sweeps(self) -> SweepStore:
+        if self._store is None:
+            assert self._opener is not None
+            self._store = self._opener()
+        return self._store
 
     def __repr__(self) -> str:
         return f"Sweep(id={self.id!r}, name={self.record.name!r}, status={self.status!r})"

@@ -1,21 +1,58 @@
-"""The sweep's background writer: trial batches go to the store off the controller's thread.
+"""The sweep's store writers: trial batches go to the store off the controller's thread.
 
 A write transaction can take tens of milliseconds on a busy machine; done on the controller's
-thread it would stall every worker waiting for a pruning decision. The writer takes snapshots
-(the controller keeps mutating its own records), coalesces whatever has queued up into one
-transaction, and keeps the order: a later snapshot of a trial replaces an earlier one.
+thread it would stall every worker waiting for a pruning decision. Both writers take snapshots
+(the controller keeps mutating its own records), keep the order (a later snapshot of a trial
+replaces an earlier one) and re-raise a write's error in the controller's thread.
+
+``TrialWriter`` is a thread over the process's own store. ``ProcessWriter`` hands the batches to
+a forked **store process**, which opens the store itself: a fresh process's first sweep then
+starts its trials at once instead of first importing SQLAlchemy and opening the store (a third
+of a second, more than a 1,000-trial sweep of short trials takes to run), and the store's work
+runs on another core. The store process is kept for the process's later sweeps while the store
+settings stay the same, and exits when this process does (its pipe closes).
+
+Crash safety is the thread writer's: a trial counts as stored once its batch is acknowledged.
+The driver keeps every batch until the store process acknowledges it; if the store process
+dies, the driver opens the store itself, writes the unacknowledged batches again (the writes are
+upserts) and goes on with a ``TrialWriter``. If the driver dies, the store process has written
+every batch it received before it sees the pipe close; trials still running are left
+``running`` and run again on resume, as with the thread writer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
+import queue
+import signal
 import threading
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Protocol
 
-from loopml.store import SweepStore, TrialWrite
+from loopml._errors import LoopmlError, StoreError
 
-__all__ = ["TrialWriter"]
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
+    from loopml._config import Settings
+    from loopml.store import SweepRecord, SweepStore, TrialWrite
+
+__all__ = ["NewSweep", "ProcessWriter", "TrialWriter", "Writer"]
+
+
+class Writer(Protocol):
+    """What the controller writes through."""
+
+    def submit(self, trials: Iterable[TrialWrite]) -> None:
+        """Queue snapshots of ``trials`` for the next transaction."""
+
+    def drain(self) -> None:
+        """Wait until everything submitted is stored (re-raising a write's error)."""
+
+    def heartbeat(self, run_ids: list[str]) -> None:
+        """Mark running trials' runs alive, after everything submitted so far."""
 
 
 class TrialWriter:
@@ -49,8 +86,13 @@ class TrialWriter:
                 self._cond.wait()
             self._raise()
 
-    def close(self) -> None:
-        """Drain, then stop the thread."""
+    def heartbeat(self, run_ids: list[str]) -> None:
+        """Write what is queued, then mark ``run_ids`` alive."""
+        self.drain()
+        self._sweeps.store.runs.heartbeat(run_ids)
+
+    def close(self, status: str | None = None) -> SweepRecord:
+        """Drain, stop the thread, set the sweep's ``status`` (if given); the sweep as stored."""
         try:
             self.drain()
         finally:
@@ -58,6 +100,10 @@ class TrialWriter:
                 self._closed = True
                 self._cond.notify_all()
             self._thread.join(timeout=10)
+        sweep_id = self._args[1]
+        if status is not None:
+            self._sweeps.set_status(sweep_id, status)
+        return self._sweeps.get(sweep_id)
 
     def _raise(self) -> None:
         if self._error is not None:
@@ -82,3 +128,305 @@ class TrialWriter:
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
+
+
+# -- the store process ----------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class NewSweep:
+    """A sweep to create in the store: ``create_sweep``'s arguments."""
+
+    sweep_id: str
+    project: str
+    name: str
+    metric: str
+    direction: str
+    objective: str
+    config: dict[str, Any]
+
+
+def _store_main(
+    conn: Connection, driver_end: Connection, settings: Settings, parent_pid: int
+) -> None:
+    """The store process: open the store, then answer the driver's messages in order."""
+    driver_end.close()  # else the pipe never closes when the driver dies
+    # The terminal's Ctrl-C reaches the whole process group; the driver decides what to write.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def read() -> None:
+        # Reading on a thread of its own keeps the pipe empty while the store opens, so the
+        # driver's sends never wait for SQLAlchemy's import.
+        while True:
+            try:
+                inbox.put(conn.recv())
+            except (EOFError, OSError):
+                inbox.put(("gone",))
+                return
+
+    threading.Thread(target=read, name="loopml-store-reader", daemon=True).start()
+    from loopml.store import Store
+    from loopml.tracking import run_attributes
+
+    sweeps = Store(settings).sweeps
+    attributes: dict[str, dict[str, Any]] = {}
+    held: list[Any] = []  # a message read while gathering writes, handled next
+    while True:
+        msg = held.pop() if held else inbox.get()
+        kind = msg[0]
+        if kind == "gone":  # the driver is gone: everything it sent is written
+            return
+        seqs: list[int] = []
+        # Every message is (kind, sweep id, ...) and every reply names the sweep too: a reply
+        # left over from an interrupted sweep is ignored by the next one.
+        sweep_of = msg[1]
+        try:
+            if kind == "create":
+                new: NewSweep = msg[2]
+                sweeps.create_sweep(
+                    new.sweep_id,
+                    new.project,
+                    new.name,
+                    new.metric,
+                    new.direction,
+                    new.objective,
+                    new.config,
+                )
+                attributes[new.sweep_id] = {**run_attributes(), "pid": parent_pid}
+                cache_key = new.config.get("objective_key") if new.config.get("cache") else None
+                cached = sweeps.cached_results(cache_key) if cache_key else {}
+                conn.send(("ready", sweep_of, cached))
+            elif kind == "write":
+                # Every write already waiting goes into one transaction (a later snapshot of a
+                # trial replaces an earlier one), then each is acknowledged.
+                _, sweep_id, seq, project, batch = msg
+                seqs, trials = [seq], {t.number: t for t in batch}
+                while not inbox.empty():
+                    more = inbox.get()
+                    if more[0] != "write" or more[1] != sweep_id:
+                        held.append(more)
+                        break
+                    seqs.append(more[2])
+                    trials.update((t.number, t) for t in more[4])
+                sweeps.write_trials(project, sweep_id, attributes[sweep_id], list(trials.values()))
+                for seq in seqs:
+                    conn.send(("ack", sweep_of, seq))
+            elif kind == "heartbeat":
+                sweeps.store.runs.heartbeat(msg[2])
+            elif kind == "close":
+                _, sweep_id, status = msg
+                sweeps.set_status(sweep_id, status)
+                attributes.pop(sweep_id, None)
+                conn.send(("closed", sweep_of, sweeps.get(sweep_id)))
+        except Exception as exc:  # the driver re-raises it (the batches it names are done with)
+            with contextlib.suppress(Exception):
+                conn.send(("error", sweep_of, seqs, _picklable(exc)))
+
+
+def _picklable(exc: Exception) -> Exception:
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        return StoreError(f"the sweep's store process failed: {exc!r}")
+
+
+class _StoreProcess:
+    """A forked store process and the driver's end of its pipe (one per settings)."""
+
+    def __init__(self, settings: Settings) -> None:
+        import multiprocessing as mp
+
+        self.settings = settings
+        self.owner = os.getpid()
+        ctx = mp.get_context("fork")
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.process = ctx.Process(
+            target=_store_main,
+            args=(child, self.conn, settings, self.owner),
+            daemon=True,
+            name="loopml-sweep-store",
+        )
+        self.process.start()
+        child.close()
+
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.close()
+        self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout=5)
+
+
+_PROCESS: _StoreProcess | None = None
+_PROCESS_LOCK = threading.Lock()
+
+
+def _store_process(settings: Settings) -> _StoreProcess:
+    """This process's store process for ``settings`` (forked now if there is none alive)."""
+    global _PROCESS
+    with _PROCESS_LOCK:
+        current = _PROCESS
+        if current is not None and (
+            current.owner != os.getpid()  # inherited through a fork: not ours to use
+            or current.settings != settings
+            or not current.alive()
+        ):
+            if current.owner == os.getpid():
+                current.stop()
+            current = None
+        if current is None:
+            current = _PROCESS = _StoreProcess(settings)
+        return current
+
+
+def _forget(process: _StoreProcess) -> None:
+    global _PROCESS
+    with _PROCESS_LOCK:
+        if _PROCESS is process:
+            _PROCESS = None
+
+
+class ProcessWriter:
+    """Writes a new sweep and its trials through the store process (see the module docstring).
+
+    ``open_store`` opens the store in this process; it is called only if the store process dies,
+    to write what it had not acknowledged and go on with a :class:`TrialWriter`.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        new: NewSweep,
+        open_store: Callable[[], SweepStore],
+        attributes: Callable[[], dict[str, Any]],
+    ) -> None:
+        self._new = new
+        self._open_store = open_store
+        self._attributes = attributes
+        self._proc = _store_process(settings)
+        self._seq = 0
+        self._unacked: dict[int, list[TrialWrite]] = {}  # seq -> the batch sent
+        self._cached: dict[str, tuple[float, str]] | None = None
+        self._fallback: TrialWriter | None = None
+        self._send(("create", new.sweep_id, new))
+
+    # -- the driver's side of the protocol -----------------------------------------------------
+    def _send(self, msg: tuple[Any, ...]) -> None:
+        if self._fallback is not None:
+            return
+        try:
+            self._proc.conn.send(msg)
+        except (OSError, ValueError):  # the store process is gone
+            self._take_over()
+
+    def _receive(self, block: bool) -> tuple[Any, ...] | None:
+        """One reply (None when ``block`` is False and none is waiting); takes over if it died."""
+        conn = self._proc.conn
+        try:
+            while not conn.poll(0.5 if block else 0):
+                if not block:
+                    return None
+                if not self._proc.alive():
+                    raise EOFError
+            msg: tuple[Any, ...] = conn.recv()
+        except (EOFError, OSError):
+            self._take_over()
+            return None
+        if msg[1] != self._new.sweep_id:
+            return msg  # left over from an earlier sweep that was interrupted
+        if msg[0] == "ack":
+            self._unacked.pop(msg[2], None)
+        elif msg[0] == "ready":
+            self._cached = msg[2]
+        elif msg[0] == "error":
+            for seq in msg[2]:
+                self._unacked.pop(seq, None)
+            if self._cached is None:
+                self._cached = {}  # the sweep could not be created: nothing to wait for
+            raise msg[3]
+        return msg
+
+    def _take_over(self) -> None:
+        """The store process died: write what it had not acknowledged from this process."""
+        if self._fallback is not None:
+            return
+        _forget(self._proc)
+        with contextlib.suppress(Exception):
+            self._proc.stop()
+        sweeps = self._open_store()
+        new = self._new
+        try:
+            sweeps.get(new.sweep_id)
+        except LoopmlError:  # it died before creating the sweep
+            sweeps.create_sweep(
+                new.sweep_id,
+                new.project,
+                new.name,
+                new.metric,
+                new.direction,
+                new.objective,
+                new.config,
+            )
+        if self._cached is None:
+            key = new.config.get("objective_key") if new.config.get("cache") else None
+            self._cached = sweeps.cached_results(key) if key else {}
+        self._fallback = TrialWriter(sweeps, new.project, new.sweep_id, self._attributes())
+        for seq in sorted(self._unacked):
+            self._fallback.submit(self._unacked[seq])
+        self._unacked.clear()
+
+    # -- the writer ----------------------------------------------------------------------------
+    def cached(self) -> dict[str, tuple[float, str]]:
+        """Stored results by cache key (waits for the store process to open the store)."""
+        while self._cached is None:
+            self._receive(block=True)
+        return self._cached if self._cached is not None else {}
+
+    def submit(self, trials: Iterable[TrialWrite]) -> None:
+        """Send snapshots of ``trials`` to the store process (kept until acknowledged)."""
+        if self._fallback is not None:
+            self._fallback.submit(trials)
+            return
+        while self._fallback is None and self._receive(block=False) is not None:
+            pass  # collect acknowledgements already waiting
+        self._seq += 1
+        # Pickling for the pipe is the snapshot. The batch kept for a take-over holds the live
+        # records: by then they may be newer, which is what would be written next anyway.
+        batch = list(trials)
+        self._unacked[self._seq] = batch
+        self._send(("write", self._new.sweep_id, self._seq, self._new.project, batch))
+        if self._fallback is not None:
+            self._fallback.submit(batch)
+
+    def drain(self) -> None:
+        """Wait until the store process acknowledged every batch (re-raising a write's error)."""
+        while self._fallback is None and (self._unacked or self._cached is None):
+            self._receive(block=True)
+        if self._fallback is not None:
+            self._fallback.drain()
+
+    def heartbeat(self, run_ids: list[str]) -> None:
+        """Mark running trials' runs alive (after the batches sent before)."""
+        if self._fallback is not None:
+            self._fallback.heartbeat(run_ids)
+        else:
+            self._send(("heartbeat", self._new.sweep_id, run_ids))
+
+    def close(self, status: str) -> SweepRecord:
+        """Drain, set the sweep's ``status``; the sweep as stored."""
+        self.drain()
+        if self._fallback is None:
+            self._send(("close", self._new.sweep_id, status))
+            while self._fallback is None:
+                msg = self._receive(block=True)
+                if msg is not None and msg[0] == "closed" and msg[1] == self._new.sweep_id:
+                    record: SweepRecord = msg[2]
+                    return record
+        assert self._fallback is not None
+        return self._fallback.close(status)
