@@ -105,6 +105,7 @@ def ingest_batch(
         [RunContent(run_id, batch.points, batch.params, batch.tags, batch.artifacts, batch.packed)],
         key_ids,
         merge=not fresh,
+        created=frozenset((run_id,)) if fresh else frozenset(),
     )
     if fresh and close and final is not None:
         return True  # one shot: the row was inserted with its final status
@@ -225,16 +226,21 @@ class RunContent:
 
 
 def write_content(
-    conn: Connection, contents: Sequence[RunContent], key_ids: dict[str, int], merge: bool
+    conn: Connection,
+    contents: Sequence[RunContent],
+    key_ids: dict[str, int],
+    merge: bool,
+    created: frozenset[str] = frozenset(),
 ) -> None:
     """Write runs' points (rows, per-bucket extremes, per-key summaries), params, tags and
     artifacts in bulk: the one path by which anything a run logged reaches the tables.
 
     ``merge`` folds the new points into the summaries and buckets already stored (a journal's
     later segment); without it they replace them (a run created in this transaction, or a
-    sweep trial's attempt, whose series starts over).
+    sweep trial's attempt, whose series starts over). ``created`` names runs this transaction
+    inserted: no other one can delete them before it commits, so they need no check.
     """
-    _lock_runs(conn, {c.run_id for c in contents if c.points or c.packed})
+    _lock_runs(conn, {c.run_id for c in contents if c.points or c.packed} - created)
     point_rows: list[tuple[Any, ...]] = []
     bucket_rows: list[tuple[Any, ...]] = []
     summary_rows: list[tuple[Any, ...]] = []

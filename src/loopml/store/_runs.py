@@ -425,26 +425,31 @@ class RunStore(RunBackend):
         closest key. (``search`` itself stays permissive: an empty result is an answer.)
         """
         names = [] if project is None else [project] if isinstance(project, str) else list(project)
-        known = [p.name for p in self._store.list_projects()]
+        node = parse_filter(where) if isinstance(where, str) or where is None else where
+        wanted = [f for f in fields_of(node) if f.kind != "attr"]
+        if not names and not wanted:
+            return
+        with read(self._engine) as conn:
+            found = set(
+                conn.execute(select(projects.c.name).where(projects.c.name.in_(names))).scalars()
+            )
+            # One indexed probe per key; the full key listing (for the hint) only on a miss.
+            missing = [f for f in wanted if not _has_key(conn, f.kind, f.key, names or None)]
         for name in names:
-            if name not in known:
+            if name not in found:
+                known = [p.name for p in self._store.list_projects()]
                 listing = ", ".join(repr(k) for k in known) if known else "none yet"
                 raise NotFoundError(
                     f"no project named {name!r}{did_you_mean(name, known)} "
                     f"(projects: {listing}); list them with `loopml projects`"
                 )
-        node = parse_filter(where) if isinstance(where, str) or where is None else where
-        wanted = [f for f in fields_of(node) if f.kind != "attr"]
-        if not wanted:
+        if not missing:
             return
         keys = self._keys_in(names or None)
-        for field_ in wanted:
-            if field_.key not in keys[field_.kind]:
-                others = [f"{field_.kind}s.{k}" for k in keys[field_.kind]]
-                where_ = f"project {names[0]!r}" if len(names) == 1 else "these projects"
-                raise QueryError(
-                    f"no run in {where_} has {field_}{did_you_mean(str(field_), others)}"
-                )
+        for field_ in missing:
+            others = [f"{field_.kind}s.{k}" for k in keys[field_.kind]]
+            where_ = f"project {names[0]!r}" if len(names) == 1 else "these projects"
+            raise QueryError(f"no run in {where_} has {field_}{did_you_mean(str(field_), others)}")
 
     def _keys_in(self, projects_: list[str] | None) -> dict[str, set[str]]:
         """The metric, param and tag keys that runs of ``projects_`` (or any run) have."""
@@ -496,6 +501,26 @@ class RunStore(RunBackend):
     ) -> dict[str, Series]:
         """Series ``key`` of each run for a chart, at most ``max_points`` points each."""
         return metric_series(self._engine, self._store.url, run_ids, key, max_points)
+
+
+def _has_key(conn: Connection, kind: str, key: str, projects_: list[str] | None) -> bool:
+    """Whether some run (of ``projects_``) has the metric, param or tag ``key``."""
+    if kind == "metric":
+        table, match = (
+            metric_summary,
+            metric_summary.c.key_id.in_(select(metric_keys.c.id).where(metric_keys.c.name == key)),
+        )
+    else:
+        table = params if kind == "param" else tags
+        match = table.c.key == key
+    probe = select(table.c.run_id).where(match)
+    if projects_ is not None:
+        probe = (
+            probe.join(runs, runs.c.id == table.c.run_id)
+            .join(projects, projects.c.id == runs.c.project_id)
+            .where(projects.c.name.in_(projects_))
+        )
+    return conn.execute(probe.limit(1)).first() is not None
 
 
 def _keys_of(conn: Connection, run_ids: Select[Any]) -> tuple[list[str], list[str], list[str]]:

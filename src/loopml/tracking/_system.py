@@ -171,10 +171,14 @@ class _Watch:
     sample: int = 0
 
 
+_LINGER_SECONDS = 1.0
+
+
 class SystemSampler:
     """One thread that samples the machine for every watched run, each at its own interval.
 
-    Thread-safe. The thread starts with the first watched run and ends with the last one.
+    Thread-safe. The thread starts with the first watched run and ends a second after the last
+    one, unless another run is watched meanwhile.
     """
 
     def __init__(self, gpu: GpuReader | None = None) -> None:
@@ -212,8 +216,16 @@ class SystemSampler:
             with self._cond:
                 while True:
                     if not self._watches:
-                        self._thread = None
-                        return
+                        # Linger a moment before ending: a script making runs one after another
+                        # would otherwise start (and wake) a thread for every run. A run may
+                        # come and go while this waits, so the linger counts from here.
+                        until = time.monotonic() + _LINGER_SECONDS
+                        while not self._watches and time.monotonic() < until:
+                            self._cond.wait(until - time.monotonic())
+                        if not self._watches:
+                            self._thread = None
+                            return
+                        continue
                     now = time.monotonic()
                     due = [w for w in self._watches.values() if w.due <= now]
                     if due:
