@@ -427,7 +427,9 @@ class Bench:
             for k, v in os.environ.items()
             if not k.startswith(("LOOPML_", "MLFLOW_", "BENCH_"))
         }
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        # Both tools run from their bytecode, as an installed package does (the first child
+        # writes it); compiling every module on every start is no user's cold start.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         if tool == "loopml":
             env["LOOPML_DIR"] = str(d / ".loopml")
         else:

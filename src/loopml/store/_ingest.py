@@ -15,12 +15,6 @@ from sqlalchemy import Connection, bindparam, delete, select, update
 
 from loopml._errors import NotFoundError, OffsetMismatch
 from loopml.store._dialect import bulk_upsert, chunks
-from loopml.store._ingest_copy import (
-    aggregate_columns,
-    copy_points,
-    packed_columns,
-    point_columns,
-)
 from loopml.store._records import Batch, PackedPoints, Point
 from loopml.store._schema_runs import (
     BUCKET_STEPS,
@@ -250,6 +244,13 @@ def write_content(
     # PostgreSQL: big batches go through COPY (tens of times faster than row inserts) with
     # their aggregates computed by numpy; SQLite keeps the row path, fastest there.
     copy = conn.dialect.name == "postgresql"
+    if copy:  # numpy only here: a SQLite process (a training script) never pays its import
+        from loopml.store._ingest_copy import (
+            aggregate_columns,
+            copy_points,
+            packed_columns,
+            point_columns,
+        )
     for c in contents:
         points, columns = c.points, None
         if c.packed:

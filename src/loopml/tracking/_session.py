@@ -26,7 +26,7 @@ from loopml._values import (
     encode_tag,
     flatten,
 )
-from loopml.store import DatasetStore, RunBackend, Store, SweepStore
+from loopml.store import Store
 from loopml.tracking._environment import run_attributes
 from loopml.tracking._journal import SPARE_SUFFIX, JournalWriter, journal_name
 from loopml.tracking._journal_records import run_record
@@ -35,6 +35,7 @@ from loopml.tracking._run import Run
 from loopml.tracking._writer import BackgroundWriter, OpenJournal, flush
 
 if TYPE_CHECKING:
+    from loopml.store import DatasetStore, RunBackend, SweepStore
     from loopml.tracking._remote import HttpBackend
 
 _ADJECTIVES = [
@@ -171,7 +172,7 @@ class Session:
                 from loopml.tracking._remote_stores import RemoteSweeps
 
                 # RemoteSweeps answers SweepStore's surface over HTTP (a sibling, not a subclass).
-                self._sweeps = cast(SweepStore, RemoteSweeps(self._http(), self.settings))
+                self._sweeps = cast("SweepStore", RemoteSweeps(self._http(), self.settings))
             else:
                 self._sweeps = self.store.sweeps
         return self._sweeps
@@ -184,7 +185,7 @@ class Session:
                 from loopml.tracking._remote_stores import RemoteDatasets
 
                 remote = RemoteDatasets(self._http(), self.settings.data_dir / "server-cache")
-                self._datasets = cast(DatasetStore, remote)
+                self._datasets = cast("DatasetStore", remote)
             else:
                 self._datasets = self.store.datasets
         return self._datasets
