@@ -38,15 +38,20 @@ def _seed(_tmp: Path) -> dict[str, Any]:
         run.use_dataset(ds.ref)
         model = LogisticRegression(max_iter=200).fit(x, y)
         run.log({"val_acc": 0.93})
-    reg.register("pets-clf", model, run=run, example=x[:3], description=f"first {EVIL}")
+    reg.register("pets-clf", model, run=run, example=x[:3], description="first cut")
     reg.register("pets-clf", model, run=run, example=x[:3])
-    reg.set_alias("pets-clf", "champion", 1, reason=f"baseline {EVIL}")
+    reg.set_alias("pets-clf", "champion", 1, reason="baseline")
     reg.set_alias("pets-clf", "champion", 2, reason="retrained on more data")
     reg.set_alias("pets-clf", "challenger", 1, reason="keep comparing")
     test = ds.to_pandas(split="test")
     guess = model.predict(test[[f"px{i}" for i in range(6)]])
     preds = pd.DataFrame({"id": test["id"], "prediction": guess})
-    loopml.analysis.evaluate(preds, ds.ref, model_version="pets-clf/2", name=f"holdout {EVIL}")
+    loopml.analysis.evaluate(preds, ds.ref, model_version="pets-clf/2", name="holdout")
+    # Markup in every user-written field, on a model of its own (the docs' screenshots show
+    # pets-clf): the pages must show it as text.
+    reg.register("escape-check", model, run=run, example=x[:3], description=f"first {EVIL}")
+    reg.set_alias("escape-check", "champion", 1, reason=f"baseline {EVIL}")
+    loopml.analysis.evaluate(preds, ds.ref, model_version="escape-check/1", name=f"holdout {EVIL}")
     store = default_session().store
     app = create_app(ServeConfig("pets-clf@champion"), store)
     with TestClient(app) as client:
@@ -72,17 +77,26 @@ def test_models_list_and_model_page(page: Any, live_server: LiveServer, doc_shot
     lineage = page.inner_text("#lineage")
     assert "logreg-trainer" in lineage and "pets@1" in lineage
     evals = page.inner_text("#lineage-evaluations")
-    assert f"holdout {EVIL}" in evals and "accuracy" in evals and "of pets@1" in evals
+    assert "holdout" in evals and "accuracy" in evals and "of pets@1" in evals
     history = page.inner_text("#alias-history")
-    assert f"baseline {EVIL}" in history and "retrained on more data" in history
+    assert "baseline" in history and "retrained on more data" in history
     assert "px5" in page.inner_text("#signature-table")
     doc_shot(page, "model")
     page.set_viewport_size({"width": 1400, "height": 900})
     page.goto("/models/pets-clf?version=1")
-    assert f"first {EVIL}" in page.inner_text("#lineage")
+    assert "first cut" in page.inner_text("#lineage")
     # Version 1 came from the same run, and the run was not evaluated: version 2 was, by name.
     assert "holdout" not in page.inner_text("#lineage-evaluations")
     doc_shot(page, "model-1400")
+
+
+def test_user_text_on_the_model_page_is_shown_as_text(page: Any, live_server: LiveServer) -> None:
+    page.goto("/models/escape-check")
+    page.wait_for_selector("#lineage")
+    assert f"holdout {EVIL}" in page.inner_text("#lineage-evaluations")
+    assert f"baseline {EVIL}" in page.inner_text("#alias-history")
+    assert f"first {EVIL}" in page.inner_text("#lineage")
+    assert page.locator("img[src=x]").count() == 0  # no element was made from the text
 
 
 def test_deployments_page_shows_traffic(page: Any, live_server: LiveServer, doc_shot: Any) -> None:
