@@ -119,8 +119,18 @@ def test_the_app_runs_the_monitor_exports_it_and_compacts_the_log(
         text = _wait("the monitor's values on /metrics", scrape)
         latest = store.monitors.last_window("m", 3600)  # the last closed hour (no traffic)
         value = store.monitors.values("m", 3600, ["rows"], latest, latest + 1)["value"].iloc[0]
-        assert f'loopml_monitor_value{{metric="rows",model="m"}} {float(value)}' in text
-        assert f'loopml_monitor_window_start_seconds{{model="m"}} {float(latest):.7e}' in text
+        # Parsed, not matched as text: how a float is printed varies with prometheus_client.
+        from prometheus_client.parser import text_string_to_metric_families
+
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+        assert samples[("loopml_monitor_value", (("metric", "rows"), ("model", "m")))] == float(
+            value
+        )
+        assert samples[("loopml_monitor_window_start_seconds", (("model", "m"),))] == float(latest)
         assert "loopml_requests_total" in text  # the server's own metrics are still there
         _wait(
             "the closed hour compacted",

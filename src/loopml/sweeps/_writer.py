@@ -9,8 +9,9 @@ replaces an earlier one) and re-raise a write's error in the controller's thread
 a forked **store process**, which opens the store itself: a fresh process's first sweep then
 starts its trials at once instead of first importing SQLAlchemy and opening the store (a third
 of a second, more than a 1,000-trial sweep of short trials takes to run), and the store's work
-runs on another core. The store process is kept for the process's later sweeps while the store
-settings stay the same, and exits when this process does (its pipe closes).
+runs on another core. The store process exits when its sweep ends: a fork left running would
+hold copies of every file and socket this process had open when it forked (a browser driver's
+pipes, a server's socket) and keep them from ever closing.
 
 Crash safety is the thread writer's: a trial counts as stored once its batch is acknowledged.
 The driver keeps every batch until the store process acknowledges it; if the store process
@@ -173,7 +174,7 @@ def _store_main(
     while True:
         msg = held.pop() if held else inbox.get()
         kind = msg[0]
-        if kind == "gone":  # the driver is gone: everything it sent is written
+        if kind in ("gone", "exit"):  # the driver is gone or done: everything it sent is written
             return
         seqs: list[int] = []
         # Every message is (kind, sweep id, ...) and every reply names the sweep too: a reply
@@ -418,6 +419,13 @@ class ProcessWriter:
         else:
             self._send(("heartbeat", self._new.sweep_id, run_ids))
 
+    def _release(self) -> None:
+        """The sweep is stored: let the store process exit (see the module docstring)."""
+        _forget(self._proc)
+        with contextlib.suppress(OSError, ValueError):
+            self._proc.conn.send(("exit",))
+        self._proc.stop()
+
     def close(self, status: str) -> SweepRecord:
         """Drain, set the sweep's ``status``; the sweep as stored."""
         self.drain()
@@ -427,6 +435,7 @@ class ProcessWriter:
                 msg = self._receive(block=True)
                 if msg is not None and msg[0] == "closed" and msg[1] == self._new.sweep_id:
                     record: SweepRecord = msg[2]
+                    self._release()
                     return record
         assert self._fallback is not None
         return self._fallback.close(status)
