@@ -92,3 +92,17 @@ class SweepInfo:
     direction: str
     budget: int | None
     status: str
+
+    @classmethod
+    def of(cls, rec: SweepRecord) -> SweepInfo:
+        """What ``rec`` says, in the pages' vocabulary."""
+        budget = rec.config.get("n_trials")
+        # The sweeps capability stores ``max`` / ``min``; pages and Optuna speak ``maximize``.
+        direction = {"max": "maximize", "min": "minimize"}.get(rec.direction, rec.direction)
+        return cls(
+            rec.name,
+            rec.metric,
+            direction,
+            budget if isinstance(budget, int) and not isinstance(budget, bool) else None,
+            rec.status,
+        )

@@ -411,19 +411,8 @@ class SweepStore:
 
     def infos(self, sweep_ids: Sequence[str]) -> dict[str, SweepInfo]:
         """The stored records of these sweeps (one query); ids without a record are left out."""
-        out = {}
-        for rec in self.list_sweeps(ids=list(sweep_ids), limit=max(1, len(sweep_ids))):
-            budget = rec.config.get("n_trials")
-            # The sweeps capability stores ``max`` / ``min``; pages and Optuna speak ``maximize``.
-            direction = {"max": "maximize", "min": "minimize"}.get(rec.direction, rec.direction)
-            out[rec.id] = SweepInfo(
-                rec.name,
-                rec.metric,
-                direction,
-                budget if isinstance(budget, int) and not isinstance(budget, bool) else None,
-                rec.status,
-            )
-        return out
+        found = self.list_sweeps(ids=list(sweep_ids), limit=max(1, len(sweep_ids)))
+        return {rec.id: SweepInfo.of(rec) for rec in found}
 
     def info(self, sweep_id: str) -> SweepInfo | None:
         """The stored record of one sweep, or None when its trials were logged without one."""

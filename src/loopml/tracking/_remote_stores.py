@@ -182,18 +182,8 @@ class RemoteSweeps:
 
     def infos(self, sweep_ids: Sequence[str]) -> dict[str, SweepInfo]:
         """The stored records of these sweeps; ids without one (or not readable) are left out."""
-        out = {}
-        for rec in self.list_sweeps(ids=list(sweep_ids), limit=max(1, len(sweep_ids))):
-            budget = rec.config.get("n_trials")
-            direction = {"max": "maximize", "min": "minimize"}.get(rec.direction, rec.direction)
-            out[rec.id] = SweepInfo(
-                rec.name,
-                rec.metric,
-                direction,
-                budget if isinstance(budget, int) and not isinstance(budget, bool) else None,
-                rec.status,
-            )
-        return out
+        found = self.list_sweeps(ids=list(sweep_ids), limit=max(1, len(sweep_ids)))
+        return {rec.id: SweepInfo.of(rec) for rec in found}
 
     def info(self, sweep_id: str) -> SweepInfo | None:
         """The stored record of one sweep, or None."""
