@@ -37,6 +37,7 @@ from fastapi.responses import FileResponse, Response
 import loopml.store as _records
 from loopml import _wire_values
 from loopml._errors import LoopmlError, NotFoundError, ValidationError
+from loopml.server._api_backend import _Call, _Forbidden
 from loopml.server._auth import allowed, allowed_anywhere, run_project
 from loopml.store import (
     DatasetVersion,
@@ -52,22 +53,8 @@ __all__ = ["LABELING_RECORDS", "dataset_to_wire", "router", "trial_from_wire"]
 router = APIRouter(include_in_schema=False)
 
 
-class _Forbidden(LoopmlError):
-    pass
-
-
-class _Caller:
-    """One call by one user: the permission checks the methods share."""
-
-    def __init__(self, request: Request) -> None:
-        self.app = request.app
-        self.store: Store = request.app.state.store
-        self.user: UserRecord = request.state.user
-
-    def need(self, perm: str, project: str | None) -> None:
-        if not allowed(self.user, perm, project):
-            what = "every project" if project is None else f"project {project!r}"
-            raise _Forbidden(f"user {self.user.name!r} may not {perm} on {what}")
+class _Caller(_Call):
+    """One call by one user: the backend's permission checks, and those of the store surfaces."""
 
     def need_somewhere(self, perm: str) -> None:
         if not allowed_anywhere(self.user, perm):
