@@ -77,6 +77,8 @@ def to_float(key: str, value: object) -> float:
 
 def check_step(step: object) -> int:
     """Return ``step`` if it is a non-negative integer."""
+    if type(step) is int and 0 <= step <= MAX_STEP:  # the common case, without the ABC check
+        return step
     if (
         isinstance(step, bool)
         or not isinstance(step, numbers.Integral)
