@@ -9,6 +9,7 @@ tokens, which Python's ``json`` reads and writes by default.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import sys
 from array import array
 from typing import Any
@@ -31,24 +32,10 @@ __all__ = [
     "record_to_wire",
 ]
 
-_RECORD_FIELDS = (
-    "id",
-    "project",
-    "name",
-    "status",
-    "created_at",
-    "ended_at",
-    "heartbeat_at",
-    "git_commit",
-    "git_dirty",
-    "command",
-    "host",
-    "pid",
-    "environment",
-    "error",
-    "sweep_id",
-    "params",
-    "tags",
+# Every field of a run snapshot travels as is, but the two rebuilt on arrival: the metric
+# summaries (sent as lists) and the store that ``history()`` reads through.
+_RECORD_FIELDS = tuple(
+    f.name for f in dataclasses.fields(RunRecord) if f.name not in ("metrics", "_store")
 )
 
 
