@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -183,31 +184,39 @@ def _loopml_client(url: str, token: str, folder: str, n: int, go: Any, out: Any)
     out.put((run.id, t0, time.time(), time.process_time() - cpu0))
 
 
-def bench_loopml(pg_url: str, clients: int, points: int, tmp: Path) -> dict[str, Any]:
+@dataclass
+class _LoopmlServer:
+    """``loopml server`` on a new database holding a member and a token."""
+
+    db: str
+    url: str
+    store: Any
+    token: str
+    port: int
+    process: subprocess.Popen[bytes]
+
+
+def _loopml_server(pg_url: str, prefix: str, folder: Path, workers: int = 1) -> _LoopmlServer:
     from loopml._config import Settings
     from loopml.store import Store
 
-    db = f"loopml_bench_{uuid.uuid4().hex[:8]}"
+    db = f"{prefix}_{uuid.uuid4().hex[:8]}"
     url = _database(pg_url, db)
-    store = Store(Settings(data_dir=tmp / "srv", store_url=url))
+    store = Store(Settings(data_dir=folder, store_url=url))
     store.users.add("bench", "member")
     token = store.users.create_token("bench")
     port = _port()
-    server = subprocess.Popen(
-        [
-            str(BIN / "loopml"),
-            "server",
-            "--store",
-            url,
-            "--artifacts",
-            str(tmp / "srv"),
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-        ],
-        start_new_session=True,
-    )
+    argv = [str(BIN / "loopml"), "server", "--store", url, "--artifacts", str(folder)]
+    argv += ["--port", str(port)] + (["--workers", str(workers)] if workers > 1 else [])
+    process = subprocess.Popen(argv, start_new_session=True)
+    return _LoopmlServer(db, url, store, token, port, process)
+
+
+def bench_loopml(pg_url: str, clients: int, points: int, tmp: Path) -> dict[str, Any]:
+    srv = _loopml_server(pg_url, "loopml_bench", tmp / "srv", workers=2)
+    db, url, store, token, port, server = (
+        srv.db, srv.url, srv.store, srv.token, srv.port, srv.process
+    )  # fmt: skip
     try:
         _wait_http(f"http://127.0.0.1:{port}/login")
         rss = PeakRss(server.pid)
@@ -352,27 +361,9 @@ def bench_mlflow(pg_url: str, clients: int, seconds: float, tmp: Path) -> dict[s
 # -- log() latency while the server is up, stopped, killed ---------------------------------------
 def bench_latency(pg_url: str, tmp: Path, n: int) -> dict[str, list[float]]:
     from loopml._config import Settings
-    from loopml.store import Store
 
-    db = f"loopml_lat_{uuid.uuid4().hex[:8]}"
-    url = _database(pg_url, db)
-    store = Store(Settings(data_dir=tmp / "lat", store_url=url))
-    store.users.add("bench", "member")
-    token = store.users.create_token("bench")
-    port = _port()
-    server = subprocess.Popen(
-        [
-            str(BIN / "loopml"),
-            "server",
-            "--store",
-            url,
-            "--artifacts",
-            str(tmp / "lat"),
-            "--port",
-            str(port),
-        ],
-        start_new_session=True,
-    )
+    srv = _loopml_server(pg_url, "loopml_lat", tmp / "lat")
+    db, store, token, port, server = srv.db, srv.store, srv.token, srv.port, srv.process
     out: dict[str, list[float]] = {}
     try:
         _wait_http(f"http://127.0.0.1:{port}/login")
