@@ -217,3 +217,51 @@ def test_a_writer_never_told_ready_stops_at_once(store: object) -> None:
     log.close()
     assert time.monotonic() - t0 < 5 and not log.warmed
     assert list(loopml.serving.predictions("m")["id"]) == ["req0-0"]
+
+
+def test_the_columnar_reader_builds_the_same_table_as_the_record_reader() -> None:
+    from loopml.serving._log import _arrow_table, _dumps, _Rows
+
+    features = {"a": "float64", "k": "string"}
+    records = [
+        _record(0),  # one row, its ids implied
+        {
+            **_record(1),
+            "n": 2,
+            "in": {"a": [1.0, None], "k": ["x", "y"]},
+            "p": ["no", "yes"],
+            "c": [0.9, 0.8],
+            "pr": [[0.1, 0.9], [0.2, 0.8]],
+        },
+        {"r": "req2", "t": 1_796_000_000_000_000, "v": 1, "s": 422, "l": 0.1, "b": 9, "n": 1},
+        _record(3),
+    ]
+    for rec in records:
+        rec.pop("ids", None)
+        rec.setdefault("n", 1)
+    # All well formed (each list one value per row), then with a rejected request's record.
+    for batch in (records[:2] + records[3:], records):
+        data = b"".join(_dumps(r) for r in batch)
+        fast = _arrow_table(data, "m", features, True)
+        rows = _Rows("m", features, True)
+        for rec in batch:
+            rows.add(rec)
+        assert fast is not None and fast.equals(rows.table())
+    assert fast.column("in.a").to_pylist() == [0.0, 1.0, None, None, 3.0]
+
+
+def test_parts_dictionary_encode_labels_but_not_floats_or_ids(store: object) -> None:
+    log = PredictionLog(store, "m", SIG, ["no", "yes"], flush_interval=3600)  # type: ignore[arg-type]
+    for i in range(20):
+        log.append(_record(i))
+    log.close()
+    (path,) = store.predictions.files("m")  # type: ignore[attr-defined]
+    meta = pq.ParquetFile(path).metadata
+    group = meta.row_group(0)
+    encodings = {
+        meta.schema.column(j).path: group.column(j).encodings for j in range(group.num_columns)
+    }
+    assert any("DICTIONARY" in e for e in encodings["prediction"])
+    assert any("DICTIONARY" in e for e in encodings["in.k"])
+    for plain in ("id", "time", "in.a", "confidence"):
+        assert not any("DICTIONARY" in e for e in encodings[plain]), plain

@@ -286,6 +286,8 @@ def _arrow_table(
     def per_row(lists: pa.Array | None, typ: pa.DataType) -> pa.Array:
         if lists is None or total == 0:
             return pa.nulls(total, typ)
+        if lists.null_count == 0 and np.array_equal(np.diff(np.asarray(lists.offsets)), sizes):
+            return lists.flatten().cast(typ)  # each record's list holds one value per row
         valid = np.asarray(lists.is_valid().to_numpy(zero_copy_only=False), dtype=bool)[parent]
         lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy()[parent]
         offsets = np.asarray(lists.offsets)[:-1][parent]
