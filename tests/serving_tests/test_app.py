@@ -224,3 +224,11 @@ def test_a_server_of_an_unknown_alias_names_what_exists(store: object, model: ob
     with pytest.raises(NotFoundError, match=r"no alias 'prod'.*@champion -> 1"):
         with TestClient(app):
             pass
+
+
+def test_whole_numbers_sent_for_a_float_column_are_logged_as_floats(client: object) -> None:
+    rows = [{c: i + j for j, c in enumerate(COLUMNS)} for i in range(2)]  # ints, not floats
+    body = client.post("/predict", json={"records": rows}).json()  # type: ignore[attr-defined]
+    assert len(body["ids"]) == 2
+    df = _wait_for_rows("m", 2)
+    assert str(df["in.a"].dtype) == "float64" and list(df["in.b"]) == [1.0, 2.0]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pyarrow.parquet as pq
 
@@ -175,3 +177,91 @@ def test_mixed_label_types_fall_back_to_the_record_by_record_writer() -> None:
     base = {"t": 10, "v": 1, "s": 200, "l": 1.5, "b": 10, "n": 1, "in": {"a": [1.0]}}
     data = _dumps({**base, "r": "r1", "p": [1]}) + _dumps({**base, "r": "r2", "p": ["x"]})
     assert _arrow_table(data, "m", {"a": "float64"}, True) is None
+
+
+def test_an_integer_beyond_64_bits_in_a_float_column_is_logged_as_its_float(
+    store: object,
+) -> None:
+    log = PredictionLog(store, "m", SIG, ["no", "yes"], flush_interval=3600)  # type: ignore[arg-type]
+    # What a body read by the standard parser holds: orjson cannot write this integer.
+    log.append({**_record(0), "in": {"a": [10**30], "k": ["x"]}})
+    # What the standard encoder writes for one (no orjson), beside a feedback record, so the
+    # part is built record by record.
+    log.journal.append(
+        json.dumps({**_record(1), "in": {"a": [10**30], "k": ["y"]}}).encode() + b"\n"
+    )
+    log.append({"k": "f", "id": "req0-0", "t": 1_796_000_000_000_000, "truth": "yes"})
+    assert log.flush() == 2
+    log.close()
+    df = loopml.serving.predictions("m")
+    assert list(df["in.a"]) == [1e30, 1e30] and list(df["in.k"]) == ["x", "y"]
+
+
+def test_the_writer_warms_up_once_ready_and_writes_nothing(store: object) -> None:
+    log = PredictionLog(store, "m", SIG, ["no", "yes"], flush_interval=0.2).start()  # type: ignore[arg-type]
+    log.ready()
+    deadline = time.monotonic() + 20
+    while not log.warmed and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert log.warmed and log.errors == 0
+    assert store.predictions.files("m") == []  # type: ignore[attr-defined]
+    log.append(_record(0))
+    log.close()
+    assert list(loopml.serving.predictions("m")["id"]) == ["req0-0"]
+
+
+def test_a_writer_never_told_ready_stops_at_once(store: object) -> None:
+    log = PredictionLog(store, "m", SIG, ["no", "yes"], flush_interval=3600).start()  # type: ignore[arg-type]
+    log.append(_record(0))
+    t0 = time.monotonic()
+    log.close()
+    assert time.monotonic() - t0 < 5 and not log.warmed
+    assert list(loopml.serving.predictions("m")["id"]) == ["req0-0"]
+
+
+def test_the_columnar_reader_builds_the_same_table_as_the_record_reader() -> None:
+    from loopml.serving._log import _arrow_table, _dumps, _Rows
+
+    features = {"a": "float64", "k": "string"}
+    records = [
+        _record(0),  # one row, its ids implied
+        {
+            **_record(1),
+            "n": 2,
+            "in": {"a": [1.0, None], "k": ["x", "y"]},
+            "p": ["no", "yes"],
+            "c": [0.9, 0.8],
+            "pr": [[0.1, 0.9], [0.2, 0.8]],
+        },
+        {"r": "req2", "t": 1_796_000_000_000_000, "v": 1, "s": 422, "l": 0.1, "b": 9, "n": 1},
+        _record(3),
+    ]
+    for rec in records:
+        rec.pop("ids", None)
+        rec.setdefault("n", 1)
+    # All well formed (each list one value per row), then with a rejected request's record.
+    for batch in (records[:2] + records[3:], records):
+        data = b"".join(_dumps(r) for r in batch)
+        fast = _arrow_table(data, "m", features, True)
+        rows = _Rows("m", features, True)
+        for rec in batch:
+            rows.add(rec)
+        assert fast is not None and fast.equals(rows.table())
+    assert fast.column("in.a").to_pylist() == [0.0, 1.0, None, None, 3.0]
+
+
+def test_parts_dictionary_encode_labels_but_not_floats_or_ids(store: object) -> None:
+    log = PredictionLog(store, "m", SIG, ["no", "yes"], flush_interval=3600)  # type: ignore[arg-type]
+    for i in range(20):
+        log.append(_record(i))
+    log.close()
+    (path,) = store.predictions.files("m")  # type: ignore[attr-defined]
+    meta = pq.ParquetFile(path).metadata
+    group = meta.row_group(0)
+    encodings = {
+        meta.schema.column(j).path: group.column(j).encodings for j in range(group.num_columns)
+    }
+    assert any("DICTIONARY" in e for e in encodings["prediction"])
+    assert any("DICTIONARY" in e for e in encodings["in.k"])
+    for plain in ("id", "time", "in.a", "confidence"):
+        assert not any("DICTIONARY" in e for e in encodings[plain]), plain

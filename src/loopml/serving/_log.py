@@ -35,6 +35,7 @@ __all__ = ["PredictionLog", "recover"]
 
 _log = logging.getLogger("loopml.serving")
 _ROTATE_BYTES = 256 << 20
+_WARM_DELAY = 0.5  # seconds after the server is ready before the writer warms up
 _ARROW_TYPES = {
     "float64": "float64",
     "int64": "int64",
@@ -46,7 +47,38 @@ _ARROW_TYPES = {
 
 def _dumps(record: dict[str, Any]) -> bytes:
     # One line: neither encoder writes a raw newline or NUL inside a record.
-    return dumps(record) + b"\n"
+    try:
+        return dumps(record) + b"\n"
+    except TypeError:
+        inputs = record.get("in")
+        if not inputs:
+            raise
+        # An integer beyond 64 bits in a float column (a body only the standard parser read):
+        # log the float the request was checked as.
+        fixed = {k: [_in_range(v) for v in values] for k, values in inputs.items()}
+        return dumps({**record, "in": fixed}) + b"\n"
+
+
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+def _in_range(value: Any) -> Any:
+    if type(value) is int and not _INT64[0] <= value <= _INT64[1]:
+        return float(value)
+    return value
+
+
+def _array(values: list[Any], typ: pa.DataType) -> pa.Array:
+    """``values`` as an Arrow array of ``typ``; integers too large for int64 in a float column
+    (which the JSON encoder may write) are read as the floats they stand for."""
+    import pyarrow as pa
+
+    try:
+        return pa.array(values, typ)
+    except (pa.ArrowInvalid, OverflowError):
+        if not pa.types.is_floating(typ):
+            raise
+        return pa.array([None if v is None else float(v) for v in values], typ)
 
 
 class _Rows:
@@ -143,7 +175,7 @@ class _Rows:
             kind = self.features.get(name)
             values = self._rows([given.get(name) for given in inputs])
             typ = getattr(pa, _ARROW_TYPES[kind])() if kind else None
-            arrays[f"in.{name}"] = pa.array(values, typ) if typ else pa.array(values)
+            arrays[f"in.{name}"] = _array(values, typ) if typ else pa.array(values)
         arrays["prediction"] = pa.array(self._out("p", text=True), pred)
         arrays["confidence"] = pa.array(self._out("c"), pa.float64())
         arrays["probabilities"] = pa.array(self._out("pr"), pa.list_(pa.float64()))
@@ -254,6 +286,8 @@ def _arrow_table(
     def per_row(lists: pa.Array | None, typ: pa.DataType) -> pa.Array:
         if lists is None or total == 0:
             return pa.nulls(total, typ)
+        if lists.null_count == 0 and np.array_equal(np.diff(np.asarray(lists.offsets)), sizes):
+            return lists.flatten().cast(typ)  # each record's list holds one value per row
         valid = np.asarray(lists.is_valid().to_numpy(zero_copy_only=False), dtype=bool)[parent]
         lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy()[parent]
         offsets = np.asarray(lists.offsets)[:-1][parent]
@@ -348,6 +382,39 @@ def _write_records(
     return rows.n
 
 
+def _warm_writer(features: dict[str, str], classifier: bool) -> None:
+    """Run the Parquet path once on a made-up record, in memory, writing nothing to the log.
+
+    The first part a process writes pays for importing pyarrow's JSON reader, compute
+    functions and Parquet writer (and pandas, which pyarrow imports on its first array) and
+    for setting up the codec: about 0.3 s of CPU. Paid at the first flush, that lands in the
+    middle of traffic; paid here, it lands right after the server became ready.
+    """
+    import io
+
+    import pyarrow.parquet as pq
+
+    if not features:
+        return
+    value = {"float64": 0.0, "int64": 0, "bool": False, "string": "", "category": ""}
+    record = {
+        "r": "warm",
+        "t": 0,
+        "v": 1,
+        "s": 200,
+        "l": 0.0,
+        "b": 0,
+        "n": 1,
+        "in": {name: [value.get(kind)] for name, kind in features.items()},
+        "p": ["a" if classifier else 0.0],
+        "c": [1.0] if classifier else None,
+        "pr": [[1.0]] if classifier else None,
+    }
+    table = _arrow_table(_dumps(record), "warm", features, classifier)
+    if table is not None:
+        pq.write_table(table, io.BytesIO(), compression="zstd")
+
+
 class PredictionLog:
     """One serving process's prediction log for model ``model``. Thread-safe."""
 
@@ -372,6 +439,8 @@ class PredictionLog:
         self.journal = self._new_journal()
         self._flushed = 0
         self._stop = threading.Event()
+        self._ready = threading.Event()
+        self.warmed = False  # the writer ran its Parquet path once before the first flush
         self.errors = 0
         self._thread = threading.Thread(target=self._run, name="loopml-prediction-log", daemon=True)
 
@@ -383,6 +452,11 @@ class PredictionLog:
         recover(self.store, self.model, self.features, self.classes)
         self._thread.start()
         return self
+
+    def ready(self) -> None:
+        """The server answers requests now: the writer warms its Parquet path soon after (see
+        :func:`_warm_writer`) instead of at its first flush."""
+        self._ready.set()
 
     def set_signature(self, signature: Signature | None, classes: Sequence[Any] | None) -> None:
         """A new model version took over: its features join the log's columns."""
@@ -428,8 +502,20 @@ class PredictionLog:
             return n
 
     def _run(self) -> None:
+        started = time.monotonic()
+        # Warm once the server is ready, a moment later: the first requests (a readiness probe,
+        # a client waiting for the server) need not share the interpreter with the imports.
+        delay = min(_WARM_DELAY, self.flush_interval)
+        if self._ready.wait(self.flush_interval) and not self._stop.wait(delay):
+            try:
+                _warm_writer(dict(self.features), self.classifier)
+                self.warmed = True
+            except Exception:  # only a warm-up: the first flush does the same work
+                _log.debug("warming the prediction log writer failed", exc_info=True)
         last_recover = time.monotonic()
-        while not self._stop.wait(self.flush_interval):
+        wait = max(0.0, self.flush_interval - (last_recover - started))
+        while not self._stop.wait(wait):
+            wait = self.flush_interval
             try:
                 self.flush()
                 if time.monotonic() - last_recover > 10:
@@ -442,6 +528,7 @@ class PredictionLog:
     def close(self) -> None:
         """Stop the writer, write out the rest, and delete the journal once it is all written."""
         self._stop.set()
+        self._ready.set()  # a writer still waiting for readiness stops at once
         if self._thread.is_alive():
             self._thread.join(timeout=30)
         try:

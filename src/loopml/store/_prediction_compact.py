@@ -16,6 +16,7 @@ from loopml.store._prediction_files import (
     COMPACT_PREFIX,
     MANIFEST,
     MARKER,
+    dictionary_columns,
     folder_lock,
     fsync_dir,
     live_names,
@@ -83,7 +84,9 @@ def compact_folder(folder: Path, result: CompactionResult) -> None:
         tmp = folder / f".{name}.tmp"
         rows = 0
         try:
-            with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            with pq.ParquetWriter(
+                tmp, schema, compression="zstd", use_dictionary=dictionary_columns(schema)
+            ) as writer:
                 # Small parts are gathered into row groups of ~_ROW_GROUP rows: one row group per
                 # part would keep the read cost of thousands of parts inside the merged file.
                 batch: list[pa.Table] = []

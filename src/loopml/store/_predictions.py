@@ -130,8 +130,12 @@ class PredictionStore:
         hours = pc.floor_temporal(table.column("time"), unit="hour")
         written = []
         root = self.model_dir(model)
-        for hour in pc.unique(hours).to_pylist():
-            rows = table.filter(pc.equal(hours, pa.scalar(hour, type=hours.type)))
+        spanned = pc.unique(hours).to_pylist()
+        for hour in spanned:
+            if len(spanned) == 1:  # the usual part: all in one hour, no copy needed
+                rows = table
+            else:
+                rows = table.filter(pc.equal(hours, pa.scalar(hour, type=hours.type)))
             when = hour if hour.tzinfo is None else hour.astimezone(dt.UTC)
             folder = root / f"date={when:%Y-%m-%d}" / f"hour={when:%H}"
             folder.mkdir(parents=True, exist_ok=True)
