@@ -37,6 +37,9 @@ __all__ = ["ServeConfig", "app_from_env", "create_app"]
 
 _log = logging.getLogger("loopml.serving")
 CONFIG_ENV = "LOOPML_SERVE_CONFIG"
+# The flavors of the models ``loopml serve`` found (comma-separated): a hint, not a promise
+# (an alias may move before a worker reads it); the worker loads whatever the alias names.
+FLAVORS_ENV = "LOOPML_SERVE_FLAVORS"
 
 
 class _RequestIds:
@@ -639,4 +642,10 @@ def create_app(config: ServeConfig, store: Store | None = None) -> FastAPI:
 
 def app_from_env() -> FastAPI:
     """The app factory uvicorn's workers call (``loopml serve`` sets the environment)."""
-    return create_app(ServeConfig.from_env())
+    from loopml.registry import import_loader
+
+    config = ServeConfig.from_env()
+    # The model's libraries first, the web stack after: see import_loader.
+    for flavor in filter(None, os.environ.get(FLAVORS_ENV, "").split(",")):
+        import_loader(flavor)
+    return create_app(config)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopml._errors import ValidationError
 from loopml._net import check_port, is_loopback
-from loopml.serving._app import CONFIG_ENV, ServeConfig
+from loopml.serving._app import CONFIG_ENV, FLAVORS_ENV, ServeConfig
+
+if TYPE_CHECKING:
+    from loopml.registry import ModelVersion
 
 __all__ = ["check_servable", "is_loopback", "serve"]
 
@@ -22,8 +25,9 @@ _THREAD_VARS = (
 )
 
 
-def check_servable(ref: str) -> None:
-    """Fail now, with a readable message, if ``ref`` cannot be served (unknown, no signature)."""
+def check_servable(ref: str) -> ModelVersion:
+    """The version ``ref`` names now; fails with a readable message if it cannot be served
+    (unknown, no signature)."""
     import loopml.registry as reg
 
     mv = reg.get(ref)
@@ -32,6 +36,7 @@ def check_servable(ref: str) -> None:
             f"model {mv.ref} has no input signature, so requests cannot be checked; register "
             "it again with example=<a few input rows>"
         )
+    return mv
 
 
 def serve(
@@ -74,14 +79,16 @@ def serve(
         max_body_bytes=max_body_bytes,
         hooks=dict(hooks or {}),
     )
-    check_servable(ref)
+    flavors = [check_servable(ref).flavor]
     if shadow:
-        check_servable(shadow)
+        flavors.append(check_servable(shadow).flavor)
     port = check_port(host, port)
     # Every worker writes its metric values here; /metrics adds them up (multiprocess mode).
     metrics_dir = tempfile.mkdtemp(prefix="loopml-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     os.environ[CONFIG_ENV] = config.to_env()
+    # What the workers' models need to load: each worker imports it before anything else.
+    os.environ[FLAVORS_ENV] = ",".join(dict.fromkeys(flavors))
     for var in _THREAD_VARS:  # the workers' BLAS/OpenMP pools, before they import numpy
         os.environ[var] = str(threads)
     shown = f"[{host}]" if ":" in host else host

@@ -1,0 +1,49 @@
+"""How a server worker starts: what it imports first, what it needs from its parent."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from loopml.serving._app import CONFIG_ENV, FLAVORS_ENV
+from loopml.serving._serve import check_servable
+
+# Prints the position of each module in the worker's import order after its app is built.
+_ORDER = """
+import json, sys
+from loopml.serving._app import app_from_env
+app_from_env()
+names = list(sys.modules)
+print(json.dumps({m: names.index(m) for m in ("numpy", "scipy.special", "skops.io", "fastapi")}))
+"""
+
+
+def _worker_import_order(session: object, flavors: str) -> dict[str, int]:
+    settings = session.settings  # type: ignore[attr-defined]
+    env = {
+        **os.environ,
+        "LOOPML_DIR": str(settings.data_dir),
+        CONFIG_ENV: json.dumps({"ref": "m@champion"}),
+        FLAVORS_ENV: flavors,
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", _ORDER], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_a_worker_imports_its_models_loader_before_the_web_stack(
+    session: object, model: object
+) -> None:
+    # skops searches every loaded module for each ufunc when imported: numpy and scipy first
+    # make that search short (see registry/_flavors.import_loader).
+    order = _worker_import_order(session, check_servable("m@champion").flavor)
+    assert order["numpy"] < order["scipy.special"] < order["skops.io"] < order["fastapi"]
+
+
+def test_check_servable_names_the_version_it_found(session: object, model: object) -> None:
+    mv = check_servable("m@champion")
+    assert (mv.name, mv.version, mv.flavor) == ("m", 1, "sklearn")
