@@ -16,7 +16,8 @@ import json, sys
 from loopml.serving._app import app_from_env
 app_from_env()
 names = list(sys.modules)
-print(json.dumps({m: names.index(m) for m in ("numpy", "scipy.special", "skops.io", "fastapi")}))
+wanted = ("numpy", "scipy.special", "skops.io", "starlette.applications", "fastapi", "pydantic")
+print(json.dumps({m: names.index(m) if m in names else None for m in wanted}))
 """
 
 
@@ -41,9 +42,33 @@ def test_a_worker_imports_its_models_loader_before_the_web_stack(
     # skops searches every loaded module for each ufunc when imported: numpy and scipy first
     # make that search short (see registry/_flavors.import_loader).
     order = _worker_import_order(session, check_servable("m@champion").flavor)
-    assert order["numpy"] < order["scipy.special"] < order["skops.io"] < order["fastapi"]
+    assert order["numpy"] < order["scipy.special"] < order["skops.io"]
+    assert order["skops.io"] < order["fastapi"]
 
 
 def test_check_servable_names_the_version_it_found(session: object, model: object) -> None:
     mv = check_servable("m@champion")
     assert (mv.name, mv.version, mv.flavor) == ("m", 1, "sklearn")
+
+
+def test_workers_spawned_under_the_loopml_script_do_not_run_it(monkeypatch: object) -> None:
+    import multiprocessing.spawn
+    import types
+
+    from loopml.cli import main
+    from loopml.cli._serving import _workers_skip_the_cli_script
+
+    script = types.ModuleType("__main__")
+    script.__file__ = "/venv/bin/loopml"
+    script.main = main  # what the console script holds: `from loopml.cli import main`
+    monkeypatch.setitem(sys.modules, "__main__", script)  # type: ignore[attr-defined]
+    assert multiprocessing.spawn.get_preparation_data("w")["init_main_from_path"]
+    with _workers_skip_the_cli_script():
+        assert "init_main_from_path" not in multiprocessing.spawn.get_preparation_data("w")
+    assert script.__file__ == "/venv/bin/loopml"
+
+    other = types.ModuleType("__main__")  # a user's own script may define what workers need
+    other.__file__ = "/home/me/run.py"
+    monkeypatch.setitem(sys.modules, "__main__", other)  # type: ignore[attr-defined]
+    with _workers_skip_the_cli_script():
+        assert multiprocessing.spawn.get_preparation_data("w")["init_main_from_path"]
