@@ -43,7 +43,39 @@ def test_a_worker_imports_its_models_loader_before_the_web_stack(
     # make that search short (see registry/_flavors.import_loader).
     order = _worker_import_order(session, check_servable("m@champion").flavor)
     assert order["numpy"] < order["scipy.special"] < order["skops.io"]
-    assert order["skops.io"] < order["fastapi"]
+    assert order["skops.io"] < order["starlette.applications"]
+    # The worker's app is plain Starlette: FastAPI's layer (and pydantic) is never imported.
+    assert order["fastapi"] is None and order["pydantic"] is None
+
+
+def test_the_workers_app_answers_as_create_app_does(
+    session: object, model: object, data: tuple, monkeypatch: object
+) -> None:
+    from starlette.testclient import TestClient
+
+    from loopml.serving import ServeConfig, create_app
+    from loopml.serving._app import app_from_env
+
+    config = ServeConfig("m@champion", log=False)
+    monkeypatch.setenv(CONFIG_ENV, config.to_env())  # type: ignore[attr-defined]
+    monkeypatch.setenv(FLAVORS_ENV, "sklearn")  # type: ignore[attr-defined]
+    row = data[0].iloc[:1].to_dict("records")
+    answers = []
+    for app in (app_from_env(), create_app(config, session.store)):  # type: ignore[attr-defined]
+        with TestClient(app) as client:
+            got = [
+                client.post("/predict", json={"records": row}),
+                client.post("/predict", json={"records": [{"a": 1.0}]}),
+                client.get("/ready"),
+                client.get("/nowhere"),
+                client.get("/predict"),
+            ]
+            answers.append([(r.status_code, r.json(), r.headers.get("allow")) for r in got])
+    worker, full = answers
+    # The same answers (a prediction's id differs: it is new for every request).
+    assert [a[0] for a in worker] == [a[0] for a in full] == [200, 422, 200, 404, 405]
+    assert worker[0][1]["predictions"] == full[0][1]["predictions"]
+    assert worker[1:] == full[1:]
 
 
 def test_check_servable_names_the_version_it_found(session: object, model: object) -> None:

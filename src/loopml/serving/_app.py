@@ -28,6 +28,7 @@ from loopml.serving._json import loads as _json_loads
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+    from starlette.applications import Starlette
 
     from loopml.serving._batcher import Item
     from loopml.serving._model import Output, ServedModel
@@ -604,27 +605,59 @@ def create_app(config: ServeConfig, store: Store | None = None) -> FastAPI:
 
     from loopml import __version__
 
-    if store is None:
-        from loopml.store import Store
+    server = ModelServer(config, store if store is not None else _open_store())
+    app = FastAPI(
+        title=f"loopml model server: {config.ref}",
+        version=__version__,
+        lifespan=_lifespan(server),
+        docs_url=None,
+        redoc_url=None,
+    )
+    _add_routes(app, server)
+    return app
 
-        store = Store()
-    server = ModelServer(config, store)
 
+def app_from_env() -> Starlette:
+    """The app factory uvicorn's workers call (``loopml serve`` sets the environment).
+
+    The routes, lifespan and error bodies of :func:`create_app`, on Starlette alone: the
+    handlers read raw requests, so FastAPI's layer over it (pydantic, OpenAPI) would only add
+    its imports, ~0.2 CPU s, to every worker's start.
+    """
+    from loopml.registry import import_loader
+
+    config = ServeConfig.from_env()
+    # The model's libraries first, the web stack after: see import_loader.
+    for flavor in filter(None, os.environ.get(FLAVORS_ENV, "").split(",")):
+        import_loader(flavor)
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+
+    server = ModelServer(config, _open_store())
+    app = Starlette(lifespan=_lifespan(server), exception_handlers={HTTPException: _http_error})
+    _add_routes(app, server)
+    return app
+
+
+def _open_store() -> Store:
+    from loopml.store import Store
+
+    return Store()
+
+
+def _lifespan(server: ModelServer) -> Any:
     @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: Any) -> AsyncIterator[None]:
         await server.start()
         try:
             yield
         finally:
             await server.stop()
 
-    app = FastAPI(
-        title=f"loopml model server: {config.ref}",
-        version=__version__,
-        lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
-    )
+    return lifespan
+
+
+def _add_routes(app: Starlette, server: ModelServer) -> None:
     app.state.server = server
 
     def bind(handler: Any) -> Any:
@@ -637,15 +670,16 @@ def create_app(config: ServeConfig, store: Store | None = None) -> FastAPI:
     # FastAPI's per-request dependency resolution on the hot path.
     for (path, method), handler in ROUTES.items():
         app.add_route(path, bind(handler), methods=[method])
-    return app
 
 
-def app_from_env() -> FastAPI:
-    """The app factory uvicorn's workers call (``loopml serve`` sets the environment)."""
-    from loopml.registry import import_loader
+async def _http_error(request: Any, exc: Any) -> Any:
+    """An unknown path or method: FastAPI's answer (``{"detail": ...}``), so that both apps
+    answer alike."""
+    from starlette.responses import Response
 
-    config = ServeConfig.from_env()
-    # The model's libraries first, the web stack after: see import_loader.
-    for flavor in filter(None, os.environ.get(FLAVORS_ENV, "").split(",")):
-        import_loader(flavor)
-    return create_app(config)
+    return Response(
+        _json_dumps({"detail": exc.detail}),
+        status_code=exc.status_code,
+        headers=getattr(exc, "headers", None),
+        media_type="application/json",
+    )
