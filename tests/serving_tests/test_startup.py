@@ -6,8 +6,10 @@ import json
 import os
 import subprocess
 import sys
+import time
 
-from loopml.serving._app import CONFIG_ENV, FLAVORS_ENV
+from loopml.serving._app import CONFIG_ENV
+from loopml.serving._handoff import FLAVORS_ENV, VERSIONS_ENV, hand_off, handed_over
 from loopml.serving._serve import check_servable
 
 # Prints the position of each module in the worker's import order after its app is built.
@@ -57,8 +59,7 @@ def test_the_workers_app_answers_as_create_app_does(
     from loopml.serving._app import app_from_env
 
     config = ServeConfig("m@champion", log=False)
-    monkeypatch.setenv(CONFIG_ENV, config.to_env())  # type: ignore[attr-defined]
-    monkeypatch.setenv(FLAVORS_ENV, "sklearn")  # type: ignore[attr-defined]
+    _as_a_worker(monkeypatch, session, config)
     row = data[0].iloc[:1].to_dict("records")
     answers = []
     for app in (app_from_env(), create_app(config, session.store)):  # type: ignore[attr-defined]
@@ -104,3 +105,69 @@ def test_workers_spawned_under_the_loopml_script_do_not_run_it(monkeypatch: obje
     monkeypatch.setitem(sys.modules, "__main__", other)  # type: ignore[attr-defined]
     with _workers_skip_the_cli_script():
         assert multiprocessing.spawn.get_preparation_data("w")["init_main_from_path"]
+
+
+def _as_a_worker(monkeypatch: object, session: object, config: object) -> None:
+    """The environment `loopml serve` gives its workers."""
+    set_env = monkeypatch.setenv  # type: ignore[attr-defined]
+    set_env("LOOPML_DIR", str(session.settings.data_dir))  # type: ignore[attr-defined]
+    set_env(CONFIG_ENV, config.to_env())  # type: ignore[attr-defined]
+    found = {"m@champion": check_servable("m@champion")}
+    for key, value in hand_off(found).items():
+        set_env(key, value)
+
+
+def test_a_worker_answers_and_logs_before_it_opens_sql(
+    session: object, model: object, data: tuple, monkeypatch: object
+) -> None:
+    from starlette.testclient import TestClient
+
+    import loopml.serving
+    from loopml.serving import ServeConfig
+    from loopml.serving._app import app_from_env
+
+    _as_a_worker(monkeypatch, session, ServeConfig("m@champion", poll_interval=0))
+    app = app_from_env()
+    server = app.state.server
+    row = data[0].iloc[:1].to_dict("records")
+    with TestClient(app) as client:
+        answer = client.post("/predict", json={"records": row}).json()
+        assert answer["model_version"] == 1
+        assert server.store._sql is None  # the SQL store was never opened
+    rows = loopml.serving.predictions("m")  # written out when the worker stopped
+    assert list(rows["id"]) == answer["ids"]
+
+
+def test_a_worker_opens_sql_once_ready_and_follows_its_alias(
+    session: object, model: object, data: tuple, monkeypatch: object
+) -> None:
+    from starlette.testclient import TestClient
+
+    import loopml.registry as reg
+    from loopml.serving import ServeConfig
+    from loopml.serving._app import app_from_env
+
+    _as_a_worker(monkeypatch, session, ServeConfig("m@champion", poll_interval=0.05))
+    with TestClient(app_from_env()) as client:
+        assert client.get("/ready").json()["version"] == 1
+        reg.set_alias("m", "champion", 2, reason="swap")
+        deadline = time.monotonic() + 30
+        while client.get("/ready").json()["version"] != 2:
+            assert time.monotonic() < deadline, "the worker did not follow its alias"
+            time.sleep(0.05)
+
+
+def test_the_handed_over_versions_are_the_ones_found_and_go_stale(
+    session: object, model: object, monkeypatch: object
+) -> None:
+    found = {"m@champion": check_servable("m@champion"), "m/2": check_servable("m/2")}
+    env = hand_off(found)
+    assert env[FLAVORS_ENV] == "sklearn"
+    got = handed_over(env)
+    for ref, mv in found.items():
+        # The same version but for the store it was read from (a worker opens its own).
+        assert got[ref] == mv and got[ref].signature == mv.signature
+    stale = json.loads(env[VERSIONS_ENV])
+    stale["at"] -= 3600  # a worker restarted an hour later resolves its references itself
+    assert handed_over({VERSIONS_ENV: json.dumps(stale)}) == {}
+    assert handed_over({}) == {}

@@ -19,7 +19,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from loopml._errors import LoopmlError, ValidationError
 from loopml.registry import InputError
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
     from starlette.applications import Starlette
 
+    from loopml.registry import ModelVersion
     from loopml.serving._batcher import Item
     from loopml.serving._model import Output, ServedModel
     from loopml.store import Store
@@ -38,9 +39,6 @@ __all__ = ["ServeConfig", "app_from_env", "create_app"]
 
 _log = logging.getLogger("loopml.serving")
 CONFIG_ENV = "LOOPML_SERVE_CONFIG"
-# The flavors of the models ``loopml serve`` found (comma-separated): a hint, not a promise
-# (an alias may move before a worker reads it); the worker loads whatever the alias names.
-FLAVORS_ENV = "LOOPML_SERVE_FLAVORS"
 
 
 class _RequestIds:
@@ -130,12 +128,19 @@ class _Result:
 class ModelServer:
     """The state one worker serves from: models, batcher, log, metrics."""
 
-    def __init__(self, config: ServeConfig, store: Store) -> None:
+    def __init__(
+        self,
+        config: ServeConfig,
+        store: Store,
+        found: dict[str, ModelVersion] | None = None,
+    ) -> None:
         from loopml.registry import parse_ref
         from loopml.serving._metrics import Metrics
 
         self.config = config
         self.store = store
+        # Versions `loopml serve` resolved for this worker's references (see _handoff.py).
+        self._found = dict(found or {})
         self.name, self.alias, _ = parse_ref(config.ref)
         self.primary: ServedModel | None = None
         self.shadow: ServedModel | None = None
@@ -154,17 +159,12 @@ class ModelServer:
 
         from loopml.serving._batcher import MicroBatcher
         from loopml.serving._log import PredictionLog
-        from loopml.serving._model import load_served
 
         # One model call at a time per worker: more BLAS/OpenMP threads only fight each other.
         threadpool_limits(limits=self.config.threads)
-        self.primary = await asyncio.to_thread(
-            load_served, self.config.ref, self.store, trust=self.config.trust
-        )
+        self.primary = await asyncio.to_thread(self._load_first, self.config.ref)
         if self.config.shadow:
-            self.shadow = await asyncio.to_thread(
-                load_served, self.config.shadow, self.store, trust=self.config.trust
-            )
+            self.shadow = await asyncio.to_thread(self._load_first, self.config.shadow)
             self._check_shadow(self.shadow)
         self.metrics.set_model(self.name, self.config.ref, self.primary.number, "primary", None)
         if self.shadow is not None:
@@ -206,6 +206,14 @@ class ModelServer:
             self._poll = asyncio.get_running_loop().create_task(self._watch())
         if self.config.hooks:  # started in a thread once ready: readiness never waits on them
             self._hooks_task = asyncio.get_running_loop().create_task(self._start_hooks())
+
+    def _load_first(self, ref: str) -> ServedModel:
+        from loopml.serving._model import ServedModel, load_served
+
+        found = self._found.pop(ref, None)
+        if found is None:
+            return load_served(ref, self.store, trust=self.config.trust)
+        return ServedModel(found, found.load(trust=self.config.trust))
 
     async def _start_hooks(self) -> None:
         from loopml.serving._hooks import start_hooks
@@ -625,6 +633,7 @@ def app_from_env() -> Starlette:
     its imports, ~0.2 CPU s, to every worker's start.
     """
     from loopml.registry import import_loader
+    from loopml.serving._handoff import FLAVORS_ENV, WorkerStore, handed_over
 
     config = ServeConfig.from_env()
     # The model's libraries first, the web stack after: see import_loader.
@@ -633,7 +642,9 @@ def app_from_env() -> Starlette:
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
 
-    server = ModelServer(config, _open_store())
+    # No SQL before the worker answers: see _handoff.py.
+    store = cast("Store", WorkerStore())
+    server = ModelServer(config, store, found=handed_over())
     app = Starlette(lifespan=_lifespan(server), exception_handlers={HTTPException: _http_error})
     _add_routes(app, server)
     return app

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from loopml._errors import ValidationError
 from loopml._net import check_port, is_loopback
-from loopml.serving._app import CONFIG_ENV, FLAVORS_ENV, ServeConfig
+from loopml.serving._app import CONFIG_ENV, ServeConfig
+from loopml.serving._handoff import hand_off
 
 if TYPE_CHECKING:
     from loopml.registry import ModelVersion
@@ -79,16 +80,16 @@ def serve(
         max_body_bytes=max_body_bytes,
         hooks=dict(hooks or {}),
     )
-    flavors = [check_servable(ref).flavor]
+    found = {ref: check_servable(ref)}
     if shadow:
-        flavors.append(check_servable(shadow).flavor)
+        found[shadow] = check_servable(shadow)
     port = check_port(host, port)
     # Every worker writes its metric values here; /metrics adds them up (multiprocess mode).
     metrics_dir = tempfile.mkdtemp(prefix="loopml-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     os.environ[CONFIG_ENV] = config.to_env()
-    # What the workers' models need to load: each worker imports it before anything else.
-    os.environ[FLAVORS_ENV] = ",".join(dict.fromkeys(flavors))
+    # The versions just checked: the workers load them without asking the store again.
+    os.environ.update(hand_off(found))
     for var in _THREAD_VARS:  # the workers' BLAS/OpenMP pools, before they import numpy
         os.environ[var] = str(threads)
     shown = f"[{host}]" if ":" in host else host
