@@ -210,7 +210,7 @@ class ModelServer:
     def _load_first(self, ref: str) -> ServedModel:
         from loopml.serving._model import ServedModel, load_served
 
-        found = self._found.pop(ref, None)
+        found = self._found.get(ref)
         if found is None:
             return load_served(ref, self.store, trust=self.config.trust)
         return ServedModel(found, found.load(trust=self.config.trust))
