@@ -11,6 +11,7 @@ clash with loopml's, install it into a throwaway venv and pass its python with
 
     python benchmarks/serving.py                # all cells, ~3 s each
     python benchmarks/serving.py --quick        # single rows only, 1 and 32 connections
+    python benchmarks/serving.py --cold-starts 7 --only loopml,floor   # cold starts only
 """
 
 from __future__ import annotations
@@ -408,6 +409,13 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="single rows, 1 and 32 connections")
     ap.add_argument("--only", default="", help="comma-separated server names to run (substring)")
     ap.add_argument(
+        "--cold-starts",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only measure cold starts: N rounds, the servers interleaved; medians",
+    )
+    ap.add_argument(
         "--anchor-python",
         action="append",
         default=[],
@@ -424,6 +432,9 @@ def main() -> None:
         if args.only:
             wanted = [w.strip().lower() for w in args.only.split(",")]
             servers = [s for s in servers if any(w in s.name.lower() for w in wanted)]
+        if args.cold_starts > 0:
+            _cold_starts(servers, frame, args.cold_starts)
+            return
         results: dict[str, dict[tuple[int, int], dict[str, Any]]] = {}
         extra: dict[str, dict[str, str]] = {}
         for server in servers:
@@ -461,6 +472,35 @@ def main() -> None:
             finally:
                 stop(proc)
         _print(results, extra, sizes, conns, skipped)
+
+
+def _cold_starts(servers: list[Server], frame: Any, rounds: int) -> None:
+    """Start and stop every server ``rounds`` times, interleaved (each round in the other order,
+    so drift in the machine's load falls on all alike); print each one's median and range."""
+    import statistics
+
+    body = json.dumps({"records": frame.sample(1, random_state=1).to_dict("records")}).encode()
+    times: dict[str, list[float]] = {s.name: [] for s in servers}
+    for i in range(rounds):
+        for server in servers if i % 2 == 0 else servers[::-1]:
+            wrapped = json.dumps({server.wrap: json.loads(body)["records"]}).encode()
+            try:
+                proc, cold = start(server, wrapped)
+            except RuntimeError as exc:
+                print(f"  {server.name}: {exc}")
+                continue
+            stop(proc)
+            times[server.name].append(cold)
+            print(f"  round {i + 1}: {server.name:24} {cold:.2f} s", flush=True)
+    print(
+        f"cold start, process start to the first answer ({rounds} rounds, load average {os.getloadavg()[0]:.1f})"
+    )
+    for name, got in times.items():
+        if got:
+            print(
+                f"  {name:24} median {statistics.median(got):.2f} s "
+                f"(min {min(got):.2f}, max {max(got):.2f})"
+            )
 
 
 def _print(

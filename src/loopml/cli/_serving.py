@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -84,19 +87,49 @@ def serve_command(
     from loopml.serving import serve
 
     hooks = _server_hooks(ref, monitor, monitor_every, log)
-    serve(
-        ref,
-        host=host,
-        port=port,
-        workers=workers,
-        shadow=shadow,
-        log=log,
-        trust=trust,
-        threads=threads,
-        max_body_bytes=max_body_bytes,
-        allow_remote=allow_remote,
-        hooks=hooks,
-    )
+    with _workers_skip_the_cli_script():
+        serve(
+            ref,
+            host=host,
+            port=port,
+            workers=workers,
+            shadow=shadow,
+            log=log,
+            trust=trust,
+            threads=threads,
+            max_body_bytes=max_body_bytes,
+            allow_remote=allow_remote,
+            hooks=hooks,
+        )
+
+
+@contextlib.contextmanager
+def _workers_skip_the_cli_script() -> Iterator[None]:
+    """Keep uvicorn's worker processes from running the ``loopml`` script again.
+
+    Workers are started with multiprocessing's "spawn", which first runs the parent's main
+    script in each (so that what it defines can be unpickled there). Under the ``loopml``
+    console script that imports the whole CLI (Typer, rich, every command module, ~100 modules
+    ahead of numpy) in every worker, which never uses it: a worker builds its app from
+    ``loopml.serving``. Spawn runs no script for a ``__main__`` without ``__file__``.
+    """
+    from loopml.cli import main as cli_main
+
+    script = sys.modules.get("__main__")
+    path = getattr(script, "__file__", None)
+    if (
+        script is None
+        or path is None
+        or getattr(script, "__spec__", None) is not None  # `python -m`: spawn skips it anyway
+        or getattr(script, "main", None) is not cli_main  # someone else's script: keep it
+    ):
+        yield
+        return
+    del script.__file__
+    try:
+        yield
+    finally:
+        script.__file__ = path
 
 
 def _server_hooks(

@@ -19,6 +19,7 @@ from loopml.registry._api import (
     set_alias,
     versions,
 )
+from loopml.registry._flavors import import_loader
 from loopml.registry._signature import Feature, InputError, Signature, infer_signature
 from loopml.registry._version import GuidelineUse, Lineage, ModelVersion
 
@@ -31,6 +32,7 @@ __all__ = [
     "Signature",
     "alias_history",
     "get",
+    "import_loader",
     "infer_signature",
     "list_models",
     "load",

@@ -19,7 +19,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from loopml._errors import LoopmlError, ValidationError
 from loopml.registry import InputError
@@ -28,7 +28,9 @@ from loopml.serving._json import loads as _json_loads
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+    from starlette.applications import Starlette
 
+    from loopml.registry import ModelVersion
     from loopml.serving._batcher import Item
     from loopml.serving._model import Output, ServedModel
     from loopml.store import Store
@@ -126,12 +128,19 @@ class _Result:
 class ModelServer:
     """The state one worker serves from: models, batcher, log, metrics."""
 
-    def __init__(self, config: ServeConfig, store: Store) -> None:
+    def __init__(
+        self,
+        config: ServeConfig,
+        store: Store,
+        found: dict[str, ModelVersion] | None = None,
+    ) -> None:
         from loopml.registry import parse_ref
         from loopml.serving._metrics import Metrics
 
         self.config = config
         self.store = store
+        # Versions `loopml serve` resolved for this worker's references (see _handoff.py).
+        self._found = dict(found or {})
         self.name, self.alias, _ = parse_ref(config.ref)
         self.primary: ServedModel | None = None
         self.shadow: ServedModel | None = None
@@ -150,17 +159,12 @@ class ModelServer:
 
         from loopml.serving._batcher import MicroBatcher
         from loopml.serving._log import PredictionLog
-        from loopml.serving._model import load_served
 
         # One model call at a time per worker: more BLAS/OpenMP threads only fight each other.
         threadpool_limits(limits=self.config.threads)
-        self.primary = await asyncio.to_thread(
-            load_served, self.config.ref, self.store, trust=self.config.trust
-        )
+        self.primary = await asyncio.to_thread(self._load_first, self.config.ref)
         if self.config.shadow:
-            self.shadow = await asyncio.to_thread(
-                load_served, self.config.shadow, self.store, trust=self.config.trust
-            )
+            self.shadow = await asyncio.to_thread(self._load_first, self.config.shadow)
             self._check_shadow(self.shadow)
         self.metrics.set_model(self.name, self.config.ref, self.primary.number, "primary", None)
         if self.shadow is not None:
@@ -204,6 +208,14 @@ class ModelServer:
             self._hooks_task = asyncio.get_running_loop().create_task(self._start_hooks())
         if self.log is not None:
             self.log.ready()
+
+    def _load_first(self, ref: str) -> ServedModel:
+        from loopml.serving._model import ServedModel, load_served
+
+        found = self._found.get(ref)
+        if found is None:
+            return load_served(ref, self.store, trust=self.config.trust)
+        return ServedModel(found, found.load(trust=self.config.trust))
 
     async def _start_hooks(self) -> None:
         from loopml.serving._hooks import start_hooks
@@ -600,27 +612,62 @@ def create_app(config: ServeConfig, store: Store | None = None) -> FastAPI:
 
     from loopml import __version__
 
-    if store is None:
-        from loopml.store import Store
+    server = ModelServer(config, store if store is not None else _open_store())
+    app = FastAPI(
+        title=f"loopml model server: {config.ref}",
+        version=__version__,
+        lifespan=_lifespan(server),
+        docs_url=None,
+        redoc_url=None,
+    )
+    _add_routes(app, server)
+    return app
 
-        store = Store()
-    server = ModelServer(config, store)
 
+def app_from_env() -> Starlette:
+    """The app factory uvicorn's workers call (``loopml serve`` sets the environment).
+
+    The routes, lifespan and error bodies of :func:`create_app`, on Starlette alone: the
+    handlers read raw requests, so FastAPI's layer over it (pydantic, OpenAPI) would only add
+    its imports, ~0.2 CPU s, to every worker's start.
+    """
+    from loopml.registry import import_loader
+    from loopml.serving._handoff import FLAVORS_ENV, WorkerStore, handed_over
+
+    config = ServeConfig.from_env()
+    # The model's libraries first, the web stack after: see import_loader.
+    for flavor in filter(None, os.environ.get(FLAVORS_ENV, "").split(",")):
+        import_loader(flavor)
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+
+    # No SQL before the worker answers: see _handoff.py.
+    store = cast("Store", WorkerStore())
+    server = ModelServer(config, store, found=handed_over())
+    app = Starlette(lifespan=_lifespan(server), exception_handlers={HTTPException: _http_error})
+    _add_routes(app, server)
+    return app
+
+
+def _open_store() -> Store:
+    from loopml.store import Store
+
+    return Store()
+
+
+def _lifespan(server: ModelServer) -> Any:
     @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: Any) -> AsyncIterator[None]:
         await server.start()
         try:
             yield
         finally:
             await server.stop()
 
-    app = FastAPI(
-        title=f"loopml model server: {config.ref}",
-        version=__version__,
-        lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
-    )
+    return lifespan
+
+
+def _add_routes(app: Starlette, server: ModelServer) -> None:
     app.state.server = server
 
     def bind(handler: Any) -> Any:
@@ -633,9 +680,16 @@ def create_app(config: ServeConfig, store: Store | None = None) -> FastAPI:
     # FastAPI's per-request dependency resolution on the hot path.
     for (path, method), handler in ROUTES.items():
         app.add_route(path, bind(handler), methods=[method])
-    return app
 
 
-def app_from_env() -> FastAPI:
-    """The app factory uvicorn's workers call (``loopml serve`` sets the environment)."""
-    return create_app(ServeConfig.from_env())
+async def _http_error(request: Any, exc: Any) -> Any:
+    """An unknown path or method: FastAPI's answer (``{"detail": ...}``), so that both apps
+    answer alike."""
+    from starlette.responses import Response
+
+    return Response(
+        _json_dumps({"detail": exc.detail}),
+        status_code=exc.status_code,
+        headers=getattr(exc, "headers", None),
+        media_type="application/json",
+    )

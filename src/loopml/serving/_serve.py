@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopml._errors import ValidationError
 from loopml._net import check_port, is_loopback
 from loopml.serving._app import CONFIG_ENV, ServeConfig
+from loopml.serving._handoff import hand_off
+
+if TYPE_CHECKING:
+    from loopml.registry import ModelVersion
 
 __all__ = ["check_servable", "is_loopback", "serve"]
 
@@ -22,8 +26,9 @@ _THREAD_VARS = (
 )
 
 
-def check_servable(ref: str) -> None:
-    """Fail now, with a readable message, if ``ref`` cannot be served (unknown, no signature)."""
+def check_servable(ref: str) -> ModelVersion:
+    """The version ``ref`` names now; fails with a readable message if it cannot be served
+    (unknown, no signature)."""
     import loopml.registry as reg
 
     mv = reg.get(ref)
@@ -32,6 +37,7 @@ def check_servable(ref: str) -> None:
             f"model {mv.ref} has no input signature, so requests cannot be checked; register "
             "it again with example=<a few input rows>"
         )
+    return mv
 
 
 def serve(
@@ -74,14 +80,16 @@ def serve(
         max_body_bytes=max_body_bytes,
         hooks=dict(hooks or {}),
     )
-    check_servable(ref)
+    found = {ref: check_servable(ref)}
     if shadow:
-        check_servable(shadow)
+        found[shadow] = check_servable(shadow)
     port = check_port(host, port)
     # Every worker writes its metric values here; /metrics adds them up (multiprocess mode).
     metrics_dir = tempfile.mkdtemp(prefix="loopml-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     os.environ[CONFIG_ENV] = config.to_env()
+    # The versions just checked: the workers load them without asking the store again.
+    os.environ.update(hand_off(found))
     for var in _THREAD_VARS:  # the workers' BLAS/OpenMP pools, before they import numpy
         os.environ[var] = str(threads)
     shown = f"[{host}]" if ":" in host else host

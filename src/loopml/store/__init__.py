@@ -64,13 +64,15 @@ _EXPORTS = {
         "ReviewRecord",
         "ReviewStore",
     ),
+    "loopml.store._model_names": (
+        "check_alias",
+        "check_model_name",
+    ),
     "loopml.store._models": (
         "AliasEvent",
         "ModelRecord",
         "ModelStore",
         "ModelVersionRecord",
-        "check_alias",
-        "check_model_name",
     ),
     "loopml.store._monitors": (
         "AlertDraft",
@@ -198,13 +200,12 @@ if TYPE_CHECKING:
         ReviewRecord,
         ReviewStore,
     )
+    from loopml.store._model_names import check_alias, check_model_name
     from loopml.store._models import (
         AliasEvent,
         ModelRecord,
         ModelStore,
         ModelVersionRecord,
-        check_alias,
-        check_model_name,
     )
     from loopml.store._monitors import (
         AlertDraft,

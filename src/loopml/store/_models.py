@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import tempfile
 import time
 from dataclasses import dataclass
@@ -20,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from loopml._errors import NotFoundError, ValidationError
+from loopml._errors import NotFoundError
 from loopml.store._dialect import upsert
 from loopml.store._engine import read, run_write
+from loopml.store._model_names import check_alias, check_model_name
 from loopml.store._schema_models import model_alias_events, model_aliases, model_versions, models
 
 if TYPE_CHECKING:
@@ -34,32 +34,7 @@ __all__ = [
     "ModelRecord",
     "ModelStore",
     "ModelVersionRecord",
-    "check_alias",
-    "check_model_name",
 ]
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
-
-
-def check_model_name(name: object) -> str:
-    """``name`` if it is a valid model name (it is also a folder name); a ValidationError if not."""
-    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
-        raise ValidationError(
-            f"model name {name!r} is not allowed: use 1-100 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit (e.g. 'digits-clf')"
-        )
-    return name
-
-
-def check_alias(alias: object) -> str:
-    """``alias`` if valid (a letter, then letters, digits, '_' or '-'; not all digits)."""
-    if not isinstance(alias, str) or not _ALIAS.match(alias):
-        raise ValidationError(
-            f"alias {alias!r} is not allowed: use 1-64 letters, digits, '_' or '-', starting "
-            "with a letter (e.g. 'champion')"
-        )
-    return alias
 
 
 @dataclass(frozen=True, slots=True)

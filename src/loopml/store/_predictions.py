@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from loopml._errors import NotFoundError, ValidationError
 from loopml.store._duck import quote_ident as quote
-from loopml.store._models import check_model_name
+from loopml.store._model_names import check_model_name
 from loopml.store._prediction_compact import CompactionResult, compact_folder
 from loopml.store._prediction_files import (
     ServiceLock,

@@ -1,0 +1,173 @@
+"""How a server worker starts: what it imports first, what it needs from its parent."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+from loopml.serving._app import CONFIG_ENV
+from loopml.serving._handoff import FLAVORS_ENV, VERSIONS_ENV, hand_off, handed_over
+from loopml.serving._serve import check_servable
+
+# Prints the position of each module in the worker's import order after its app is built.
+_ORDER = """
+import json, sys
+from loopml.serving._app import app_from_env
+app_from_env()
+names = list(sys.modules)
+wanted = ("numpy", "scipy.special", "skops.io", "starlette.applications", "fastapi", "pydantic")
+print(json.dumps({m: names.index(m) if m in names else None for m in wanted}))
+"""
+
+
+def _worker_import_order(session: object, flavors: str) -> dict[str, int]:
+    settings = session.settings  # type: ignore[attr-defined]
+    env = {
+        **os.environ,
+        "LOOPML_DIR": str(settings.data_dir),
+        CONFIG_ENV: json.dumps({"ref": "m@champion"}),
+        FLAVORS_ENV: flavors,
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", _ORDER], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_a_worker_imports_its_models_loader_before_the_web_stack(
+    session: object, model: object
+) -> None:
+    # skops searches every loaded module for each ufunc when imported: numpy and scipy first
+    # make that search short (see registry/_flavors.import_loader).
+    order = _worker_import_order(session, check_servable("m@champion").flavor)
+    assert order["numpy"] < order["scipy.special"] < order["skops.io"]
+    assert order["skops.io"] < order["starlette.applications"]
+    # The worker's app is plain Starlette: FastAPI's layer (and pydantic) is never imported.
+    assert order["fastapi"] is None and order["pydantic"] is None
+
+
+def test_the_workers_app_answers_as_create_app_does(
+    session: object, model: object, data: tuple, monkeypatch: object
+) -> None:
+    from starlette.testclient import TestClient
+
+    from loopml.serving import ServeConfig, create_app
+    from loopml.serving._app import app_from_env
+
+    config = ServeConfig("m@champion", log=False)
+    _as_a_worker(monkeypatch, session, config)
+    row = data[0].iloc[:1].to_dict("records")
+    answers = []
+    for app in (app_from_env(), create_app(config, session.store)):  # type: ignore[attr-defined]
+        with TestClient(app) as client:
+            got = [
+                client.post("/predict", json={"records": row}),
+                client.post("/predict", json={"records": [{"a": 1.0}]}),
+                client.get("/ready"),
+                client.get("/nowhere"),
+                client.get("/predict"),
+            ]
+            answers.append([(r.status_code, r.json(), r.headers.get("allow")) for r in got])
+    worker, full = answers
+    # The same answers (a prediction's id differs: it is new for every request).
+    assert [a[0] for a in worker] == [a[0] for a in full] == [200, 422, 200, 404, 405]
+    assert worker[0][1]["predictions"] == full[0][1]["predictions"]
+    assert worker[1:] == full[1:]
+
+
+def test_check_servable_names_the_version_it_found(session: object, model: object) -> None:
+    mv = check_servable("m@champion")
+    assert (mv.name, mv.version, mv.flavor) == ("m", 1, "sklearn")
+
+
+def test_workers_spawned_under_the_loopml_script_do_not_run_it(monkeypatch: object) -> None:
+    import multiprocessing.spawn
+    import types
+
+    from loopml.cli import main
+    from loopml.cli._serving import _workers_skip_the_cli_script
+
+    script = types.ModuleType("__main__")
+    script.__file__ = "/venv/bin/loopml"
+    script.main = main  # what the console script holds: `from loopml.cli import main`
+    monkeypatch.setitem(sys.modules, "__main__", script)  # type: ignore[attr-defined]
+    assert multiprocessing.spawn.get_preparation_data("w")["init_main_from_path"]
+    with _workers_skip_the_cli_script():
+        assert "init_main_from_path" not in multiprocessing.spawn.get_preparation_data("w")
+    assert script.__file__ == "/venv/bin/loopml"
+
+    other = types.ModuleType("__main__")  # a user's own script may define what workers need
+    other.__file__ = "/home/me/run.py"
+    monkeypatch.setitem(sys.modules, "__main__", other)  # type: ignore[attr-defined]
+    with _workers_skip_the_cli_script():
+        assert multiprocessing.spawn.get_preparation_data("w")["init_main_from_path"]
+
+
+def _as_a_worker(monkeypatch: object, session: object, config: object) -> None:
+    """The environment `loopml serve` gives its workers."""
+    set_env = monkeypatch.setenv  # type: ignore[attr-defined]
+    set_env("LOOPML_DIR", str(session.settings.data_dir))  # type: ignore[attr-defined]
+    set_env(CONFIG_ENV, config.to_env())  # type: ignore[attr-defined]
+    found = {"m@champion": check_servable("m@champion")}
+    for key, value in hand_off(found).items():
+        set_env(key, value)
+
+
+def test_a_worker_answers_and_logs_before_it_opens_sql(
+    session: object, model: object, data: tuple, monkeypatch: object
+) -> None:
+    from starlette.testclient import TestClient
+
+    import loopml.serving
+    from loopml.serving import ServeConfig
+    from loopml.serving._app import app_from_env
+
+    _as_a_worker(monkeypatch, session, ServeConfig("m@champion", poll_interval=0))
+    app = app_from_env()
+    server = app.state.server
+    row = data[0].iloc[:1].to_dict("records")
+    with TestClient(app) as client:
+        answer = client.post("/predict", json={"records": row}).json()
+        assert answer["model_version"] == 1
+        assert server.store._sql is None  # the SQL store was never opened
+    rows = loopml.serving.predictions("m")  # written out when the worker stopped
+    assert list(rows["id"]) == answer["ids"]
+
+
+def test_a_worker_opens_sql_once_ready_and_follows_its_alias(
+    session: object, model: object, data: tuple, monkeypatch: object
+) -> None:
+    from starlette.testclient import TestClient
+
+    import loopml.registry as reg
+    from loopml.serving import ServeConfig
+    from loopml.serving._app import app_from_env
+
+    _as_a_worker(monkeypatch, session, ServeConfig("m@champion", poll_interval=0.05))
+    with TestClient(app_from_env()) as client:
+        assert client.get("/ready").json()["version"] == 1
+        reg.set_alias("m", "champion", 2, reason="swap")
+        deadline = time.monotonic() + 30
+        while client.get("/ready").json()["version"] != 2:
+            assert time.monotonic() < deadline, "the worker did not follow its alias"
+            time.sleep(0.05)
+
+
+def test_the_handed_over_versions_are_the_ones_found_and_go_stale(
+    session: object, model: object, monkeypatch: object
+) -> None:
+    found = {"m@champion": check_servable("m@champion"), "m/2": check_servable("m/2")}
+    env = hand_off(found)
+    assert env[FLAVORS_ENV] == "sklearn"
+    got = handed_over(env)
+    for ref, mv in found.items():
+        # The same version but for the store it was read from (a worker opens its own).
+        assert got[ref] == mv and got[ref].signature == mv.signature
+    stale = json.loads(env[VERSIONS_ENV])
+    stale["at"] -= 3600  # a worker restarted an hour later resolves its references itself
+    assert handed_over({VERSIONS_ENV: json.dumps(stale)}) == {}
+    assert handed_over({}) == {}
