@@ -97,6 +97,7 @@ _EXPORTS = {
         "ArtifactRecord",
         "Batch",
         "MetricSummary",
+        "PackedPoints",
         "ProjectInfo",
         "RunRecord",
     ),
@@ -237,6 +238,7 @@ if TYPE_CHECKING:
         ArtifactRecord,
         Batch,
         MetricSummary,
+        PackedPoints,
         ProjectInfo,
         RunRecord,
     )
@@ -325,6 +327,7 @@ __all__ = [
     "MonitorStore",
     "NewReview",
     "OffsetMismatch",
+    "PackedPoints",
     "PredictionStore",
     "ProjectInfo",
     "QueueCounts",

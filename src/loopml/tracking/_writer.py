@@ -10,15 +10,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from loopml._config import Settings
 from loopml.store import OffsetMismatch, RunBackend
-from loopml.tracking._journal import JournalWriter, read_segment
+from loopml.tracking._journal import JournalWriter, read_records, read_segment
 
 logger = logging.getLogger("loopml")
 _CHECKPOINT_INTERVAL = 5.0
+# The most journal bytes one upload carries (about 80,000 points): bounds the server's memory
+# per request and keeps each request well under its body limit.
+UPLOAD_BYTES = 4 << 20
 
 
 class OpenJournal:
@@ -46,14 +50,22 @@ def flush(
     final: dict[str, Any] | None = None,
     close: bool = False,
 ) -> None:
-    """Ingest what the journal holds beyond ``journal.ingested`` (and, with ``final``, end the run)."""
+    """Ingest what the journal holds beyond ``journal.ingested`` (and, with ``final``, end the run).
+
+    A backend with ``ingest_records`` (the team server's client) is sent the journal's own
+    bytes, parsed on its side; any other is sent the parsed batch.
+    """
+    upload = getattr(backend, "ingest_records", None)
     with journal.ingest_lock:
         for _ in range(3):
             end = journal.file.position
             if end == journal.ingested and final is None and not close:
                 return
-            segment = read_segment(journal.path, journal.ingested, end)
             try:
+                if upload is not None:
+                    _upload(upload, journal, end, final, close)
+                    return
+                segment = read_segment(journal.path, journal.ingested, end)
                 backend.ingest(
                     journal.journal_id,
                     journal.run_id,
@@ -68,6 +80,38 @@ def flush(
                 continue
             journal.ingested = segment.end
             return
+
+
+def _upload(
+    upload: Callable[..., bool],
+    journal: OpenJournal,
+    end: int,
+    final: dict[str, Any] | None,
+    close: bool,
+) -> None:
+    """Send the journal's complete records up to ``end`` in pieces of at most ``UPLOAD_BYTES``
+    (cut at record ends); only the last piece ends the run or closes the journal."""
+    data, _ = read_records(journal.path, journal.ingested, end)
+    start = journal.ingested
+    while True:
+        cut = len(data)
+        if cut > UPLOAD_BYTES:
+            cut = data.rfind(b"\n", 0, UPLOAD_BYTES) + 1 or data.find(b"\n") + 1
+        last = cut == len(data)
+        upload(
+            journal.journal_id,
+            journal.run_id,
+            data[:cut],  # the whole of it when last (a full slice is the same object)
+            start,
+            start + cut,
+            final=final if last else None,
+            close=close and last,
+        )
+        start += cut
+        journal.ingested = start
+        if last:
+            return
+        data = data[cut:]
 
 
 class BackgroundWriter:
