@@ -251,6 +251,8 @@ class AuthMiddleware:
         self.app = app
         self.fastapi_app = fastapi_app
         self.max_body = max_body
+        self._flat: list[Any] = []
+        self._flat_key: tuple[int, int] | None = None
 
     @property
     def store(self) -> Store:
@@ -318,11 +320,19 @@ class AuthMiddleware:
             )
 
     # -- steps ---------------------------------------------------------------------------------
+    def _routes(self) -> list[Any]:
+        # Flattened once per set of routes (every request matches against them).
+        top = self.fastapi_app.router.routes
+        key = (id(top), len(top))
+        if self._flat_key != key:
+            self._flat, self._flat_key = app_routes(self.fastapi_app), key
+        return self._flat
+
     def _match(self, scope: Scope) -> tuple[str | None, dict[str, Any]]:
         from starlette.routing import Match, Mount
 
         partial: str | None = None
-        for route in app_routes(self.fastapi_app):
+        for route in self._routes():
             match, child = route.matches(scope)
             path = getattr(route, "path", None)
             if match == Match.FULL:
