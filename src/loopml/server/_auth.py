@@ -283,16 +283,8 @@ class AuthMiddleware:
         user: UserRecord | None = None
         csrf: str | None = None
         if policy.perm != "public":
-            user, csrf = await run_in_threadpool(self._authenticate, scope)
-            if user is None:
-                raise _Denied(
-                    401,
-                    "log in first: send 'Authorization: Bearer <token>' "
-                    "(loopml server tokens create) or log in at /login",
-                )
-            if csrf is not None and method not in _SAFE:
-                self._check_csrf(scope, body, csrf)
-            await run_in_threadpool(self._authorize, user, policy, scope, params)
+            # One trip to the thread pool for the whole check (each trip costs the event loop).
+            user, csrf = await run_in_threadpool(self._admit, scope, method, policy, params, body)
             if template.endswith("/annotate"):
                 body = self._force_annotator(scope, body, user.name)
         state = scope.setdefault("state", {})
@@ -398,6 +390,28 @@ class AuthMiddleware:
             return None, None
         found = self.store.users.session(sid)
         return (None, None) if found is None else found
+
+    def _admit(
+        self,
+        scope: Scope,
+        method: str,
+        policy: Policy,
+        params: dict[str, Any],
+        body: bytes | None,
+    ) -> tuple[UserRecord, str | None]:
+        """Who is calling (401 if nobody), their CSRF token on a write from a browser session,
+        and whether the route's policy lets them (403): the user and that session's token."""
+        user, csrf = self._authenticate(scope)
+        if user is None:
+            raise _Denied(
+                401,
+                "log in first: send 'Authorization: Bearer <token>' "
+                "(loopml server tokens create) or log in at /login",
+            )
+        if csrf is not None and method not in _SAFE:
+            self._check_csrf(scope, body, csrf)
+        self._authorize(user, policy, scope, params)
+        return user, csrf
 
     def _check_csrf(self, scope: Scope, body: bytes | None, csrf: str) -> None:
         headers = dict(scope["headers"])
