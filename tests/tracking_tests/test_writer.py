@@ -27,10 +27,11 @@ def test_a_pass_beats_only_for_runs_it_did_not_ingest(
 
     monkeypatch.setattr(session.backend, "heartbeat", spy)
     before = session.backend.get(busy.id).heartbeat_at
+    assert before is not None
     busy.log({"x": 1.0}, step=0)
     session.writer.pass_once()
     assert beats == [[quiet.id]]  # the ingest marked ``busy`` alive itself
-    assert session.backend.get(busy.id).heartbeat_at > before
+    assert (session.backend.get(busy.id).heartbeat_at or 0.0) > before
     assert session.backend.get(busy.id).metrics["x"].count == 1
     session.writer.pass_once()  # nothing new anywhere: both beat
     assert beats[1] == sorted([busy.id, quiet.id])

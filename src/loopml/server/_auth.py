@@ -284,9 +284,12 @@ class AuthMiddleware:
         csrf: str | None = None
         if policy.perm != "public":
             # One trip to the thread pool for the whole check (each trip costs the event loop).
-            user, csrf = await run_in_threadpool(self._admit, scope, method, policy, params, body)
+            admitted, csrf = await run_in_threadpool(
+                self._admit, scope, method, policy, params, body
+            )
+            user = admitted
             if template.endswith("/annotate"):
-                body = self._force_annotator(scope, body, user.name)
+                body = self._force_annotator(scope, body, admitted.name)
         state = scope.setdefault("state", {})
         state["user"] = user
         state["csrf_token"] = csrf
