@@ -29,7 +29,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from loopml._errors import LoopmlError, NotFoundError, OffsetMismatch, ValidationError
-from loopml.server._auth import allowed, allowed_anywhere, run_project
+from loopml.server._auth import allowed, allowed_anywhere, remember_run_project, run_project
 from loopml.store import (
     Batch,
     Store,
@@ -129,7 +129,7 @@ def _ingest_batch(c: _Call, a: dict[str, Any], batch: Batch) -> bool:
         if batch.create is None:
             raise
         c.need("runs.write", str(batch.create.get("project")))  # the segment creates the run
-    return c.store.runs.ingest(
+    stored = c.store.runs.ingest(
         a["journal_id"],
         a["run_id"],
         batch,
@@ -138,6 +138,9 @@ def _ingest_batch(c: _Call, a: dict[str, Any], batch: Batch) -> bool:
         final=a.get("final"),
         close=bool(a.get("close")),
     )
+    if stored and batch.create is not None:  # its next segments need no lookup
+        remember_run_project(c.app, a["run_id"], str(batch.create["project"]))
+    return stored
 
 
 def _journal_offset(c: _Call, a: dict[str, Any]) -> int | None:

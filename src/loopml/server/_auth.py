@@ -38,6 +38,7 @@ __all__ = [
     "can_see",
     "evaluation_project",
     "model_project",
+    "remember_run_project",
     "run_project",
 ]
 
@@ -599,12 +600,17 @@ def run_project(app: Any, run_id: str) -> str:
     cache: dict[str, str] = app.state.run_projects
     cached = cache.get(run_id)
     if cached is None:
-        record = app.state.store.runs.get(run_id)  # NotFoundError when there is none
-        cached = record.project
-        if len(cache) > 100_000:
-            cache.clear()
-        cache[record.id] = cached
+        cached = app.state.store.runs.project_of(run_id)  # NotFoundError when there is none
+        remember_run_project(app, run_id, cached)
     return cached
+
+
+def remember_run_project(app: Any, run_id: str, project: str) -> None:
+    """Cache a run's project (known when its first segment, which creates it, is stored)."""
+    cache: dict[str, str] = app.state.run_projects
+    if len(cache) > 100_000:
+        cache.clear()
+    cache[run_id] = project
 
 
 def _project_of_run(app: Any, run_id: str | None) -> str | None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Select, delete, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, delete, insert, select, update
 
 from loopml._errors import NotFoundError, QueryError, ValidationError, did_you_mean
 from loopml._values import decode_param
@@ -65,6 +65,14 @@ class ColumnChoices:
     params: list[str] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
+
+
+# A run's project by its full id: what the team server checks permissions against.
+_PROJECT_OF = (
+    select(projects.c.name)
+    .select_from(runs.join(projects, projects.c.id == runs.c.project_id))
+    .where(runs.c.id == bindparam("rid"))
+)
 
 
 class RunStore(RunBackend):
@@ -237,6 +245,12 @@ class RunStore(RunBackend):
         if len(found) > 1:
             raise ValidationError(f"run id prefix {run_id!r} is ambiguous; give more characters")
         return found[0]
+
+    def project_of(self, run_id: str) -> str:
+        """The project of a run, by id (one query) or unique id prefix; NotFoundError if none."""
+        with read(self._engine) as conn:
+            name = conn.execute(_PROJECT_OF, {"rid": run_id}).scalar()
+        return str(name) if name is not None else self.get(run_id).project
 
     def get(self, run_id: str) -> RunRecord:
         """One run's snapshot, by id or unique id prefix."""
