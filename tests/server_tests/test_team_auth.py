@@ -272,11 +272,20 @@ def test_journal_records_are_written_only_where_the_user_may_write(team: Team) -
     assert team.store.runs.status("newrun00000000q1") is None
     new_p = run_record({**spec, "project": "p"})
     assert send("newrun00000000p1", new_p).json() == {"result": True}
+    team.store.runs.create("newrun00000000p2", "p", "other", {}, {}, {})
     assert send("newrun00000000p1", point, len(new_p)).json() == {"result": True}
     assert team.store.runs.get("newrun00000000p1").metrics["acc"].count == 1
     # Permissions by run id prefix are looked up as by the full id.
     assert team.store.runs.project_of(team.p_run) == "p"
     assert team.store.runs.project_of(team.q_run[:8]) == "q"
+    from loopml import NotFoundError, ValidationError
+
+    with pytest.raises(NotFoundError):
+        team.store.runs.project_of("nosuchrun0000000")
+    with pytest.raises(ValidationError, match="ambiguous"):
+        team.store.runs.project_of("newrun00")  # two runs start so
+    with pytest.raises(ValidationError):
+        team.store.runs.project_of("")
     viewer = team.client("viewer")
     assert viewer.get(f"/api/v1/runs/{team.q_run[:8]}").status_code == 403
     assert viewer.get(f"/api/v1/runs/{team.p_run[:8]}").status_code == 200

@@ -75,6 +75,32 @@ _PROJECT_OF = (
 )
 
 
+def _check_run_id(run_id: object) -> None:
+    if not isinstance(run_id, str) or not run_id:
+        raise ValidationError(f"a run id must be a non-empty string, not {run_id!r}")
+
+
+def _resolve(conn: Connection, run_id: str, exact_checked: bool = False) -> str:
+    """``resolve_id`` on an open connection (``exact_checked``: the full id is known absent)."""
+    _check_run_id(run_id)
+    if not exact_checked and conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first():
+        return run_id
+    if len(run_id) < 4:
+        raise NotFoundError(f"no run with id {run_id!r}; give the full id or at least 4 characters")
+    escaped = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    found = [
+        r[0]
+        for r in conn.execute(
+            select(runs.c.id).where(runs.c.id.like(escaped + "%", escape="\\")).limit(2)
+        )
+    ]
+    if not found:
+        raise NotFoundError(f"no run with id {run_id!r}; list runs with `loopml runs list`")
+    if len(found) > 1:
+        raise ValidationError(f"run id prefix {run_id!r} is ambiguous; give more characters")
+    return str(found[0])
+
+
 class RunStore(RunBackend):
     """Runs on a :class:`Store`: the local implementation of :class:`RunBackend`.
 
@@ -224,33 +250,20 @@ class RunStore(RunBackend):
 
     def resolve_id(self, run_id: str) -> str:
         """Expand a unique prefix (at least 4 characters) to a full run id."""
-        if not isinstance(run_id, str) or not run_id:
-            raise ValidationError(f"a run id must be a non-empty string, not {run_id!r}")
         with read(self._engine) as conn:
-            if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first():
-                return run_id
-            if len(run_id) < 4:
-                raise NotFoundError(
-                    f"no run with id {run_id!r}; give the full id or at least 4 characters"
-                )
-            escaped = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            found = [
-                r[0]
-                for r in conn.execute(
-                    select(runs.c.id).where(runs.c.id.like(escaped + "%", escape="\\")).limit(2)
-                )
-            ]
-        if not found:
-            raise NotFoundError(f"no run with id {run_id!r}; list runs with `loopml runs list`")
-        if len(found) > 1:
-            raise ValidationError(f"run id prefix {run_id!r} is ambiguous; give more characters")
-        return found[0]
+            return _resolve(conn, run_id)
 
     def project_of(self, run_id: str) -> str:
         """The project of a run, by id (one query) or unique id prefix; NotFoundError if none."""
+        _check_run_id(run_id)
         with read(self._engine) as conn:
             name = conn.execute(_PROJECT_OF, {"rid": run_id}).scalar()
-        return str(name) if name is not None else self.get(run_id).project
+            if name is None:  # a prefix, or no such run (one connection for the whole lookup)
+                full = _resolve(conn, run_id, exact_checked=True)
+                name = conn.execute(_PROJECT_OF, {"rid": full}).scalar()
+        if name is None:
+            raise NotFoundError(f"no run with id {run_id!r}; list runs with `loopml runs list`")
+        return str(name)
 
     def get(self, run_id: str) -> RunRecord:
         """One run's snapshot, by id or unique id prefix."""
