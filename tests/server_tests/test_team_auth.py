@@ -248,6 +248,49 @@ def test_other_projects_are_refused(team: Team) -> None:
     )
 
 
+def test_journal_records_are_written_only_where_the_user_may_write(team: Team) -> None:
+    from loopml.tracking._journal_records import metrics_record, run_record
+
+    member = team.client("member")  # a member of project p only
+
+    def send(run_id: str, records: bytes, start: int = 0) -> Any:
+        head = json.dumps(
+            {"journal_id": f"jr-{run_id}", "run_id": run_id, "start": start,
+             "end": start + len(records), "final": None, "close": False}
+        ).encode()  # fmt: skip
+        return member.post(
+            "/api/v1/backend/ingest_records",
+            content=head + b"\n" + records,
+            headers={"Content-Type": "application/x-loopml-records"},
+        )
+
+    point = metrics_record(5, 1_700_000_000_000_000, "\tacc\t0.25")
+    assert send(team.q_run, point).status_code == 403  # another project's run
+    spec = {"name": "n", "created_at": 1.0, "attributes": {}, "params": {}, "tags": {}}
+    new_q = run_record({**spec, "project": "q"}) + point
+    assert send("newrun00000000q1", new_q).status_code == 403  # creating one there
+    assert team.store.runs.status("newrun00000000q1") is None
+    new_p = run_record({**spec, "project": "p"})
+    assert send("newrun00000000p1", new_p).json() == {"result": True}
+    team.store.runs.create("newrun00000000p2", "p", "other", {}, {}, {})
+    assert send("newrun00000000p1", point, len(new_p)).json() == {"result": True}
+    assert team.store.runs.get("newrun00000000p1").metrics["acc"].count == 1
+    # Permissions by run id prefix are looked up as by the full id.
+    assert team.store.runs.project_of(team.p_run) == "p"
+    assert team.store.runs.project_of(team.q_run[:8]) == "q"
+    from loopml import NotFoundError, ValidationError
+
+    with pytest.raises(NotFoundError):
+        team.store.runs.project_of("nosuchrun0000000")
+    with pytest.raises(ValidationError, match="ambiguous"):
+        team.store.runs.project_of("newrun00")  # two runs start so
+    with pytest.raises(ValidationError):
+        team.store.runs.project_of("")
+    viewer = team.client("viewer")
+    assert viewer.get(f"/api/v1/runs/{team.q_run[:8]}").status_code == 403
+    assert viewer.get(f"/api/v1/runs/{team.p_run[:8]}").status_code == 200
+
+
 def test_revoked_token_fails_at_once(team: Team) -> None:
     token = team.store.users.create_token("u-viewer", "laptop")
     c = TestClient(team.app, base_url=BASE, headers={"Authorization": f"Bearer {token}"})

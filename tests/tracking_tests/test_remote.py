@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -106,6 +107,78 @@ def test_server_down_keeps_journaling_and_uploads_when_back(
     assert stored.metrics["x"].count == 5001 and stored.status == "finished"
     steps, _, values = server.store.runs.history(run.id, "x")
     assert steps == list(range(5001)) and values == [float(i) for i in range(5001)]
+    session.shutdown()
+
+
+def test_the_journal_bytes_go_up_in_pieces_each_stored_once(
+    tmp_path: Path, server: TeamServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopml.tracking import _writer
+
+    monkeypatch.setattr(_writer, "UPLOAD_BYTES", 4000)  # about 100 records a piece
+    sent: list[tuple[int, int, bool]] = []
+    real = HttpBackend.ingest_records
+
+    def spy(self: HttpBackend, *args: object, **kwargs: object) -> bool:
+        sent.append((int(args[3]), int(args[4]), bool(kwargs.get("close"))))  # type: ignore[call-overload]
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(HttpBackend, "ingest_records", spy)
+    session = _client(tmp_path, server)
+    run = session.start_run("remote", lazy=True)
+    for i in range(3000):
+        run.log({"loss": 1.0 / (i + 1), "acc": float("nan") if i % 7 == 0 else -0.0}, step=i)
+    run.finish()
+    assert len(sent) > 10
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(sent))  # contiguous
+    assert [close for *_, close in sent] == [False] * (len(sent) - 1) + [True]
+    assert all(end - start <= 4000 for start, end, _ in sent)
+    stored = server.store.runs.get(run.id)
+    assert stored.status == "finished" and stored.metrics["loss"].count == 3000
+    steps, _, values = server.store.runs.history(run.id, "loss")
+    assert steps == list(range(3000)) and values == [1.0 / (i + 1) for i in range(3000)]
+    _, _, acc = server.store.runs.history(run.id, "acc")
+    assert sum(v != v for v in acc) == 429 and all(str(v) == "-0.0" for v in acc if v == v)
+    session.shutdown()
+
+
+def test_records_whose_offsets_or_text_are_wrong_are_refused(
+    tmp_path: Path, server: TeamServer
+) -> None:
+    from loopml import StoreError, ValidationError
+
+    session = _client(tmp_path, server)
+    run = session.start_run("remote", lazy=True)
+    run.log({"x": 1.0}, step=0)
+    run.flush()
+    backend = session.backend
+    assert isinstance(backend, HttpBackend)
+    held = backend.journal_offset(run.journal.journal_id)
+    assert held is not None
+    good = b"m1\t2\tx\t2.0\n"
+    with pytest.raises(ValidationError, match="do not span"):
+        backend.ingest_records(run.journal.journal_id, run.id, good, held, held + 3)
+    with pytest.raises(StoreError, match="malformed"):
+        bad = b"m1\t2\tx\tabc\n"
+        backend.ingest_records(run.journal.journal_id, run.id, bad, held, held + len(bad))
+    assert server.store.runs.get(run.id).metrics["x"].count == 1  # nothing of either stored
+    run.finish()
+    session.shutdown()
+
+
+def test_a_server_without_ingest_records_gets_parsed_batches(
+    tmp_path: Path, server: TeamServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopml.server import _api_backend
+
+    monkeypatch.delitem(_api_backend._METHODS, "ingest_records")  # as a server before it
+    session = _client(tmp_path, server)
+    run = session.start_run("remote", lazy=True)
+    for i in range(500):
+        run.log({"loss": float(i)}, step=i)
+    run.finish()
+    assert server.store.runs.get(run.id).metrics["loss"].count == 500
+    assert session.backend._server_parses is False  # type: ignore[attr-defined]
     session.shutdown()
 
 

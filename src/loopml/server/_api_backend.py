@@ -6,6 +6,11 @@ store's ``RunBackend`` (``store.runs``) and answers ``{"result": ...}``. Errors 
 their class name so the client raises the same class. ``ingest`` is idempotent on its journal
 offsets, so a client that lost an answer retries without storing anything twice.
 
+``ingest_records`` is ``ingest`` with the journal's own bytes (``application/x-loopml-records``:
+a JSON line of arguments, then the records): parsed here into columns by the journal's parser
+(``loopml.tracking.parse_records_packed``), which costs less than the client's parse, packing
+and encoding did. The byte count must match the offsets.
+
 Artifacts arrive in chunks (``PUT /api/v1/uploads/{id}?offset=N``, resumable: the answer is the
 size held so far) and become a run's artifacts with the ``copy_artifacts`` call.
 """
@@ -24,8 +29,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from loopml._errors import LoopmlError, NotFoundError, OffsetMismatch, ValidationError
-from loopml.server._auth import allowed, allowed_anywhere, run_project
+from loopml.server._auth import allowed, allowed_anywhere, remember_run_project, run_project
 from loopml.store import (
+    Batch,
     Store,
     UserRecord,
     artifact_to_wire,
@@ -35,6 +41,8 @@ from loopml.store import (
 )
 
 __all__ = ["router"]
+
+RECORDS_TYPE = "application/x-loopml-records"  # as ``tracking._remote.RECORDS_TYPE``
 
 router = APIRouter(include_in_schema=False)
 
@@ -98,14 +106,30 @@ def _create(c: _Call, a: dict[str, Any]) -> None:
 
 
 def _ingest(c: _Call, a: dict[str, Any]) -> bool:
-    batch = batch_from_wire(a["batch"])
+    return _ingest_batch(c, a, batch_from_wire(a["batch"]))
+
+
+def _ingest_records(c: _Call, a: dict[str, Any]) -> bool:
+    from loopml.tracking import parse_records_packed
+
+    records = a["records"]
+    if not isinstance(records, bytes):
+        raise ValidationError(f"ingest_records takes the records as a {RECORDS_TYPE} body")
+    if int(a["end"]) - int(a["start"]) != len(records):
+        raise ValidationError(
+            f"the offsets {a['start']}:{a['end']} do not span the {len(records)} bytes sent"
+        )
+    return _ingest_batch(c, a, parse_records_packed(records))
+
+
+def _ingest_batch(c: _Call, a: dict[str, Any], batch: Batch) -> bool:
     try:
         c.run(a["run_id"], "runs.write")
     except NotFoundError:
         if batch.create is None:
             raise
         c.need("runs.write", str(batch.create.get("project")))  # the segment creates the run
-    return c.store.runs.ingest(
+    stored = c.store.runs.ingest(
         a["journal_id"],
         a["run_id"],
         batch,
@@ -114,6 +138,9 @@ def _ingest(c: _Call, a: dict[str, Any]) -> bool:
         final=a.get("final"),
         close=bool(a.get("close")),
     )
+    if stored and batch.create is not None:  # its next segments need no lookup
+        remember_run_project(c.app, a["run_id"], str(batch.create["project"]))
+    return stored
 
 
 def _journal_offset(c: _Call, a: dict[str, Any]) -> int | None:
@@ -208,6 +235,7 @@ _METHODS: dict[str, Callable[[_Call, dict[str, Any]], Any]] = {
         "runs.write", lambda s, a: s.runs.open_journal(a["journal_id"], a["run_id"])
     ),
     "ingest": _ingest,
+    "ingest_records": _ingest_records,
     "journal_offset": _journal_offset,
     "set_status": _run_then(
         "runs.write",
@@ -237,12 +265,17 @@ _METHODS: dict[str, Callable[[_Call, dict[str, Any]], Any]] = {
 
 async def _read_json(request: Request) -> dict[str, Any]:
     raw = await request.body()
+    records = None
+    if request.headers.get("content-type") == RECORDS_TYPE:
+        raw, _, records = raw.partition(b"\n")  # JSON never holds a raw newline
     try:
         args = json.loads(raw) if raw else {}
     except ValueError:
         raise ValidationError("the body must be a JSON object of the call's arguments") from None
     if not isinstance(args, dict):
         raise ValidationError("the body must be a JSON object of the call's arguments")
+    if records is not None:
+        args["records"] = records
     return args
 
 

@@ -14,6 +14,35 @@ if TYPE_CHECKING:
 
 __all__ = ["create_app"]
 
+_SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+)
+
+
+class _SecurityHeaders:
+    """Adds the security headers a response does not set itself: a plain ASGI middleware (the
+    ``@app.middleware`` kind runs every request through extra tasks and streams)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in _SECURITY_HEADERS if k not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
 
 def create_app(store: Store | None = None, allowed_hosts: Sequence[str] | None = None) -> FastAPI:
     """Build the dashboard application on ``store`` (default: the store of ``LOOPML_*`` settings).
@@ -49,13 +78,7 @@ def create_app(store: Store | None = None, allowed_hosts: Sequence[str] | None =
 
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
 
-    @app.middleware("http")
-    async def _security_headers(request: Request, call_next: Any) -> Any:
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
+    app.add_middleware(_SecurityHeaders)
 
     def _error(request: Request, status: int, message: str) -> Any:
         if request.url.path.startswith("/api/"):

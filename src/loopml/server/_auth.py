@@ -38,6 +38,7 @@ __all__ = [
     "can_see",
     "evaluation_project",
     "model_project",
+    "remember_run_project",
     "run_project",
 ]
 
@@ -251,6 +252,8 @@ class AuthMiddleware:
         self.app = app
         self.fastapi_app = fastapi_app
         self.max_body = max_body
+        self._flat: list[Any] = []
+        self._flat_key: tuple[int, int] | None = None
 
     @property
     def store(self) -> Store:
@@ -281,18 +284,13 @@ class AuthMiddleware:
         user: UserRecord | None = None
         csrf: str | None = None
         if policy.perm != "public":
-            user, csrf = await run_in_threadpool(self._authenticate, scope)
-            if user is None:
-                raise _Denied(
-                    401,
-                    "log in first: send 'Authorization: Bearer <token>' "
-                    "(loopml server tokens create) or log in at /login",
-                )
-            if csrf is not None and method not in _SAFE:
-                self._check_csrf(scope, body, csrf)
-            await run_in_threadpool(self._authorize, user, policy, scope, params)
+            # One trip to the thread pool for the whole check (each trip costs the event loop).
+            admitted, csrf = await run_in_threadpool(
+                self._admit, scope, method, policy, params, body
+            )
+            user = admitted
             if template.endswith("/annotate"):
-                body = self._force_annotator(scope, body, user.name)
+                body = self._force_annotator(scope, body, admitted.name)
         state = scope.setdefault("state", {})
         state["user"] = user
         state["csrf_token"] = csrf
@@ -318,11 +316,19 @@ class AuthMiddleware:
             )
 
     # -- steps ---------------------------------------------------------------------------------
+    def _routes(self) -> list[Any]:
+        # Flattened once per set of routes (every request matches against them).
+        top = self.fastapi_app.router.routes
+        key = (id(top), len(top))
+        if self._flat_key != key:
+            self._flat, self._flat_key = app_routes(self.fastapi_app), key
+        return self._flat
+
     def _match(self, scope: Scope) -> tuple[str | None, dict[str, Any]]:
         from starlette.routing import Match, Mount
 
         partial: str | None = None
-        for route in app_routes(self.fastapi_app):
+        for route in self._routes():
             match, child = route.matches(scope)
             path = getattr(route, "path", None)
             if match == Match.FULL:
@@ -388,6 +394,28 @@ class AuthMiddleware:
             return None, None
         found = self.store.users.session(sid)
         return (None, None) if found is None else found
+
+    def _admit(
+        self,
+        scope: Scope,
+        method: str,
+        policy: Policy,
+        params: dict[str, Any],
+        body: bytes | None,
+    ) -> tuple[UserRecord, str | None]:
+        """Who is calling (401 if nobody), their CSRF token on a write from a browser session,
+        and whether the route's policy lets them (403): the user and that session's token."""
+        user, csrf = self._authenticate(scope)
+        if user is None:
+            raise _Denied(
+                401,
+                "log in first: send 'Authorization: Bearer <token>' "
+                "(loopml server tokens create) or log in at /login",
+            )
+        if csrf is not None and method not in _SAFE:
+            self._check_csrf(scope, body, csrf)
+        self._authorize(user, policy, scope, params)
+        return user, csrf
 
     def _check_csrf(self, scope: Scope, body: bytes | None, csrf: str) -> None:
         headers = dict(scope["headers"])
@@ -572,12 +600,17 @@ def run_project(app: Any, run_id: str) -> str:
     cache: dict[str, str] = app.state.run_projects
     cached = cache.get(run_id)
     if cached is None:
-        record = app.state.store.runs.get(run_id)  # NotFoundError when there is none
-        cached = record.project
-        if len(cache) > 100_000:
-            cache.clear()
-        cache[record.id] = cached
+        cached = app.state.store.runs.project_of(run_id)  # NotFoundError when there is none
+        remember_run_project(app, run_id, cached)
     return cached
+
+
+def remember_run_project(app: Any, run_id: str, project: str) -> None:
+    """Cache a run's project (known when its first segment, which creates it, is stored)."""
+    cache: dict[str, str] = app.state.run_projects
+    if len(cache) > 100_000:
+        cache.clear()
+    cache[run_id] = project
 
 
 def _project_of_run(app: Any, run_id: str | None) -> str | None:

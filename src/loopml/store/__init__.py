@@ -99,6 +99,7 @@ _EXPORTS = {
         "ArtifactRecord",
         "Batch",
         "MetricSummary",
+        "PackedPoints",
         "ProjectInfo",
         "RunRecord",
     ),
@@ -238,6 +239,7 @@ if TYPE_CHECKING:
         ArtifactRecord,
         Batch,
         MetricSummary,
+        PackedPoints,
         ProjectInfo,
         RunRecord,
     )
@@ -326,6 +328,7 @@ __all__ = [
     "MonitorStore",
     "NewReview",
     "OffsetMismatch",
+    "PackedPoints",
     "PredictionStore",
     "ProjectInfo",
     "QueueCounts",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Select, delete, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, delete, insert, select, update
 
 from loopml._errors import NotFoundError, QueryError, ValidationError, did_you_mean
 from loopml._values import decode_param
@@ -65,6 +65,40 @@ class ColumnChoices:
     params: list[str] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
+
+
+# A run's project by its full id: what the team server checks permissions against.
+_PROJECT_OF = (
+    select(projects.c.name)
+    .select_from(runs.join(projects, projects.c.id == runs.c.project_id))
+    .where(runs.c.id == bindparam("rid"))
+)
+
+
+def _check_run_id(run_id: object) -> None:
+    if not isinstance(run_id, str) or not run_id:
+        raise ValidationError(f"a run id must be a non-empty string, not {run_id!r}")
+
+
+def _resolve(conn: Connection, run_id: str, exact_checked: bool = False) -> str:
+    """``resolve_id`` on an open connection (``exact_checked``: the full id is known absent)."""
+    _check_run_id(run_id)
+    if not exact_checked and conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first():
+        return run_id
+    if len(run_id) < 4:
+        raise NotFoundError(f"no run with id {run_id!r}; give the full id or at least 4 characters")
+    escaped = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    found = [
+        r[0]
+        for r in conn.execute(
+            select(runs.c.id).where(runs.c.id.like(escaped + "%", escape="\\")).limit(2)
+        )
+    ]
+    if not found:
+        raise NotFoundError(f"no run with id {run_id!r}; list runs with `loopml runs list`")
+    if len(found) > 1:
+        raise ValidationError(f"run id prefix {run_id!r} is ambiguous; give more characters")
+    return str(found[0])
 
 
 class RunStore(RunBackend):
@@ -216,27 +250,20 @@ class RunStore(RunBackend):
 
     def resolve_id(self, run_id: str) -> str:
         """Expand a unique prefix (at least 4 characters) to a full run id."""
-        if not isinstance(run_id, str) or not run_id:
-            raise ValidationError(f"a run id must be a non-empty string, not {run_id!r}")
         with read(self._engine) as conn:
-            if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first():
-                return run_id
-            if len(run_id) < 4:
-                raise NotFoundError(
-                    f"no run with id {run_id!r}; give the full id or at least 4 characters"
-                )
-            escaped = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            found = [
-                r[0]
-                for r in conn.execute(
-                    select(runs.c.id).where(runs.c.id.like(escaped + "%", escape="\\")).limit(2)
-                )
-            ]
-        if not found:
+            return _resolve(conn, run_id)
+
+    def project_of(self, run_id: str) -> str:
+        """The project of a run, by id (one query) or unique id prefix; NotFoundError if none."""
+        _check_run_id(run_id)
+        with read(self._engine) as conn:
+            name = conn.execute(_PROJECT_OF, {"rid": run_id}).scalar()
+            if name is None:  # a prefix, or no such run (one connection for the whole lookup)
+                full = _resolve(conn, run_id, exact_checked=True)
+                name = conn.execute(_PROJECT_OF, {"rid": full}).scalar()
+        if name is None:
             raise NotFoundError(f"no run with id {run_id!r}; list runs with `loopml runs list`")
-        if len(found) > 1:
-            raise ValidationError(f"run id prefix {run_id!r} is ambiguous; give more characters")
-        return found[0]
+        return str(name)
 
     def get(self, run_id: str) -> RunRecord:
         """One run's snapshot, by id or unique id prefix."""

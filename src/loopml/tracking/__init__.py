@@ -31,6 +31,7 @@ _EXPORTS = {
         "Table",
         "read_media",
     ),
+    "loopml.tracking._journal_records": ("parse_records_packed",),
     "loopml.tracking._recovery": ("RecoveryReport",),
     "loopml.tracking._remote": (
         "HttpBackend",
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
     from loopml.tracking._base import BaseRun
     from loopml.tracking._environment import run_attributes
     from loopml.tracking._import_mlflow import MlflowImportReport, import_mlflow
+    from loopml.tracking._journal_records import parse_records_packed
     from loopml.tracking._media import Histogram, Image, Media, MediaItem, Table, read_media
     from loopml.tracking._recovery import RecoveryReport
     from loopml.tracking._remote import HttpBackend, ServerUnavailable
@@ -92,6 +94,7 @@ __all__ = [
     "import_mlflow",
     "init",
     "log",
+    "parse_records_packed",
     "read_media",
     "recover",
     "run_attributes",

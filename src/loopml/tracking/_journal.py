@@ -20,6 +20,7 @@ __all__ = [
     "Segment",
     "journal_name",
     "parse_journal_name",
+    "read_records",
     "read_segment",
     "try_lock",
 ]
@@ -50,8 +51,9 @@ class Segment:
     truncated: bytes = b""
 
 
-def read_segment(path: Path, start: int, end: int | None = None) -> Segment:
-    """Parse the complete records from byte ``start`` (to ``end``, or to the first NUL byte)."""
+def read_records(path: Path, start: int, end: int | None = None) -> tuple[bytes, bytes]:
+    """The complete records from byte ``start`` (to ``end``, or to the first NUL byte), and
+    the bytes of a record cut short after them (empty if none)."""
     with open(path, "rb") as f:
         f.seek(start)
         data = f.read() if end is None else f.read(end - start)
@@ -59,5 +61,10 @@ def read_segment(path: Path, start: int, end: int | None = None) -> Segment:
     if nul >= 0:
         data = data[:nul]
     last_nl = data.rfind(b"\n")
-    complete, truncated = data[: last_nl + 1], data[last_nl + 1 :]
+    return data[: last_nl + 1], data[last_nl + 1 :]
+
+
+def read_segment(path: Path, start: int, end: int | None = None) -> Segment:
+    """Parse the complete records from byte ``start`` (to ``end``, or to the first NUL byte)."""
+    complete, truncated = read_records(path, start, end)
     return Segment(parse_records(complete), start, start + len(complete), truncated)

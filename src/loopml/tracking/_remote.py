@@ -1,9 +1,11 @@
 """``HttpBackend``: the team server's client, one more implementation of ``RunBackend``.
 
 The tracking client is unchanged above it: ``log()`` still appends to the local journal and the
-background writer ships journal segments, here as gzip-compressed JSON over HTTP. A segment is
-identified by its journal offsets, which the server treats as the idempotency key: a retry after
-a lost answer stores nothing twice (the server answers "stored before" or "I hold up to N").
+background writer ships journal segments, here as the journal's own bytes, gzip-compressed, over
+HTTP (``ingest_records``): the server parses them with the journal's parser, so the client spends
+nothing but a file read and the compression per point. A segment is identified by its journal
+offsets, which the server treats as the idempotency key: a retry after a lost answer stores
+nothing twice (the server answers "stored before" or "I hold up to N").
 
 While the server is unreachable the backend fails fast for a growing pause (exponential backoff,
 up to ``_MAX_BACKOFF`` seconds), so the writer keeps journaling and retries without hammering it.
@@ -38,9 +40,11 @@ if TYPE_CHECKING:
     from loopml.store import ArtifactRecord, Batch, RunRecord
     from loopml.store._query import Node
 
-__all__ = ["HttpBackend", "ServerUnavailable"]
+__all__ = ["RECORDS_TYPE", "HttpBackend", "ServerUnavailable"]
 
 _MAX_BACKOFF = 30.0
+# An ``ingest_records`` body: a line of JSON arguments, then the journal bytes.
+RECORDS_TYPE = "application/x-loopml-records"
 _CHUNK = 4 << 20  # artifact upload chunk (bytes)
 _COMPRESS_ABOVE = 1024
 # Errors the server may name, rebuilt as the same class on this side.
@@ -101,6 +105,7 @@ class HttpBackend(RunBackend):
         self._backoff = 0.0
         self._cache_dir = cache_dir or Path(tempfile.gettempdir()) / "loopml-artifacts"
         self._shim = _Shim(self)
+        self._server_parses = True  # False once a server without ``ingest_records`` says so
 
     # -- transport -----------------------------------------------------------------------------
     def _conn(self) -> http.client.HTTPConnection:
@@ -167,15 +172,19 @@ class HttpBackend(RunBackend):
             "journal and are uploaded when it is back (or by `loopml sync`)"
         )
 
-    def call(self, method: str, **args: Any) -> Any:
+    def call(self, method: str, *, _records: bytes | None = None, **args: Any) -> Any:
         """Call one ``RunBackend`` method on the server; its errors come back as the same class.
 
         Every call is safe to repeat (segments are idempotent on their offsets), so a caller's
         thread retries an unreachable server a few times before giving up; the background
-        writer does not wait (its next pass retries).
+        writer does not wait (its next pass retries). ``_records`` (journal bytes) travel
+        after the arguments' JSON line, as they are.
         """
         body = json.dumps(args).encode()
         headers = {"Content-Type": "application/json"}
+        if _records is not None:
+            body = b"".join((body, b"\n", _records))
+            headers["Content-Type"] = RECORDS_TYPE
         if len(body) > _COMPRESS_ABOVE:
             body = gzip.compress(body, compresslevel=1)
             headers["Content-Encoding"] = "gzip"
@@ -270,6 +279,37 @@ class HttpBackend(RunBackend):
                 close=close,
             )
         )
+
+    def ingest_records(
+        self,
+        journal_id: str,
+        run_id: str,
+        records: bytes,
+        start: int,
+        end: int,
+        final: dict[str, Any] | None = None,
+        close: bool = False,
+    ) -> bool:
+        """Ship journal bytes ``start:end`` as they are (complete records), for the server to
+        parse: what the background writer sends (``ingest`` with its parse, to older servers)."""
+        args: dict[str, Any] = {
+            "journal_id": journal_id,
+            "run_id": run_id,
+            "start": start,
+            "end": end,
+            "final": final,
+            "close": close,
+        }
+        if self._server_parses:
+            try:
+                return bool(self.call("ingest_records", _records=records, **args))
+            except LoopmlError as exc:  # answered 404, as any unknown method is
+                if "no backend method 'ingest_records'" not in str(exc):
+                    raise
+                self._server_parses = False  # a server from before ``ingest_records``
+        from loopml.tracking._journal_records import parse_records
+
+        return self.ingest(batch=parse_records(records), **args)
 
     def journal_offset(self, journal_id: str) -> int | None:
         """How far the server holds a journal."""

@@ -10,15 +10,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from loopml._config import Settings
 from loopml.store import OffsetMismatch, RunBackend
-from loopml.tracking._journal import JournalWriter, read_segment
+from loopml.tracking._journal import JournalWriter, read_records, read_segment
 
 logger = logging.getLogger("loopml")
 _CHECKPOINT_INTERVAL = 5.0
+# The most journal bytes one upload carries (about 80,000 points): bounds the server's memory
+# per request and keeps each request well under its body limit.
+UPLOAD_BYTES = 4 << 20
 
 
 class OpenJournal:
@@ -45,16 +49,24 @@ def flush(
     journal: OpenJournal,
     final: dict[str, Any] | None = None,
     close: bool = False,
-) -> None:
-    """Ingest what the journal holds beyond ``journal.ingested`` (and, with ``final``, end the run)."""
+) -> bool:
+    """Ingest what the journal holds beyond ``journal.ingested`` (and, with ``final``, end the run).
+
+    A backend with ``ingest_records`` (the team server's client) is sent the journal's own
+    bytes, parsed on its side; any other is sent the parsed batch. True when the store took
+    new records (which also marked the run alive).
+    """
+    upload = getattr(backend, "ingest_records", None)
     with journal.ingest_lock:
         for _ in range(3):
             end = journal.file.position
             if end == journal.ingested and final is None and not close:
-                return
-            segment = read_segment(journal.path, journal.ingested, end)
+                return False
             try:
-                backend.ingest(
+                if upload is not None:
+                    return _upload(upload, journal, end, final, close)
+                segment = read_segment(journal.path, journal.ingested, end)
+                stored = backend.ingest(
                     journal.journal_id,
                     journal.run_id,
                     segment.batch,
@@ -67,7 +79,41 @@ def flush(
                 journal.ingested = exc.stored  # someone else ingested part; continue from there
                 continue
             journal.ingested = segment.end
-            return
+            return stored
+        return False
+
+
+def _upload(
+    upload: Callable[..., bool],
+    journal: OpenJournal,
+    end: int,
+    final: dict[str, Any] | None,
+    close: bool,
+) -> bool:
+    """Send the journal's complete records up to ``end`` in pieces of at most ``UPLOAD_BYTES``
+    (cut at record ends); only the last piece ends the run or closes the journal."""
+    data, _ = read_records(journal.path, journal.ingested, end)
+    start = journal.ingested
+    stored = False
+    while True:
+        cut = len(data)
+        if cut > UPLOAD_BYTES:
+            cut = data.rfind(b"\n", 0, UPLOAD_BYTES) + 1 or data.find(b"\n") + 1
+        last = cut == len(data)
+        stored |= upload(
+            journal.journal_id,
+            journal.run_id,
+            data[:cut],  # the whole of it when last (a full slice is the same object)
+            start,
+            start + cut,
+            final=final if last else None,
+            close=close and last,
+        )
+        start += cut
+        journal.ingested = start
+        if last:
+            return stored
+        data = data[cut:]
 
 
 class BackgroundWriter:
@@ -115,9 +161,11 @@ class BackgroundWriter:
         """Ingest every open journal once, and beat the heartbeat when due."""
         with self._lock:
             journals = list(self._journals.values())
+        ingested: set[str] = set()
         for journal in journals:
             try:
-                flush(self.backend, journal)
+                if flush(self.backend, journal):
+                    ingested.add(journal.run_id)
             except Exception as exc:  # the records stay in the journal; next pass retries
                 logger.warning(
                     "loopml: could not ingest run %s yet (%s); will retry", journal.run_id, exc
@@ -130,8 +178,12 @@ class BackgroundWriter:
                 logger.warning("loopml: store upkeep failed (%s); will retry", exc)
         now = time.time()
         if journals and now - self._last_heartbeat >= self.settings.heartbeat_interval:
+            # An ingest marks its run alive in the same transaction: beat only for the others
+            # (to a team server, one request less per pass of a run that is logging).
+            quiet = sorted({j.run_id for j in journals} - ingested)
             try:
-                self.backend.heartbeat(sorted({j.run_id for j in journals}))
+                if quiet:
+                    self.backend.heartbeat(quiet)
                 self._last_heartbeat = now
             except Exception as exc:
                 logger.warning("loopml: heartbeat failed (%s); will retry", exc)
