@@ -214,3 +214,65 @@ def test_migration_0008_marks_hand_tag_members_as_tagged_by_hand(
         ).all()
     assert [(int(r[0]), bool(r[1])) for r in rows] == [(1, True), (2, False)]
     engine.dispose()
+
+
+def _every_bulk_upsert() -> list[tuple[object, list[str], list[str] | None, tuple[str, ...]]]:
+    from loopml.store import _ingest, _sweeps
+    from loopml.store._labeling_rows import ASSIGNMENT_COLUMNS
+    from loopml.store._schema_labeling import assignments, label_items
+    from loopml.store._schema_monitors import monitor_values
+    from loopml.store._schema_runs import (
+        artifacts,
+        journals,
+        metric_buckets,
+        metric_summary,
+        metrics,
+        params,
+        runs,
+        tags,
+    )
+    from loopml.store._schema_sweeps import sweep_trials
+
+    return [
+        (metrics, _ingest._METRIC_KEY, _ingest._METRIC_SET, _ingest._METRIC_COLUMNS),
+        (metric_buckets, _ingest._BUCKET_KEY, _ingest._BUCKET_SET, _ingest._BUCKET_COLUMNS),
+        (metric_summary, _ingest._SUMMARY_KEY, _ingest._SUMMARY_SET, _ingest._SUMMARY_COLUMNS),
+        (params, ["run_id", "key"], None, ("run_id", "key", "value", "num")),
+        (tags, ["run_id", "key"], ["value"], ("run_id", "key", "value")),
+        (artifacts, ["run_id", "name"], ["size", "sha256"], ("run_id", "name", "size", "sha256")),
+        (journals, ["id"], ["offset"], ("id", "run_id", "offset", "created_at")),
+        (runs, ["id"], ["status", "ended_at"], _sweeps._RUN_COLUMNS),
+        (sweep_trials, ["sweep_id", "number"], ["state", "value"], _sweeps._TRIAL_COLUMNS),
+        (assignments, ["project_id", "annotator_id", "item_idx", "round"], None, ASSIGNMENT_COLUMNS),
+        (label_items, ["project_id", "idx"], None, ("project_id", "idx", "item_id")),
+        (
+            monitor_values,
+            ["model", "window_seconds", "window_start", "metric"],
+            ["value", "n"],
+            ("model", "window_seconds", "window_start", "metric", "value", "n"),
+        ),
+    ]
+
+
+@pytest.mark.parametrize("shape", range(len(_every_bulk_upsert())))
+def test_sqlite_upsert_text_is_what_sqlalchemy_compiles(shape: int) -> None:
+    """bulk_upsert writes SQLite's upsert out by hand (no compile in a new process): the text
+    and the parameter order must be exactly SQLAlchemy's, quoting of reserved words included."""
+    from sqlalchemy import bindparam
+    from sqlalchemy.dialects import sqlite
+    from sqlalchemy.dialects.sqlite import insert
+
+    from loopml.store._dialect import sqlite_upsert_sql
+
+    table, keys, update, columns = _every_bulk_upsert()[shape]
+    stmt = insert(table)  # type: ignore[arg-type]
+    if update is None:
+        stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+    else:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=keys, set_={c: getattr(stmt.excluded, c) for c in update}
+        )
+    compiled = stmt.values({c: bindparam(c) for c in columns}).compile(dialect=sqlite.dialect())
+    assert tuple(compiled.positiontup or ()) == columns
+    ours = sqlite_upsert_sql(sqlite.dialect(), table, keys, update, columns)  # type: ignore[arg-type]
+    assert ours == compiled.string
