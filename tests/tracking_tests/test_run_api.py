@@ -210,6 +210,42 @@ def test_git_commit_and_dirty_flag(tmp_path: object, monkeypatch: pytest.MonkeyP
     assert git_state(str(repo)) == (commit, True)
     git_state.cache_clear()
     assert git_state(str(tmp_path)) == (None, None)
+    (repo / "sub" / "deeper").mkdir(parents=True)
+    git_state.cache_clear()
+    assert git_state(str(repo / "sub" / "deeper")) == (commit, True)  # found from below
+
+
+def test_git_is_not_started_outside_a_checkout(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No .git from the folder up (and no GIT_DIR): no git process at a run's start."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    from loopml.tracking import _environment
+
+    outside = Path(str(tmp_path)) / "plain"
+    outside.mkdir()
+    if _environment._maybe_in_git(str(outside)):
+        pytest.skip("the test folder is inside a git checkout")
+    started: list[object] = []
+
+    def fake_run(*args: object, **kwargs: object) -> subprocess.CompletedProcess[str]:
+        started.append(args)
+        return subprocess.CompletedProcess(args, 0, "abc\n", "")
+
+    monkeypatch.setattr(_environment.subprocess, "run", fake_run)
+    monkeypatch.delenv("GIT_DIR", raising=False)
+    _environment.git_state.cache_clear()
+    assert _environment.git_state(str(outside)) == (None, None)
+    assert started == []
+    # GIT_DIR can name a repository anywhere: then git is asked.
+    monkeypatch.setenv("GIT_DIR", os.fspath(outside))
+    _environment.git_state.cache_clear()
+    assert _environment.git_state(str(outside))[0] == "abc"
+    assert len(started) == 2
+    _environment.git_state.cache_clear()
 
 
 def test_a_started_run_is_visible_to_queries_at_once(session: object) -> None:
