@@ -283,3 +283,50 @@ def test_a_lone_surrogate_in_a_filter_is_a_query_error_naming_the_position() -> 
         run.log_params({"model": "svc"})
     with pytest.raises(loopml.QueryError, match="position 16"):
         loopml.runs("p", where="params.model = '\ud800'")
+
+
+def test_writer_beats_only_for_runs_it_did_not_just_ingest(session: object) -> None:
+    """An ingest marks its run alive in the same transaction; the writer's heartbeat goes to the
+    idle runs only (and to none when every open run was ingested), and idle runs do get it."""
+    import dataclasses
+    import time
+
+    from loopml.tracking._writer import BackgroundWriter
+
+    s = session  # type: ignore[assignment]
+    busy = loopml.init(project="beats", system_metrics=False)
+    idle = loopml.init(project="beats", system_metrics=False)
+    idle.flush()  # its journal is all ingested: the next pass has nothing for it
+    for run in (busy, idle):  # only the writer below ingests them from here on
+        s.writer.remove(run.journal)  # type: ignore[attr-defined]
+    time.sleep(0.2)  # a pass of the session's writer under way ends
+    beats: list[list[str]] = []
+    backend = s.backend  # type: ignore[attr-defined]
+    real = backend.heartbeat
+
+    def spy(run_ids: list[str]) -> None:
+        beats.append(list(run_ids))
+        real(run_ids)
+
+    backend.heartbeat = spy  # type: ignore[method-assign]
+    settings = dataclasses.replace(s.settings, flush_interval=3600.0)  # type: ignore[attr-defined]
+    writer = BackgroundWriter(backend, settings)
+    try:
+        writer.add(busy.journal)
+        writer.add(idle.journal)
+        busy.log({"x": 1.0})
+        before = time.time()
+        writer.pass_once()
+        assert beats == [[idle.id]]
+        assert busy.record().heartbeat_at >= before  # touched by its ingest
+        writer._last_heartbeat = 0.0  # the next beat is due at once
+        writer.remove(idle.journal)
+        busy.log({"x": 2.0})
+        writer.pass_once()
+        assert beats == [[idle.id]]  # the one open run was just ingested: no beat needed
+        assert busy.record().metrics["x"].last == 2.0
+    finally:
+        writer.stop()
+        backend.heartbeat = real  # type: ignore[method-assign]
+        busy.finish()
+        idle.finish()

@@ -45,16 +45,19 @@ def flush(
     journal: OpenJournal,
     final: dict[str, Any] | None = None,
     close: bool = False,
-) -> None:
-    """Ingest what the journal holds beyond ``journal.ingested`` (and, with ``final``, end the run)."""
+) -> bool:
+    """Ingest what the journal holds beyond ``journal.ingested`` (and, with ``final``, end the run).
+
+    True when the backend wrote a segment, which marks the run alive as well.
+    """
     with journal.ingest_lock:
         for _ in range(3):
             end = journal.file.position
             if end == journal.ingested and final is None and not close:
-                return
+                return False
             segment = read_segment(journal.path, journal.ingested, end)
             try:
-                backend.ingest(
+                wrote = backend.ingest(
                     journal.journal_id,
                     journal.run_id,
                     segment.batch,
@@ -67,7 +70,8 @@ def flush(
                 journal.ingested = exc.stored  # someone else ingested part; continue from there
                 continue
             journal.ingested = segment.end
-            return
+            return bool(wrote)
+    return False
 
 
 class BackgroundWriter:
@@ -115,9 +119,11 @@ class BackgroundWriter:
         """Ingest every open journal once, and beat the heartbeat when due."""
         with self._lock:
             journals = list(self._journals.values())
+        ingested: set[str] = set()
         for journal in journals:
             try:
-                flush(self.backend, journal)
+                if flush(self.backend, journal):
+                    ingested.add(journal.run_id)
             except Exception as exc:  # the records stay in the journal; next pass retries
                 logger.warning(
                     "loopml: could not ingest run %s yet (%s); will retry", journal.run_id, exc
@@ -130,8 +136,11 @@ class BackgroundWriter:
                 logger.warning("loopml: store upkeep failed (%s); will retry", exc)
         now = time.time()
         if journals and now - self._last_heartbeat >= self.settings.heartbeat_interval:
+            # An ingest marks its run alive in its own transaction: only idle runs need a beat.
+            idle = sorted({j.run_id for j in journals} - ingested)
             try:
-                self.backend.heartbeat(sorted({j.run_id for j in journals}))
+                if idle:
+                    self.backend.heartbeat(idle)
                 self._last_heartbeat = now
             except Exception as exc:
                 logger.warning("loopml: heartbeat failed (%s); will retry", exc)
