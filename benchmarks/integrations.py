@@ -270,7 +270,9 @@ def main() -> None:
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     unknown = sorted(set(modes) - set(MODES))
     if unknown or "none" not in modes:
-        parser.error(f"--modes takes some of {', '.join(MODES)}, 'none' included (got {args.modes!r})")
+        parser.error(
+            f"--modes takes some of {', '.join(MODES)}, 'none' included (got {args.modes!r})"
+        )
     print_machine(extra=_versions())
     names = [args.only] if args.only else list(WORKERS)
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
