@@ -225,6 +225,7 @@ def _every_bulk_upsert() -> list[tuple[object, list[str], list[str] | None, tupl
         artifacts,
         journals,
         metric_buckets,
+        metric_keys,
         metric_summary,
         metrics,
         params,
@@ -238,12 +239,18 @@ def _every_bulk_upsert() -> list[tuple[object, list[str], list[str] | None, tupl
         (metric_buckets, _ingest._BUCKET_KEY, _ingest._BUCKET_SET, _ingest._BUCKET_COLUMNS),
         (metric_summary, _ingest._SUMMARY_KEY, _ingest._SUMMARY_SET, _ingest._SUMMARY_COLUMNS),
         (params, ["run_id", "key"], None, ("run_id", "key", "value", "num")),
+        (metric_keys, ["name"], None, ("name",)),
         (tags, ["run_id", "key"], ["value"], ("run_id", "key", "value")),
         (artifacts, ["run_id", "name"], ["size", "sha256"], ("run_id", "name", "size", "sha256")),
         (journals, ["id"], ["offset"], ("id", "run_id", "offset", "created_at")),
         (runs, ["id"], ["status", "ended_at"], _sweeps._RUN_COLUMNS),
         (sweep_trials, ["sweep_id", "number"], ["state", "value"], _sweeps._TRIAL_COLUMNS),
-        (assignments, ["project_id", "annotator_id", "item_idx", "round"], None, ASSIGNMENT_COLUMNS),
+        (
+            assignments,
+            ["project_id", "annotator_id", "item_idx", "round"],
+            None,
+            ASSIGNMENT_COLUMNS,
+        ),
         (label_items, ["project_id", "idx"], None, ("project_id", "idx", "item_id")),
         (
             monitor_values,
@@ -276,3 +283,38 @@ def test_sqlite_upsert_text_is_what_sqlalchemy_compiles(shape: int) -> None:
     assert tuple(compiled.positiontup or ()) == columns
     ours = sqlite_upsert_sql(sqlite.dialect(), table, keys, update, columns)  # type: ignore[arg-type]
     assert ours == compiled.string
+
+
+def test_first_ingest_makes_project_and_keys_and_caches_them_only_once_committed(
+    store: Store,
+) -> None:
+    """A lazily created run's first segment brings a new project and new metric keys (on
+    SQLite in the segment's own transaction): a segment refused for its offset leaves neither
+    cached nor stored, and the accepted one stores and caches both."""
+    from loopml.store import OffsetMismatch
+
+    spec = {
+        "project": "fresh-project",
+        "name": "n",
+        "created_at": 1.0,
+        "attributes": {},
+        "params": {},
+        "tags": {},
+    }
+    store.runs.create("other", "p", "o", {}, {}, {}, journal_id="j-taken")
+    store.runs.ingest("j-taken", "other", Batch(points=[(0, 1.0, "seen", 1.0)]), 0, 5)
+    with pytest.raises(OffsetMismatch):  # the journal is at 5: a segment from 0 is refused
+        store.runs.ingest("j-taken", "other", Batch(points=[(1, 1.0, "never-stored", 2.0)]), 0, 9)
+    with store.engine.connect() as conn:
+        names = set(conn.execute(text("SELECT name FROM metric_keys")).scalars())
+    assert set(store.runs._key_ids) <= names  # whatever is cached is committed
+    if store.engine.dialect.name == "sqlite":  # one transaction: the refused segment's key too
+        assert "never-stored" not in names
+    batch = Batch(points=[(0, 1.0, "brand-new", 3.0)], create=spec)
+    assert store.cached_project_id("fresh-project") is None
+    assert store.runs.ingest("j-new", "r-new", batch, 0, 7)
+    pid = store.cached_project_id("fresh-project")
+    assert pid is not None and store.ensure_project("fresh-project") == pid
+    assert "brand-new" in store.runs._key_ids
+    record = store.runs.get("r-new")
+    assert record.project == "fresh-project" and record.metrics["brand-new"].last == 3.0
