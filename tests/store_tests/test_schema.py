@@ -318,3 +318,35 @@ def test_first_ingest_makes_project_and_keys_and_caches_them_only_once_committed
     assert "brand-new" in store.runs._key_ids
     record = store.runs.get("r-new")
     assert record.project == "fresh-project" and record.metrics["brand-new"].last == 3.0
+
+
+def _prepared() -> list[tuple[str, object]]:
+    from loopml.store import _ingest
+    from loopml.store._dialect import Prepared
+
+    return sorted((n, v) for n, v in vars(_ingest).items() if isinstance(v, Prepared))
+
+
+@pytest.mark.parametrize("name", [n for n, _ in _prepared()])
+def test_prepared_sqlite_text_is_what_sqlalchemy_compiles(name: str) -> None:
+    """Statements run on SQLite from their written-out text: text, parameter order and the
+    values the statement binds itself must be exactly SQLAlchemy's."""
+    from sqlalchemy.dialects import sqlite
+
+    prepared = dict(_prepared())[name]
+    compiled = prepared.stmt.compile(dialect=sqlite.dialect())  # type: ignore[attr-defined]
+    assert prepared.sqlite_sql == compiled.string  # type: ignore[attr-defined]
+    assert prepared.names == tuple(compiled.positiontup or ())  # type: ignore[attr-defined]
+    fixed = {k: v for k, v in compiled.params.items() if v is not None}
+    assert prepared.fixed == fixed  # type: ignore[attr-defined]
+
+
+def test_prepared_statements_fill_an_in_list_and_fall_back_for_an_empty_one(store: Store) -> None:
+    from loopml.store._ingest import _RUNS_EXIST_Q
+
+    _run(store, "a")
+    _run(store, "b")
+    with store.engine.connect() as conn:
+        assert set(_RUNS_EXIST_Q.run(conn, {"ids": ["a", "b", "zz"]}).scalars()) == {"a", "b"}
+        assert set(_RUNS_EXIST_Q.run(conn, {"ids": ["b"]}).scalars()) == {"b"}
+        assert list(_RUNS_EXIST_Q.run(conn, {"ids": []}).scalars()) == []
