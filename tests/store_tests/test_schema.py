@@ -321,10 +321,15 @@ def test_first_ingest_makes_project_and_keys_and_caches_them_only_once_committed
 
 
 def _prepared() -> list[tuple[str, object]]:
-    from loopml.store import _ingest
+    from loopml.store import _ingest, _runs
     from loopml.store._dialect import Prepared
 
-    return sorted((n, v) for n, v in vars(_ingest).items() if isinstance(v, Prepared))
+    return sorted(
+        (f"{m.__name__}.{n}", v)
+        for m in (_ingest, _runs)
+        for n, v in vars(m).items()
+        if isinstance(v, Prepared)
+    )
 
 
 @pytest.mark.parametrize("name", [n for n, _ in _prepared()])
@@ -343,6 +348,7 @@ def test_prepared_sqlite_text_is_what_sqlalchemy_compiles(name: str) -> None:
 
 def test_prepared_statements_fill_an_in_list_and_fall_back_for_an_empty_one(store: Store) -> None:
     from loopml.store._ingest import _RUNS_EXIST_Q
+    from loopml.store._runs import _KEY_IDS
 
     _run(store, "a")
     _run(store, "b")
@@ -350,3 +356,7 @@ def test_prepared_statements_fill_an_in_list_and_fall_back_for_an_empty_one(stor
         assert set(_RUNS_EXIST_Q.run(conn, {"ids": ["a", "b", "zz"]}).scalars()) == {"a", "b"}
         assert set(_RUNS_EXIST_Q.run(conn, {"ids": ["b"]}).scalars()) == {"b"}
         assert list(_RUNS_EXIST_Q.run(conn, {"ids": []}).scalars()) == []
+    ids = store.runs.intern_keys(["k1", "k2"])
+    with store.engine.connect() as conn:
+        rows = {r.name: r.id for r in _KEY_IDS.run(conn, {"names": ["k2", "k1", "nope"]})}
+    assert rows == {"k1": ids["k1"], "k2": ids["k2"]}

@@ -23,7 +23,7 @@ from loopml._values import decode_param
 from loopml.store import _search
 from loopml.store._artifacts import artifact_path, save_artifacts
 from loopml.store._backend import RunBackend
-from loopml.store._dialect import bulk_upsert, chunks
+from loopml.store._dialect import Prepared, bulk_upsert, chunks
 from loopml.store._engine import is_sqlite, read, run_write
 from loopml.store._ingest import decode_value, ingest_batch, insert_run
 from loopml.store._query import Node, SortKey, fields_of, parse_filter, parse_order_by
@@ -73,13 +73,18 @@ def _intern(conn: Connection, names: list[str]) -> dict[str, int]:
         bulk_upsert(conn, metric_keys, ["name"], None, ("name",), [(n,) for n in part])
     found: dict[str, int] = {}
     for part in chunks(names):
-        for r in conn.execute(_KEY_IDS, {"names": part}):
+        for r in _KEY_IDS.run(conn, {"names": part}):
             found[r.name] = r.id
     return found
 
 
-_KEY_IDS = select(metric_keys.c.id, metric_keys.c.name).where(
-    metric_keys.c.name.in_(bindparam("names", expanding=True))
+_KEY_IDS = Prepared(
+    select(metric_keys.c.id, metric_keys.c.name).where(
+        metric_keys.c.name.in_(bindparam("names", expanding=True))
+    ),
+    "SELECT metric_keys.id, metric_keys.name \nFROM metric_keys \nWHERE metric_keys.name "
+    "IN (__[POSTCOMPILE_names])",
+    ("names",),
 )
 
 
