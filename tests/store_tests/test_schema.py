@@ -360,3 +360,57 @@ def test_prepared_statements_fill_an_in_list_and_fall_back_for_an_empty_one(stor
     with store.engine.connect() as conn:
         rows = {r.name: r.id for r in _KEY_IDS.run(conn, {"names": ["k2", "k1", "nope"]})}
     assert rows == {"k1": ids["k1"], "k2": ids["k2"]}
+
+
+@pytest.mark.parametrize(
+    ("table_name", "columns"),
+    [
+        (
+            "runs",
+            (
+                "id",
+                "project_id",
+                "name",
+                "status",
+                "created_at",
+                "heartbeat_at",
+                "git_commit",
+                "git_dirty",
+                "command",
+                "host",
+                "pid",
+                "environment",
+                "sweep_id",
+                "ended_at",
+                "error",
+            ),
+        ),
+        ("runs", ("status", "name", "id", "project_id", "created_at")),  # any order given
+        ("params", ("run_id", "key", "value", "num")),
+        ("tags", ("run_id", "key", "value")),
+    ],
+)
+def test_sqlite_insert_text_is_what_sqlalchemy_compiles(
+    table_name: str, columns: tuple[str, ...]
+) -> None:
+    from sqlalchemy import bindparam
+    from sqlalchemy.dialects import sqlite
+
+    from loopml.store._dialect import sqlite_insert_sql
+
+    table = metadata.tables[table_name]
+    compiled = (
+        table.insert().values({c: bindparam(c) for c in columns}).compile(dialect=sqlite.dialect())
+    )
+    sql, order = sqlite_insert_sql(sqlite.dialect(), table, columns)
+    assert sql == compiled.string
+    assert tuple(columns[i] for i in order) == tuple(compiled.positiontup or ())
+
+
+def test_sqlite_insert_refuses_a_column_the_table_lacks() -> None:
+    from sqlalchemy.dialects import sqlite
+
+    from loopml.store._dialect import sqlite_insert_sql
+
+    with pytest.raises(ValueError, match="unconsumed column names for table runs: nope"):
+        sqlite_insert_sql(sqlite.dialect(), metadata.tables["runs"], ("id", "nope"))

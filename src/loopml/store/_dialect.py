@@ -160,3 +160,46 @@ class Prepared:
             else:
                 values.append(value)
         return conn.exec_driver_sql(sql, tuple(values))
+
+
+_INSERT_SQL: dict[tuple[str, tuple[str, ...]], tuple[str, tuple[int, ...]]] = {}
+
+
+def insert_rows(
+    conn: Connection, table: Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> None:
+    """INSERT ``rows`` (tuples in ``columns`` order) into ``table``.
+
+    On SQLite from the SQL text written out (what SQLAlchemy compiles for these columns, in the
+    table's column order: a test compares them), so that a new process's first run insert
+    compiles nothing; elsewhere through SQLAlchemy.
+    """
+    if not rows:
+        return
+    if conn.dialect.name != "sqlite":
+        conn.execute(table.insert(), [dict(zip(columns, r, strict=True)) for r in rows])
+        return
+    cached = _INSERT_SQL.get((table.name, columns))
+    if cached is None:
+        cached = _INSERT_SQL[(table.name, columns)] = sqlite_insert_sql(
+            conn.dialect, table, columns
+        )
+    sql, order = cached
+    conn.exec_driver_sql(sql, [tuple(r[i] for i in order) for r in rows])
+
+
+def sqlite_insert_sql(
+    dialect: Dialect, table: Table, columns: tuple[str, ...]
+) -> tuple[str, tuple[int, ...]]:
+    """SQLite's INSERT text for ``columns`` of ``table``, and the positions of ``columns`` in
+    its parameter order (the table's column order, as SQLAlchemy renders it)."""
+    unknown = [c for c in columns if c not in table.c]
+    if unknown:  # what SQLAlchemy's compiler would refuse as well
+        raise ValueError(f"unconsumed column names for table {table.name}: {', '.join(unknown)}")
+    ordered = [c.name for c in table.columns if c.name in columns]
+    quote = dialect.identifier_preparer.quote
+    sql = (
+        f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
+        f"({', '.join(quote(c) for c in ordered)}) VALUES ({', '.join('?' for _ in ordered)})"
+    )
+    return sql, tuple(columns.index(c) for c in ordered)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, select, update
 
 from loopml._errors import NotFoundError, OffsetMismatch
-from loopml.store._dialect import Prepared, bulk_upsert, chunks
+from loopml.store._dialect import Prepared, bulk_upsert, chunks, insert_rows
 from loopml.store._records import Batch, PackedPoints, Point
 from loopml.store._schema_runs import (
     BUCKET_STEPS,
@@ -201,32 +201,26 @@ def insert_run(
     final: dict[str, Any] | None = None,
 ) -> None:
     """Insert a run row with its first params and tags: ``running``, or ``final`` if given."""
-    conn.execute(
-        runs.insert(),
-        {
-            "id": run_id,
-            "project_id": project_id,
-            "name": spec["name"],
-            "status": "running",
-            "created_at": spec.get("created_at", now),
-            "heartbeat_at": now,
-            **spec["attributes"],
-            **(final or {}),
-        },
+    row = {
+        "id": run_id,
+        "project_id": project_id,
+        "name": spec["name"],
+        "status": "running",
+        "created_at": spec.get("created_at", now),
+        "heartbeat_at": now,
+        **spec["attributes"],
+        **(final or {}),
+    }
+    insert_rows(conn, runs, tuple(row), [tuple(row.values())])
+    insert_rows(
+        conn,
+        params,
+        ("run_id", "key", "value", "num"),
+        [(run_id, k, v, n) for k, (v, n) in spec["params"].items()],
     )
-    if spec["params"]:
-        conn.execute(
-            params.insert(),
-            [
-                {"run_id": run_id, "key": k, "value": v, "num": n}
-                for k, (v, n) in spec["params"].items()
-            ],
-        )
-    if spec["tags"]:
-        conn.execute(
-            tags.insert(),
-            [{"run_id": run_id, "key": k, "value": v} for k, v in spec["tags"].items()],
-        )
+    insert_rows(
+        conn, tags, ("run_id", "key", "value"), [(run_id, k, v) for k, v in spec["tags"].items()]
+    )
 
 
 def aggregate_points(
