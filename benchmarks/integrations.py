@@ -261,14 +261,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds per case")
     parser.add_argument("--only", choices=sorted(WORKERS), help="one framework only")
+    parser.add_argument(
+        "--modes",
+        default=",".join(MODES),
+        help="comma-separated cases to run (default: all); e.g. none,loopml while iterating",
+    )
     args = parser.parse_args()
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    unknown = sorted(set(modes) - set(MODES))
+    if unknown or "none" not in modes:
+        parser.error(
+            f"--modes takes some of {', '.join(MODES)}, 'none' included (got {args.modes!r})"
+        )
     print_machine(extra=_versions())
     names = [args.only] if args.only else list(WORKERS)
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
     errors: dict[tuple[str, str], str] = {}
     for rep in range(args.repeat):
         for name in names:
-            for mode in MODES:
+            for mode in modes:
                 if (name, mode) in errors:
                     continue
                 with temp_dir("bench-integrations-") as d:
@@ -354,6 +365,8 @@ def _rows(
     cpu_share: dict[str, float] = {}
     for mode in MODES[1:]:
         samples = results.get((name, mode))
+        if not samples and (name, mode) not in errors:
+            continue  # not asked for (--modes)
         if not samples:
             rows.append(
                 Row(

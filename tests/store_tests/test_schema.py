@@ -214,3 +214,203 @@ def test_migration_0008_marks_hand_tag_members_as_tagged_by_hand(
         ).all()
     assert [(int(r[0]), bool(r[1])) for r in rows] == [(1, True), (2, False)]
     engine.dispose()
+
+
+def _every_bulk_upsert() -> list[tuple[object, list[str], list[str] | None, tuple[str, ...]]]:
+    from loopml.store import _ingest, _sweeps
+    from loopml.store._labeling_rows import ASSIGNMENT_COLUMNS
+    from loopml.store._schema_labeling import assignments, label_items
+    from loopml.store._schema_monitors import monitor_values
+    from loopml.store._schema_runs import (
+        artifacts,
+        journals,
+        metric_buckets,
+        metric_keys,
+        metric_summary,
+        metrics,
+        params,
+        runs,
+        tags,
+    )
+    from loopml.store._schema_sweeps import sweep_trials
+
+    return [
+        (metrics, _ingest._METRIC_KEY, _ingest._METRIC_SET, _ingest._METRIC_COLUMNS),
+        (metric_buckets, _ingest._BUCKET_KEY, _ingest._BUCKET_SET, _ingest._BUCKET_COLUMNS),
+        (metric_summary, _ingest._SUMMARY_KEY, _ingest._SUMMARY_SET, _ingest._SUMMARY_COLUMNS),
+        (params, ["run_id", "key"], None, ("run_id", "key", "value", "num")),
+        (metric_keys, ["name"], None, ("name",)),
+        (tags, ["run_id", "key"], ["value"], ("run_id", "key", "value")),
+        (artifacts, ["run_id", "name"], ["size", "sha256"], ("run_id", "name", "size", "sha256")),
+        (journals, ["id"], ["offset"], ("id", "run_id", "offset", "created_at")),
+        (runs, ["id"], ["status", "ended_at"], _sweeps._RUN_COLUMNS),
+        (sweep_trials, ["sweep_id", "number"], ["state", "value"], _sweeps._TRIAL_COLUMNS),
+        (
+            assignments,
+            ["project_id", "annotator_id", "item_idx", "round"],
+            None,
+            ASSIGNMENT_COLUMNS,
+        ),
+        (label_items, ["project_id", "idx"], None, ("project_id", "idx", "item_id")),
+        (
+            monitor_values,
+            ["model", "window_seconds", "window_start", "metric"],
+            ["value", "n"],
+            ("model", "window_seconds", "window_start", "metric", "value", "n"),
+        ),
+    ]
+
+
+@pytest.mark.parametrize("shape", range(len(_every_bulk_upsert())))
+def test_sqlite_upsert_text_is_what_sqlalchemy_compiles(shape: int) -> None:
+    """bulk_upsert writes SQLite's upsert out by hand (no compile in a new process): the text
+    and the parameter order must be exactly SQLAlchemy's, quoting of reserved words included."""
+    from sqlalchemy import bindparam
+    from sqlalchemy.dialects import sqlite
+    from sqlalchemy.dialects.sqlite import insert
+
+    from loopml.store._dialect import sqlite_upsert_sql
+
+    table, keys, update, columns = _every_bulk_upsert()[shape]
+    stmt = insert(table)  # type: ignore[arg-type]
+    if update is None:
+        stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+    else:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=keys, set_={c: getattr(stmt.excluded, c) for c in update}
+        )
+    compiled = stmt.values({c: bindparam(c) for c in columns}).compile(dialect=sqlite.dialect())
+    assert tuple(compiled.positiontup or ()) == columns
+    ours = sqlite_upsert_sql(sqlite.dialect(), table, keys, update, columns)  # type: ignore[arg-type]
+    assert ours == compiled.string
+
+
+def test_first_ingest_makes_project_and_keys_and_caches_them_only_once_committed(
+    store: Store,
+) -> None:
+    """A lazily created run's first segment brings a new project and new metric keys (on
+    SQLite in the segment's own transaction): a segment refused for its offset leaves neither
+    cached nor stored, and the accepted one stores and caches both."""
+    from loopml.store import OffsetMismatch
+
+    spec = {
+        "project": "fresh-project",
+        "name": "n",
+        "created_at": 1.0,
+        "attributes": {},
+        "params": {},
+        "tags": {},
+    }
+    store.runs.create("other", "p", "o", {}, {}, {}, journal_id="j-taken")
+    store.runs.ingest("j-taken", "other", Batch(points=[(0, 1.0, "seen", 1.0)]), 0, 5)
+    with pytest.raises(OffsetMismatch):  # the journal is at 5: a segment from 0 is refused
+        store.runs.ingest("j-taken", "other", Batch(points=[(1, 1.0, "never-stored", 2.0)]), 0, 9)
+    with store.engine.connect() as conn:
+        names = set(conn.execute(text("SELECT name FROM metric_keys")).scalars())
+    assert set(store.runs._key_ids) <= names  # whatever is cached is committed
+    if store.engine.dialect.name == "sqlite":  # one transaction: the refused segment's key too
+        assert "never-stored" not in names
+    batch = Batch(points=[(0, 1.0, "brand-new", 3.0)], create=spec)
+    assert store.cached_project_id("fresh-project") is None
+    assert store.runs.ingest("j-new", "r-new", batch, 0, 7)
+    pid = store.cached_project_id("fresh-project")
+    assert pid is not None and store.ensure_project("fresh-project") == pid
+    assert "brand-new" in store.runs._key_ids
+    record = store.runs.get("r-new")
+    assert record.project == "fresh-project" and record.metrics["brand-new"].last == 3.0
+
+
+def _prepared() -> list[tuple[str, object]]:
+    from loopml.store import _ingest, _runs
+    from loopml.store._dialect import Prepared
+
+    return sorted(
+        (f"{m.__name__}.{n}", v)
+        for m in (_ingest, _runs)
+        for n, v in vars(m).items()
+        if isinstance(v, Prepared)
+    )
+
+
+@pytest.mark.parametrize("name", [n for n, _ in _prepared()])
+def test_prepared_sqlite_text_is_what_sqlalchemy_compiles(name: str) -> None:
+    """Statements run on SQLite from their written-out text: text, parameter order and the
+    values the statement binds itself must be exactly SQLAlchemy's."""
+    from sqlalchemy.dialects import sqlite
+
+    prepared = dict(_prepared())[name]
+    compiled = prepared.stmt.compile(dialect=sqlite.dialect())  # type: ignore[attr-defined]
+    assert prepared.sqlite_sql == compiled.string  # type: ignore[attr-defined]
+    assert prepared.names == tuple(compiled.positiontup or ())  # type: ignore[attr-defined]
+    fixed = {k: v for k, v in compiled.params.items() if v is not None}
+    assert prepared.fixed == fixed  # type: ignore[attr-defined]
+
+
+def test_prepared_statements_fill_an_in_list_and_fall_back_for_an_empty_one(store: Store) -> None:
+    from loopml.store._ingest import _RUNS_EXIST_Q
+    from loopml.store._runs import _KEY_IDS
+
+    _run(store, "a")
+    _run(store, "b")
+    with store.engine.connect() as conn:
+        assert set(_RUNS_EXIST_Q.run(conn, {"ids": ["a", "b", "zz"]}).scalars()) == {"a", "b"}
+        assert set(_RUNS_EXIST_Q.run(conn, {"ids": ["b"]}).scalars()) == {"b"}
+        assert list(_RUNS_EXIST_Q.run(conn, {"ids": []}).scalars()) == []
+    ids = store.runs.intern_keys(["k1", "k2"])
+    with store.engine.connect() as conn:
+        rows = {r.name: r.id for r in _KEY_IDS.run(conn, {"names": ["k2", "k1", "nope"]})}
+    assert rows == {"k1": ids["k1"], "k2": ids["k2"]}
+
+
+@pytest.mark.parametrize(
+    ("table_name", "columns"),
+    [
+        (
+            "runs",
+            (
+                "id",
+                "project_id",
+                "name",
+                "status",
+                "created_at",
+                "heartbeat_at",
+                "git_commit",
+                "git_dirty",
+                "command",
+                "host",
+                "pid",
+                "environment",
+                "sweep_id",
+                "ended_at",
+                "error",
+            ),
+        ),
+        ("runs", ("status", "name", "id", "project_id", "created_at")),  # any order given
+        ("params", ("run_id", "key", "value", "num")),
+        ("tags", ("run_id", "key", "value")),
+    ],
+)
+def test_sqlite_insert_text_is_what_sqlalchemy_compiles(
+    table_name: str, columns: tuple[str, ...]
+) -> None:
+    from sqlalchemy import bindparam
+    from sqlalchemy.dialects import sqlite
+
+    from loopml.store._dialect import sqlite_insert_sql
+
+    table = metadata.tables[table_name]
+    compiled = (
+        table.insert().values({c: bindparam(c) for c in columns}).compile(dialect=sqlite.dialect())
+    )
+    sql, order = sqlite_insert_sql(sqlite.dialect(), table, columns)
+    assert sql == compiled.string
+    assert tuple(columns[i] for i in order) == tuple(compiled.positiontup or ())
+
+
+def test_sqlite_insert_refuses_a_column_the_table_lacks() -> None:
+    from sqlalchemy.dialects import sqlite
+
+    from loopml.store._dialect import sqlite_insert_sql
+
+    with pytest.raises(ValueError, match="unconsumed column names for table runs: nope"):
+        sqlite_insert_sql(sqlite.dialect(), metadata.tables["runs"], ("id", "nope"))

@@ -108,3 +108,48 @@ def test_interrupted_copy_leaves_nothing_visible(session: object, tmp_path: Path
     folder = run.store.artifacts_dir / run.id
     assert not folder.exists() or list(folder.rglob("*")) == []
     assert run.store.runs.list_artifacts(run.id) == []
+
+
+def test_artifact_of_a_run_not_yet_stored_survives_sigkill(tmp_path: Path) -> None:
+    """log_artifact on the local store no longer ingests first: a process killed right after
+    it returns, before any ingest, still leaves the run, its points and the artifact."""
+    import os
+    import subprocess
+    import sys
+
+    from loopml._config import Settings
+    from loopml.store import Store
+    from loopml.tracking._recovery import recover
+
+    data_dir = tmp_path / "data"
+    src = tmp_path / "model.bin"
+    src.write_bytes(b"weights")
+    child = (
+        "import os, signal, sys, loopml\n"
+        "run = loopml.init(project='p', system_metrics=False)\n"
+        "run.log({'x': 1.0})\n"
+        "assert run.journal.ingested == 0  # nothing in the store yet\n"
+        "run.log_artifact(sys.argv[1], 'model.bin')\n"
+        "assert run.journal.ingested == 0\n"
+        "print(run.id, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
+    env.update({"LOOPML_DIR": str(data_dir), "LOOPML_FLUSH_INTERVAL": "600"})
+    proc = subprocess.run(
+        [sys.executable, "-c", child, str(src)], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == -9, proc.stderr
+    run_id = proc.stdout.strip()
+    store = Store(Settings(data_dir=data_dir))
+    try:
+        report = recover(store.runs, store.journals_dir, store.settings.stale_after)
+        assert report.journals == 1
+        record = store.runs.get(run_id)
+        assert record.status == "crashed"
+        assert record.metrics["x"].last == 1.0
+        [artifact] = store.runs.list_artifacts(run_id)
+        assert artifact.name == "model.bin"
+        assert store.runs.artifact_file(run_id, "model.bin").read_bytes() == b"weights"
+    finally:
+        store.close()

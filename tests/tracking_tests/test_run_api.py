@@ -210,6 +210,42 @@ def test_git_commit_and_dirty_flag(tmp_path: object, monkeypatch: pytest.MonkeyP
     assert git_state(str(repo)) == (commit, True)
     git_state.cache_clear()
     assert git_state(str(tmp_path)) == (None, None)
+    (repo / "sub" / "deeper").mkdir(parents=True)
+    git_state.cache_clear()
+    assert git_state(str(repo / "sub" / "deeper")) == (commit, True)  # found from below
+
+
+def test_git_is_not_started_outside_a_checkout(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No .git from the folder up (and no GIT_DIR): no git process at a run's start."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    from loopml.tracking import _environment
+
+    outside = Path(str(tmp_path)) / "plain"
+    outside.mkdir()
+    if _environment._maybe_in_git(str(outside)):
+        pytest.skip("the test folder is inside a git checkout")
+    started: list[object] = []
+
+    def fake_run(*args: object, **kwargs: object) -> subprocess.CompletedProcess[str]:
+        started.append(args)
+        return subprocess.CompletedProcess(args, 0, "abc\n", "")
+
+    monkeypatch.setattr(_environment.subprocess, "run", fake_run)
+    monkeypatch.delenv("GIT_DIR", raising=False)
+    _environment.git_state.cache_clear()
+    assert _environment.git_state(str(outside)) == (None, None)
+    assert started == []
+    # GIT_DIR can name a repository anywhere: then git is asked.
+    monkeypatch.setenv("GIT_DIR", os.fspath(outside))
+    _environment.git_state.cache_clear()
+    assert _environment.git_state(str(outside))[0] == "abc"
+    assert len(started) == 2
+    _environment.git_state.cache_clear()
 
 
 def test_a_started_run_is_visible_to_queries_at_once(session: object) -> None:
@@ -247,3 +283,50 @@ def test_a_lone_surrogate_in_a_filter_is_a_query_error_naming_the_position() -> 
         run.log_params({"model": "svc"})
     with pytest.raises(loopml.QueryError, match="position 16"):
         loopml.runs("p", where="params.model = '\ud800'")
+
+
+def test_writer_beats_only_for_runs_it_did_not_just_ingest(session: object) -> None:
+    """An ingest marks its run alive in the same transaction; the writer's heartbeat goes to the
+    idle runs only (and to none when every open run was ingested), and idle runs do get it."""
+    import dataclasses
+    import time
+
+    from loopml.tracking._writer import BackgroundWriter
+
+    s = session  # type: ignore[assignment]
+    busy = loopml.init(project="beats", system_metrics=False)
+    idle = loopml.init(project="beats", system_metrics=False)
+    idle.flush()  # its journal is all ingested: the next pass has nothing for it
+    for run in (busy, idle):  # only the writer below ingests them from here on
+        s.writer.remove(run.journal)  # type: ignore[attr-defined]
+    time.sleep(0.2)  # a pass of the session's writer under way ends
+    beats: list[list[str]] = []
+    backend = s.backend  # type: ignore[attr-defined]
+    real = backend.heartbeat
+
+    def spy(run_ids: list[str]) -> None:
+        beats.append(list(run_ids))
+        real(run_ids)
+
+    backend.heartbeat = spy  # type: ignore[method-assign]
+    settings = dataclasses.replace(s.settings, flush_interval=3600.0)  # type: ignore[attr-defined]
+    writer = BackgroundWriter(backend, settings)
+    try:
+        writer.add(busy.journal)
+        writer.add(idle.journal)
+        busy.log({"x": 1.0})
+        before = time.time()
+        writer.pass_once()
+        assert beats == [[idle.id]]
+        assert busy.record().heartbeat_at >= before  # touched by its ingest
+        writer._last_heartbeat = 0.0  # the next beat is due at once
+        writer.remove(idle.journal)
+        busy.log({"x": 2.0})
+        writer.pass_once()
+        assert beats == [[idle.id]]  # the one open run was just ingested: no beat needed
+        assert busy.record().metrics["x"].last == 2.0
+    finally:
+        writer.stop()
+        backend.heartbeat = real  # type: ignore[method-assign]
+        busy.finish()
+        idle.finish()

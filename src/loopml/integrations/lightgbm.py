@@ -17,7 +17,11 @@ from loopml.integrations._common import metric_key, require
 __all__ = ["BELOW_VERSION", "MIN_VERSION", "LoopmlCallback", "callback"]
 
 MIN_VERSION, BELOW_VERSION = "4.0", "5"
-_BATCH_SECONDS = 2.0  # each batch written is one more store transaction for the writer
+# Half the writer's default flush interval (1 s): what the callback holds back reaches the
+# journal before the writer's next pass, so the rounds are ingested in the background while
+# training goes on, not all on the training thread when the run ends. A batch written is a few
+# journal appends, not a store transaction (the writer makes one per pass, batches or not).
+_BATCH_SECONDS = 0.5
 _monotonic = time.monotonic
 
 
@@ -25,7 +29,7 @@ class LoopmlCallback:
     """A LightGBM callback (``callbacks=[...]``); make it with :func:`callback`.
 
     Per round it only keeps a reference to LightGBM's own list of results; they are turned
-    into metrics and written in batches, every 2 seconds and at the end. (A Python call on
+    into metrics and written in batches, every half second and at the end. (A Python call on
     a round's cold path costs tens of microseconds between LightGBM's rounds; one batch write
     costs a few per round.) Values held back are written when the run ends however it ends
     (the run's ``before_finish`` hook): early stopping, an exception, process exit. With
@@ -71,7 +75,7 @@ class LoopmlCallback:
         self._due = _monotonic() + _BATCH_SECONDS
 
     def flush(self) -> None:
-        """Write the rounds held back (called every 2 seconds, at the end, and by the run
+        """Write the rounds held back (called every half second, at the end, and by the run
         when it ends)."""
         pending, self._pending = self._pending, []
         self._due = _monotonic() + _BATCH_SECONDS

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, select, update
 
 from loopml._errors import NotFoundError, OffsetMismatch
-from loopml.store._dialect import bulk_upsert, chunks
+from loopml.store._dialect import Prepared, bulk_upsert, chunks, insert_rows
 from loopml.store._records import Batch, PackedPoints, Point
 from loopml.store._schema_runs import (
     BUCKET_STEPS,
@@ -69,23 +69,20 @@ def ingest_batch(
     row, for a journal that is complete and about to be deleted. A batch that ``create``s its
     run (the journal's first segment) inserts the run and the journal's row first.
     """
-    stored = conn.execute(
-        _OFFSET if conn.dialect.name == "sqlite" else _OFFSET_FOR_UPDATE, {"jid": journal_id}
-    ).scalar()
+    stored = _OFFSET_Q.run(conn, {"jid": journal_id}).scalar()
     fresh = False
     if stored is None:
         if batch.create is None or start != 0 or project_id is None:
             return False  # journal already closed, or its run deleted
-        if conn.execute(_RUN_EXISTS, {"rid": run_id}).first() is not None:
+        if _RUN_EXISTS_Q.run(conn, {"rid": run_id}).first() is not None:
             return False  # created and closed before; only the file was left behind
         # A run created and ended in one go (a short run) needs no journal row: nothing else
         # can know of the run before this transaction commits.
         one_shot = close and final is not None
         insert_run(conn, run_id, project_id, batch.create, now, final if one_shot else None)
         if not one_shot:
-            conn.execute(
-                journals.insert(),
-                {"id": journal_id, "run_id": run_id, "offset": 0, "created_at": now},
+            _NEW_JOURNAL_Q.run(
+                conn, {"id": journal_id, "run_id": run_id, "offset": 0, "created_at": now}
             )
         stored, fresh = 0, True
     if stored > start:
@@ -104,14 +101,14 @@ def ingest_batch(
     if fresh and close and final is not None:
         return True  # one shot: the row was inserted with its final status
     if close:
-        conn.execute(_CLOSE_JOURNAL, {"jid": journal_id})
+        _CLOSE_JOURNAL_Q.run(conn, {"jid": journal_id})
         # Another process still writing to this run (its own journal) decides how it ends.
-        if final is not None and conn.execute(_OTHER_JOURNAL, {"rid": run_id}).first() is not None:
+        if final is not None and _OTHER_JOURNAL_Q.run(conn, {"rid": run_id}).first() is not None:
             final = None
     else:
-        conn.execute(_ADVANCE_JOURNAL, {"jid": journal_id, "off": end})
+        _ADVANCE_JOURNAL_Q.run(conn, {"jid": journal_id, "off": end})
     if final is None:
-        conn.execute(_TOUCH_RUN, {"rid": run_id, "heartbeat_at": now})
+        _TOUCH_RUN_Q.run(conn, {"rid": run_id, "heartbeat_at": now})
     else:
         # A final status never overwrites another final one (a sweep may have marked the run
         # killed); ``crashed`` may be corrected by a run that turns out to be alive.
@@ -141,6 +138,58 @@ _SUMMARIES = select(metric_summary).where(
     metric_summary.c.run_id == bindparam("rid"),
     metric_summary.c.key_id.in_(bindparam("kids", expanding=True)),
 )
+_NEW_JOURNAL = journals.insert().values(
+    id=bindparam("id"),
+    run_id=bindparam("run_id"),
+    offset=bindparam("offset"),
+    created_at=bindparam("created_at"),
+)
+# On SQLite these run from their SQL text (``Prepared``): every one of them is on the path of a
+# training script's first ingest or its run's end, where compiling is most of their cost.
+_OFFSET_Q = Prepared(
+    _OFFSET,
+    'SELECT journals."offset" \nFROM journals \nWHERE journals.id = ?',
+    ("jid",),
+    other=_OFFSET_FOR_UPDATE,
+)
+_RUN_EXISTS_Q = Prepared(_RUN_EXISTS, "SELECT runs.id \nFROM runs \nWHERE runs.id = ?", ("rid",))
+_NEW_JOURNAL_Q = Prepared(
+    _NEW_JOURNAL,
+    'INSERT INTO journals (id, run_id, "offset", created_at) VALUES (?, ?, ?, ?)',
+    ("id", "run_id", "offset", "created_at"),
+)
+_CLOSE_JOURNAL_Q = Prepared(_CLOSE_JOURNAL, "DELETE FROM journals WHERE journals.id = ?", ("jid",))
+_OTHER_JOURNAL_Q = Prepared(
+    _OTHER_JOURNAL,
+    "SELECT journals.id \nFROM journals \nWHERE journals.run_id = ?\n LIMIT ? OFFSET ?",
+    ("rid", "param_1", "param_2"),
+    fixed={"param_1": 1, "param_2": 0},
+)
+_ADVANCE_JOURNAL_Q = Prepared(
+    _ADVANCE_JOURNAL, 'UPDATE journals SET "offset"=? WHERE journals.id = ?', ("off", "jid")
+)
+_TOUCH_RUN_Q = Prepared(
+    _TOUCH_RUN.values(heartbeat_at=bindparam("heartbeat_at")),
+    "UPDATE runs SET heartbeat_at=? WHERE runs.id = ?",
+    ("heartbeat_at", "rid"),
+)
+_BUCKETS_Q = Prepared(
+    _BUCKETS,
+    "SELECT metric_buckets.run_id, metric_buckets.key_id, metric_buckets.bucket, "
+    "metric_buckets.count, metric_buckets.lo_step, metric_buckets.lo_value, "
+    "metric_buckets.lo_ts, metric_buckets.hi_step, metric_buckets.hi_value, "
+    "metric_buckets.hi_ts \nFROM metric_buckets \nWHERE metric_buckets.run_id = ? AND "
+    "metric_buckets.key_id = ? AND metric_buckets.bucket BETWEEN ? AND ?",
+    ("rid", "kid", "lo", "hi"),
+)
+_SUMMARIES_Q = Prepared(
+    _SUMMARIES,
+    "SELECT metric_summary.run_id, metric_summary.key_id, metric_summary.last, "
+    "metric_summary.last_flag, metric_summary.last_step, metric_summary.min, "
+    "metric_summary.max, metric_summary.count \nFROM metric_summary \nWHERE "
+    "metric_summary.run_id = ? AND metric_summary.key_id IN (__[POSTCOMPILE_kids])",
+    ("rid", "kids"),
+)
 
 
 def insert_run(
@@ -152,32 +201,26 @@ def insert_run(
     final: dict[str, Any] | None = None,
 ) -> None:
     """Insert a run row with its first params and tags: ``running``, or ``final`` if given."""
-    conn.execute(
-        runs.insert(),
-        {
-            "id": run_id,
-            "project_id": project_id,
-            "name": spec["name"],
-            "status": "running",
-            "created_at": spec.get("created_at", now),
-            "heartbeat_at": now,
-            **spec["attributes"],
-            **(final or {}),
-        },
+    row = {
+        "id": run_id,
+        "project_id": project_id,
+        "name": spec["name"],
+        "status": "running",
+        "created_at": spec.get("created_at", now),
+        "heartbeat_at": now,
+        **spec["attributes"],
+        **(final or {}),
+    }
+    insert_rows(conn, runs, tuple(row), [tuple(row.values())])
+    insert_rows(
+        conn,
+        params,
+        ("run_id", "key", "value", "num"),
+        [(run_id, k, v, n) for k, (v, n) in spec["params"].items()],
     )
-    if spec["params"]:
-        conn.execute(
-            params.insert(),
-            [
-                {"run_id": run_id, "key": k, "value": v, "num": n}
-                for k, (v, n) in spec["params"].items()
-            ],
-        )
-    if spec["tags"]:
-        conn.execute(
-            tags.insert(),
-            [{"run_id": run_id, "key": k, "value": v} for k, v in spec["tags"].items()],
-        )
+    insert_rows(
+        conn, tags, ("run_id", "key", "value"), [(run_id, k, v) for k, v in spec["tags"].items()]
+    )
 
 
 def aggregate_points(
@@ -317,8 +360,7 @@ def _lock_runs(conn: Connection, run_ids: set[str]) -> None:
     checked for each point, once per batch (``metrics`` has none, see ``_schema_runs``)."""
     if not run_ids:
         return
-    stmt = _RUNS_EXIST if conn.dialect.name == "sqlite" else _RUNS_EXIST_LOCKED
-    found = set(conn.execute(stmt, {"ids": sorted(run_ids)}).scalars())
+    found = set(_RUNS_EXIST_Q.run(conn, {"ids": sorted(run_ids)}).scalars())
     if len(found) < len(run_ids):
         missing = ", ".join(sorted(run_ids - found))
         raise NotFoundError(
@@ -328,6 +370,12 @@ def _lock_runs(conn: Connection, run_ids: set[str]) -> None:
 
 _RUNS_EXIST = select(runs.c.id).where(runs.c.id.in_(bindparam("ids", expanding=True)))
 _RUNS_EXIST_LOCKED = _RUNS_EXIST.with_for_update(read=True, key_share=True)
+_RUNS_EXIST_Q = Prepared(
+    _RUNS_EXIST,
+    "SELECT runs.id \nFROM runs \nWHERE runs.id IN (__[POSTCOMPILE_ids])",
+    ("ids",),
+    other=_RUNS_EXIST_LOCKED,
+)
 
 
 def _bucket_points(
@@ -354,8 +402,8 @@ def _merge_buckets(conn: Connection, run_id: str, new: dict[tuple[int, int], lis
     for kid, bucket in new:
         by_key.setdefault(kid, []).append(bucket)
     for kid, buckets in by_key.items():
-        for old in conn.execute(
-            _BUCKETS, {"rid": run_id, "kid": kid, "lo": min(buckets), "hi": max(buckets)}
+        for old in _BUCKETS_Q.run(
+            conn, {"rid": run_id, "kid": kid, "lo": min(buckets), "hi": max(buckets)}
         ):
             b = new.get((kid, old.bucket))
             if b is None:
@@ -370,7 +418,7 @@ def _merge_buckets(conn: Connection, run_id: str, new: dict[tuple[int, int], lis
 def _merge_summaries(conn: Connection, run_id: str, agg: dict[int, list[Any]]) -> None:
     """Fold the stored per-key summaries into ``agg`` ([last_step, last, min, max, count])."""
     for part in chunks(list(agg)):
-        for old in conn.execute(_SUMMARIES, {"rid": run_id, "kids": part}):
+        for old in _SUMMARIES_Q.run(conn, {"rid": run_id, "kids": part}):
             a = agg[old.key_id]
             if old.last_step > a[0]:
                 a[0], a[1] = old.last_step, decode_value(old.last, old.last_flag)

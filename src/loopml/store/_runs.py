@@ -23,8 +23,8 @@ from loopml._values import decode_param
 from loopml.store import _search
 from loopml.store._artifacts import artifact_path, save_artifacts
 from loopml.store._backend import RunBackend
-from loopml.store._dialect import chunks, upsert
-from loopml.store._engine import read, run_write
+from loopml.store._dialect import Prepared, bulk_upsert, chunks
+from loopml.store._engine import is_sqlite, read, run_write
 from loopml.store._ingest import decode_value, ingest_batch, insert_run
 from loopml.store._query import Node, SortKey, fields_of, parse_filter, parse_order_by
 from loopml.store._records import ArtifactRecord, Batch, MetricSummary, RunRecord
@@ -101,6 +101,27 @@ def _resolve(conn: Connection, run_id: str, exact_checked: bool = False) -> str:
     return str(found[0])
 
 
+def _intern(conn: Connection, names: list[str]) -> dict[str, int]:
+    """Ids for metric key ``names``, inserting the missing ones, within ``conn``'s write."""
+    for part in chunks(names):
+        bulk_upsert(conn, metric_keys, ["name"], None, ("name",), [(n,) for n in part])
+    found: dict[str, int] = {}
+    for part in chunks(names):
+        for r in _KEY_IDS.run(conn, {"names": part}):
+            found[r.name] = r.id
+    return found
+
+
+_KEY_IDS = Prepared(
+    select(metric_keys.c.id, metric_keys.c.name).where(
+        metric_keys.c.name.in_(bindparam("names", expanding=True))
+    ),
+    "SELECT metric_keys.id, metric_keys.name \nFROM metric_keys \nWHERE metric_keys.name "
+    "IN (__[POSTCOMPILE_names])",
+    ("names",),
+)
+
+
 class RunStore(RunBackend):
     """Runs on a :class:`Store`: the local implementation of :class:`RunBackend`.
 
@@ -144,23 +165,7 @@ class RunStore(RunBackend):
         """Ids for metric key names, creating the missing ones (ids never change)."""
         missing = sorted({n for n in names if n not in self._key_ids})
         if missing:
-
-            def write(conn: Connection) -> dict[str, int]:
-                for part in chunks(missing):
-                    conn.execute(
-                        upsert(conn, metric_keys, ["name"], None), [{"name": n} for n in part]
-                    )
-                found: dict[str, int] = {}
-                for part in chunks(missing):
-                    for r in conn.execute(
-                        select(metric_keys.c.id, metric_keys.c.name).where(
-                            metric_keys.c.name.in_(part)
-                        )
-                    ):
-                        found[r.name] = r.id
-                return found
-
-            self._key_ids.update(run_write(self._engine, write))
+            self._key_ids.update(run_write(self._engine, lambda conn: _intern(conn, missing)))
         return self._key_ids
 
     def open_journal(self, journal_id: str, run_id: str) -> None:
@@ -182,14 +187,50 @@ class RunStore(RunBackend):
     ) -> bool:
         """Write journal bytes ``start:end`` once; raises OffsetMismatch when out of step."""
         names = [p[2] for p in batch.points] + (batch.packed.keys if batch.packed else [])
-        key_ids = self.intern_keys(names) if names else self._key_ids
-        pid = self._store.ensure_project(batch.create["project"]) if batch.create else None
-        return run_write(
-            self._engine,
-            lambda conn: ingest_batch(
+        project = batch.create["project"] if batch.create else None
+        if not is_sqlite(self._engine):
+            # PostgreSQL: new keys and projects commit on their own, so that many writers
+            # ingesting at once do not hold each other's key rows until their batches commit.
+            key_ids = self.intern_keys(names) if names else self._key_ids
+            pid = self._store.ensure_project(project) if project is not None else None
+            return run_write(
+                self._engine,
+                lambda conn: ingest_batch(
+                    conn,
+                    journal_id,
+                    run_id,
+                    batch,
+                    key_ids,
+                    start,
+                    end,
+                    time.time(),
+                    final,
+                    close,
+                    pid,
+                ),
+            )
+        # SQLite lets one writer in at a time anyway: the new keys and the project are made in
+        # the batch's own transaction (a process's first ingest: one commit, not three), and
+        # cached once it commits.
+        missing = sorted({n for n in names if n not in self._key_ids})
+        cached_pid = self._store.cached_project_id(project) if project is not None else None
+
+        def write(conn: Connection) -> tuple[bool, dict[str, int], int | None]:
+            new_ids = _intern(conn, missing) if missing else {}
+            key_ids = {**self._key_ids, **new_ids} if new_ids else self._key_ids
+            pid = cached_pid
+            if project is not None and pid is None:
+                pid = self._store.project_id(conn, project, create=True)
+            done = ingest_batch(
                 conn, journal_id, run_id, batch, key_ids, start, end, time.time(), final, close, pid
-            ),
-        )
+            )
+            return done, new_ids, pid
+
+        done, new_ids, pid = run_write(self._engine, write)
+        self._key_ids.update(new_ids)
+        if project is not None and cached_pid is None and pid is not None:
+            self._store.remember_project_id(project, pid)
+        return done
 
     def journal_offset(self, journal_id: str) -> int | None:
         """How far a journal has been ingested (None once it is closed or its run deleted)."""

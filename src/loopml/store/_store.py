@@ -98,6 +98,14 @@ class Store:
             pid = conn.execute(select(projects.c.id).where(projects.c.name == name)).scalar()
         return None if pid is None else int(pid)
 
+    def cached_project_id(self, name: str) -> int | None:
+        """The id of project ``name`` if this store has seen it committed, else None."""
+        return self._project_ids.get(name)
+
+    def remember_project_id(self, name: str, pid: int) -> None:
+        """Cache the id of project ``name``, made or read by a write that has committed."""
+        self._project_ids[name] = pid
+
     def ensure_project(self, name: str) -> int:
         """The id of project ``name``, creating it in a transaction of its own when missing.
 

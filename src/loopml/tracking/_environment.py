@@ -29,9 +29,30 @@ _KEY_PACKAGES = (
 )
 
 
+def _maybe_in_git(cwd: str) -> bool:
+    """False only when no folder from ``cwd`` up holds a ``.git`` entry or is a bare
+    repository, and no ``GIT_DIR`` points elsewhere: then git would find no repository either,
+    and starting it (milliseconds of a run's start) is skipped."""
+    if os.environ.get("GIT_DIR"):
+        return True
+    path = os.path.abspath(cwd)
+    while True:
+        if os.path.exists(os.path.join(path, ".git")) or (
+            os.path.isfile(os.path.join(path, "HEAD"))
+            and os.path.isdir(os.path.join(path, "objects"))
+        ):
+            return True
+        parent = os.path.dirname(path)
+        if parent == path:
+            return False
+        path = parent
+
+
 @functools.lru_cache(maxsize=8)
 def git_state(cwd: str) -> tuple[str | None, bool | None]:
     """``(commit, dirty)`` of the git checkout containing ``cwd``, or ``(None, None)``."""
+    if not _maybe_in_git(cwd):
+        return None, None
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5

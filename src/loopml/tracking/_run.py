@@ -151,8 +151,13 @@ class Run(BaseRun):
     def log_artifact(self, path: str, name: str | None = None) -> list[str]:
         """Copy a file or folder into the run's artifacts; returns the stored names."""
         self._check_open()
-        self.flush()  # a lazily created run gets its row first (a team server checks the run)
-        records = self._session.backend.copy_artifacts(self.id, path, name)
+        session = self._session
+        if session.backend is not session.store.runs:
+            # A team server checks the run: a lazily created one gets its row first. The local
+            # store copies files without reading the row (the artifact record lands with the
+            # journal's next ingest, after the run's own), so no transaction is spent here.
+            self.flush()
+        records = session.backend.copy_artifacts(self.id, path, name)
         with self._lock:
             self._append(artifacts_record(records))
         return [r["name"] for r in records]

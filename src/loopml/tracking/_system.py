@@ -13,7 +13,6 @@ import os
 import threading
 import time
 import warnings
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from loopml._errors import LoopmlError
@@ -163,12 +162,16 @@ class _Reader:
         return out
 
 
-@dataclass
 class _Watch:
-    run: Run
-    interval: float
-    due: float
-    sample: int = 0
+    # A plain class, not a dataclass: making one costs about a millisecond at import, which
+    # here is inside the first loopml.init() of every process.
+    __slots__ = ("due", "interval", "run", "sample")
+
+    def __init__(self, run: Run, interval: float, due: float) -> None:
+        self.run = run
+        self.interval = interval
+        self.due = due
+        self.sample = 0
 
 
 _LINGER_SECONDS = 1.0

@@ -79,7 +79,7 @@ def flush(
                 journal.ingested = exc.stored  # someone else ingested part; continue from there
                 continue
             journal.ingested = segment.end
-            return stored
+            return bool(stored)
         return False
 
 
@@ -112,7 +112,7 @@ def _upload(
         start += cut
         journal.ingested = start
         if last:
-            return stored
+            return bool(stored)
         data = data[cut:]
 
 
