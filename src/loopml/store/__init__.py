@@ -88,6 +88,7 @@ _EXPORTS = {
         "PredictionStore",
         "SchemaChange",
     ),
+    "loopml.store._sweep_journal": ("SweepJournal",),
     "loopml.store._query": (
         "parse_filter",
         "parse_order_by",
@@ -252,6 +253,9 @@ if TYPE_CHECKING:
     from loopml.store._store import (
         Store,
     )
+    from loopml.store._sweep_journal import (
+        SweepJournal,
+    )
     from loopml.store._sweep_records import (
         SweepInfo,
         SweepRecord,
@@ -341,6 +345,7 @@ __all__ = [
     "ServiceLock",
     "Store",
     "SweepInfo",
+    "SweepJournal",
     "SweepRecord",
     "SweepStore",
     "SweepSummary",
