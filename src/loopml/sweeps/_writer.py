@@ -13,12 +13,21 @@ runs on another core. The store process exits when its sweep ends: a fork left r
 hold copies of every file and socket this process had open when it forked (a browser driver's
 pipes, a server's socket) and keep them from ever closing.
 
-Crash safety is the thread writer's: a trial counts as stored once its batch is acknowledged.
-The driver keeps every batch until the store process acknowledges it; if the store process
-dies, the driver opens the store itself, writes the unacknowledged batches again (the writes are
-upserts) and goes on with a ``TrialWriter``. If the driver dies, the store process has written
-every batch it received before it sees the pipe close; trials still running are left
-``running`` and run again on resume, as with the thread writer.
+Until the store is open, the store process keeps every message it receives in the sweep's
+journal (``store/_sweep_journal.py``) and acknowledges it as *kept*: a sweep that ends before
+then (a fresh process's short first sweep) returns at once, and the store process stores it all
+behind; readers in this process wait for it (``loopml._handoff``), and opening the store
+anywhere replays the journal of a store process that died. Once the store is open, the sweep
+waits for its batches to be stored, as with the thread writer, and a write's error is raised in
+the sweep.
+
+Crash safety is the thread writer's: a trial counts as stored once its batch is acknowledged
+(stored, or kept in the journal). The driver keeps every batch until then; if the store process
+dies, the driver opens the store itself (which replays what the journal kept), writes the
+unacknowledged batches again (the writes are upserts) and goes on with a ``TrialWriter``. If the
+driver dies, the store process has written every batch it received before it sees the pipe
+close; trials still running are left ``running`` and run again on resume, as with the thread
+writer.
 """
 
 from __future__ import annotations
@@ -203,6 +212,8 @@ def _store_main(
         journals.finish_all(stored=False)
         raise
     sys.setswitchinterval(interval)
+    # The store is open: from now on the driver waits until its batches are stored.
+    journals.stop_keeping()
     attributes: dict[str, dict[str, Any]] = {}
     held: list[Any] = []  # a message read while gathering writes, handled next
     while True:
@@ -262,7 +273,8 @@ def _store_main(
 class _Journals:
     """The store process's sweep journals (see ``store/_sweep_journal.py``), one per sweep.
 
-    The reader thread keeps each message in its sweep's journal before it is handled; the main
+    Until the store is open, the reader thread keeps each message in its sweep's journal before
+    it is handled (after that the driver waits for the store, so nothing more is kept); the main
     thread deletes a sweep's journal once everything in it is stored, and keeps it (for the
     next opening of the store to replay) if a write failed.
     """
@@ -276,6 +288,12 @@ class _Journals:
         self._lock = threading.Lock()
         self._open: dict[str, SweepJournal] = {}
         self._failed: set[str] = set()
+        self._keeping = True
+
+    def stop_keeping(self) -> None:
+        """The store is open: keep nothing more (what was kept is stored, then deleted)."""
+        with self._lock:
+            self._keeping = False
 
     def keep(self, msg: tuple[Any, ...], raw: bytes) -> tuple[Any, ...] | None:
         """Keep ``msg`` in its sweep's journal: the "kept" reply to send, or None."""
@@ -284,6 +302,8 @@ class _Journals:
             return None
         SweepJournal = self._journal_type  # imported by the main thread
         with self._lock:
+            if not self._keeping:
+                return None
             journal = self._open.get(msg[1])
             if kind == "create":
                 new: NewSweep = msg[2]
