@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import sqlite3
+from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
@@ -49,6 +51,61 @@ def test_running_every_migration_builds_the_declared_schema(backend_settings: ob
         )
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
     engine.dispose()
+
+
+def test_the_rendered_sqlite_schema_is_what_create_all_emits() -> None:
+    """A new SQLite store runs pre-rendered DDL; it must still be the declared tables' own."""
+    from loopml.store._schema_sqlite import SQLITE_DDL, SQLITE_DDL_REVISION, render_sqlite_ddl
+
+    assert SQLITE_DDL_REVISION == SCHEMA_REVISION, "run: python -m loopml.store._schema_sqlite"
+    assert render_sqlite_ddl() == SQLITE_DDL, "run: python -m loopml.store._schema_sqlite"
+
+
+def _sqlite_shape(path: Path) -> dict[str, object]:
+    """Every table's columns, indexes (with their columns) and foreign keys, and the revision."""
+    db = sqlite3.connect(path)
+    try:
+        shape: dict[str, object] = {
+            "revision": db.execute("SELECT version_num FROM alembic_version").fetchall()
+        }
+        names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for name in sorted(names):
+            indexes = {}
+            for idx in db.execute(f"PRAGMA index_list('{name}')").fetchall():
+                columns = db.execute(f"PRAGMA index_info('{idx[1]}')").fetchall()
+                # Unnamed (autoindex) names depend on creation order; key them by their columns.
+                key = idx[1] if not idx[1].startswith("sqlite_autoindex") else repr(columns)
+                indexes[key] = (idx[2], idx[3], columns)  # unique, origin, columns
+            shape[name] = {
+                "columns": db.execute(f"PRAGMA table_info('{name}')").fetchall(),
+                "indexes": indexes,
+                "foreign_keys": sorted(
+                    r[2:] for r in db.execute(f"PRAGMA foreign_key_list('{name}')").fetchall()
+                ),
+                "without_rowid": "WITHOUT ROWID"
+                in db.execute("SELECT sql FROM sqlite_master WHERE name = ?", (name,))
+                .fetchone()[0]
+                .upper(),
+            }
+        return shape
+    finally:
+        db.close()
+
+
+def test_a_new_sqlite_store_equals_one_migrated_step_by_step(tmp_path: Path) -> None:
+    """Tables, columns, indexes, foreign keys and ``alembic_version``, compared through SQLite."""
+    from loopml._config import Settings
+    from loopml.store._engine import make_engine
+    from loopml.store._migrate import _upgrade
+
+    fresh = Store(Settings(data_dir=tmp_path / "fresh"))  # the pre-rendered DDL
+    fresh.close()
+    migrated_path = tmp_path / "migrated.db"
+    engine = make_engine(f"sqlite:///{migrated_path}")
+    run_write(engine, lambda conn: _upgrade(conn, fresh_from_metadata=False))
+    engine.dispose()
+    fresh_path = Path(fresh.engine.url.database or "")
+    assert _sqlite_shape(fresh_path) == _sqlite_shape(migrated_path)
 
 
 def test_reopening_does_not_migrate_again(store: Store) -> None:

@@ -9,12 +9,14 @@ before it sees the driver gone.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -174,8 +176,11 @@ def test_store_process_writes_the_sweep_and_its_trials(tmp_path: Path) -> None:
     proc = _writer._PROCESS
     assert proc is not None and proc.alive()
     writer.close("finished")
-    assert not proc.alive() and _writer._PROCESS is None
+    # Closed before its store was open, the sweep returned once the store process had kept its
+    # messages in the sweep's journal; opening the store here waits until they are stored.
+    assert _writer._PROCESS is None
     assert _open(settings).get("s2").status == "finished"
+    assert not proc.alive()
 
 
 def test_a_killed_store_process_loses_no_trial(tmp_path: Path) -> None:
@@ -254,6 +259,7 @@ def test_a_killed_driver_loses_no_trial_it_sent(tmp_path: Path) -> None:
 def test_a_failed_write_is_raised_in_the_driver(tmp_path: Path) -> None:
     settings = Settings.from_env({"LOOPML_DIR": str(tmp_path / "data")})
     writer = ProcessWriter(settings, _new(), lambda: _open(settings), dict)
+    assert writer.cached() == {}  # once the store is open, a sweep waits for its writes
     bad = _trial(1)
     bad.state = "no-such-state"  # the store rejects it (unknown run status)
     writer.submit([bad])
@@ -275,3 +281,103 @@ def test_replies_left_by_an_interrupted_sweep_are_ignored(tmp_path: Path) -> Non
     assert record.id == "b" and record.status == "finished"
     assert [t.number for t in _open(settings).load_trials("b")] == [0, 1, 2, 3]
     assert [t.number for t in _open(settings).load_trials("a")] == [0, 1, 2]
+
+
+# -- returning before the store is open -----------------------------------------------------------
+_LOCKER = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("PRAGMA journal_mode=WAL")  # as loopml's: connecting needs no lock then
+db.execute("BEGIN IMMEDIATE")
+print("LOCKED", flush=True)
+sys.stdin.readline()  # until the test lets go (forks hold the pipe: no EOF)
+db.execute("ROLLBACK")
+"""
+
+
+@contextlib.contextmanager
+def _store_locked(data: Path) -> Iterator[None]:
+    """Hold a new SQLite store's write lock (from another process: a SQLite connection must not
+    be open across a fork): a store process cannot create the store's tables meanwhile."""
+    data.mkdir(parents=True, exist_ok=True)
+    locker = subprocess.Popen(
+        [sys.executable, "-c", _LOCKER, str(data / "loopml.db")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert locker.stdout is not None and locker.stdout.readline().strip() == "LOCKED"
+        yield
+    finally:
+        locker.communicate("go\n", timeout=60)
+
+
+def test_a_write_failing_after_the_sweep_returned_stays_in_its_journal(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings.from_env({"LOOPML_DIR": str(tmp_path / "data")})
+    with _store_locked(tmp_path / "data"):
+        writer = ProcessWriter(settings, _new(), lambda: _open(settings), dict)
+        bad = _trial(1)
+        bad.state = "no-such-state"
+        writer.submit([_trial(0), bad])
+        record = writer.close("finished")  # kept in the journal: the store is not open yet
+        assert record.status == "finished" and _writer._PROCESS is None
+    store = Store(settings)  # waits for the store process, then replays what it kept
+    assert store.sweeps.get("s1").status == "finished"
+    assert store.sweeps.load_trials("s1") == []  # the failed transaction held both trials
+    journals = tmp_path / "data" / "sweep-journals"
+    assert [p.name for p in journals.iterdir()] == ["s1.journal.failed"]
+    err = capfd.readouterr().err
+    assert "could not store sweep s1" in err and "no-such-state" in err
+    assert "could not store the sweep journal s1.journal" in err
+    Store(settings).close()  # a failed journal is set aside, not retried at every opening
+
+
+_KILLED_STORE = """
+import multiprocessing, os, signal, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+import loopml
+from tests.sweeps_tests._objectives import quadratic
+from tests.sweeps_tests.test_first_sweep import _store_locked
+data = os.environ["LOOPML_DIR"]
+with _store_locked(Path(data)):
+    sweep = loopml.sweep(quadratic, {"x": loopml.uniform(0, 1)}, n_trials=60, sampler="random",
+                         seed=0, cache=False, progress=False, project="kept")
+    (store,) = [p for p in multiprocessing.active_children() if p.name == "loopml-sweep-store"]
+    assert sorted(os.listdir(os.path.join(data, "sweep-journals"))) == [sweep.id + ".journal"]
+    os.kill(store.pid, signal.SIGKILL)  # nothing it kept is stored yet
+    store.join()
+print("SWEEP", sweep.id, flush=True)
+os._exit(0)
+"""
+
+
+def test_trials_kept_by_a_killed_store_process_are_stored_at_the_next_opening(
+    tmp_path: Path,
+) -> None:
+    env = {**os.environ, "LOOPML_DIR": str(tmp_path / "data")}
+    done = subprocess.run(
+        [sys.executable, "-c", _KILLED_STORE, str(ROOT)], env=env, cwd=tmp_path,
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    sweep_id = done.stdout.split("SWEEP ", 1)[1].split()[0]
+    settings = Settings.from_env({"LOOPML_DIR": str(tmp_path / "data")})
+    sweeps = Store(settings).sweeps  # opening the store replays the dead process's journal
+    assert sweeps.get(sweep_id).status == "finished"
+    rows = sweeps.load_trials(sweep_id)
+    assert [t.number for t in rows] == list(range(60))
+    assert {t.state for t in rows} == {"finished"} and all(t.value is not None for t in rows)
+    assert sweeps.store.runs.count("kept", None) == 60
+    assert list((tmp_path / "data" / "sweep-journals").iterdir()) == []
+
+
+def test_a_reader_in_the_sweeping_process_sees_every_trial(tmp_path: Path) -> None:
+    settings = Settings.from_env({"LOOPML_DIR": str(tmp_path / "data")})
+    with _store_locked(tmp_path / "data"):
+        writer = ProcessWriter(settings, _new(), lambda: _open(settings), dict)
+        writer.submit([_trial(n) for n in range(20)])
+        writer.close("finished")
+    # Not stored yet when close returned; a store opened in this process waits for them.
+    assert [t.number for t in _open(settings).load_trials("s1")] == list(range(20))

@@ -90,6 +90,7 @@ _EXPORTS = {
         "PredictionStore",
         "SchemaChange",
     ),
+    "loopml.store._sweep_journal": ("SweepJournal",),
     "loopml.store._query": (
         "parse_filter",
         "parse_order_by",
@@ -255,6 +256,9 @@ if TYPE_CHECKING:
     from loopml.store._store import (
         Store,
     )
+    from loopml.store._sweep_journal import (
+        SweepJournal,
+    )
     from loopml.store._sweep_records import (
         SweepInfo,
         SweepRecord,
@@ -345,6 +349,7 @@ __all__ = [
     "ServiceLock",
     "Store",
     "SweepInfo",
+    "SweepJournal",
     "SweepRecord",
     "SweepStore",
     "SweepSummary",

@@ -56,9 +56,7 @@ def _upgrade(conn: Connection, fresh_from_metadata: bool = True) -> None:
         return
     _check_known(revision, conn.engine)
     if revision is None and fresh_from_metadata:
-        from loopml.store._schema import metadata
-
-        metadata.create_all(conn)
+        _create_at_head(conn)
         conn.execute(
             text(
                 "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
@@ -76,3 +74,21 @@ def _upgrade(conn: Connection, fresh_from_metadata: bool = True) -> None:
     config.set_main_option("script_location", str(_MIGRATIONS_DIR))
     config.attributes["connection"] = conn
     command.upgrade(config, SCHEMA_REVISION)
+
+
+def _create_at_head(conn: Connection) -> None:
+    """Create every declared table in an empty database (the caller stamps the revision).
+
+    SQLite runs the pre-rendered statements of ``_schema_sqlite`` (``create_all``'s own output,
+    checked by a test) and skips compiling some forty tables on a new user's first run.
+    """
+    if is_sqlite(conn.engine):
+        from loopml.store._schema_sqlite import SQLITE_DDL, SQLITE_DDL_REVISION
+
+        if SQLITE_DDL_REVISION == SCHEMA_REVISION:
+            for statement in SQLITE_DDL:
+                conn.exec_driver_sql(statement)
+            return
+    from loopml.store._schema import metadata
+
+    metadata.create_all(conn)

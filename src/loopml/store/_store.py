@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, func, select
 
 from loopml._config import Settings
+from loopml._handoff import wait_for_handoffs
 from loopml.store._dialect import upsert
 from loopml.store._engine import checkpoint, make_engine, read, run_write
 from loopml.store._migrate import ensure_schema
 from loopml.store._records import ProjectInfo
 from loopml.store._schema_runs import projects, runs
+from loopml.store._sweep_journal import replay_sweep_journals
 
 if TYPE_CHECKING:
     from loopml.store._datasets import DatasetStore
@@ -56,6 +58,8 @@ class Store:
     """
 
     def __init__(self, settings: Settings | None = None) -> None:
+        # A sweep of this process may still be storing trials it returned with: read them too.
+        wait_for_handoffs()
         self.settings = settings or Settings.from_env()
         self.data_dir = Path(self.settings.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -64,6 +68,8 @@ class Store:
         ensure_schema(self.engine)
         self._project_ids: dict[str, int] = {}
         _LIVE_STORES.add(self)
+        # Trials a dead sweep store process kept but had not stored (see ``_sweep_journal``).
+        replay_sweep_journals(self)
 
     # -- folders -------------------------------------------------------------------------------
     @property
