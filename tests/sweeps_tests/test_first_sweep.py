@@ -381,3 +381,28 @@ def test_a_reader_in_the_sweeping_process_sees_every_trial(tmp_path: Path) -> No
         writer.close("finished")
     # Not stored yet when close returned; a store opened in this process waits for them.
     assert [t.number for t in _open(settings).load_trials("s1")] == list(range(20))
+
+
+class _Planted:
+    """Stands for any global a planted journal might name (os.system, say)."""
+
+
+def test_a_journal_naming_any_other_global_is_refused_not_imported(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import base64
+    import pickle
+
+    settings = Settings.from_env({"LOOPML_DIR": str(tmp_path / "data")})
+    Store(settings).close()
+    journals = tmp_path / "data" / "sweep-journals"
+    journals.mkdir()
+    planted = pickle.dumps(("close", "s9", _Planted()))
+    (journals / "s9.journal").write_bytes(base64.b64encode(planted) + b"\n")
+    store = Store(settings)  # opening replays the journal: refused, set aside, store opens
+    try:
+        assert [p.name for p in journals.iterdir()] == ["s9.journal.failed"]
+        err = capfd.readouterr().err
+        assert "may not refer to" in err and "_Planted" in err
+    finally:
+        store.close()

@@ -10,8 +10,9 @@ opening the store anywhere replays the journals whose store process died (:func:
 The file is a :class:`~loopml._journal.JournalWriter` (an append survives the process being
 killed; the writer holds its ``flock`` for life). A record is one pickled message, base64 on one
 line: the trial batches are the very bytes the driver sent (``TrialWrite``s), and the sweep to
-create is rewritten as the plain arguments of ``SweepStore.create_sweep``. Pickle is fine here:
-a journal is read only by this user's own loopml, from its own data folder, right after a crash.
+create is rewritten as the plain arguments of ``SweepStore.create_sweep``. Replay reads them with
+an unpickler that resolves no global but ``TrialWrite`` and numpy's scalars, so a journal file
+planted in a data folder cannot run code in the next process that opens the store.
 
 This module imports no SQLAlchemy: the store process journals while it is still importing it.
 """
@@ -19,6 +20,7 @@ This module imports no SQLAlchemy: the store process journals while it is still 
 from __future__ import annotations
 
 import base64
+import io
 import os
 import pickle
 import sqlite3
@@ -128,7 +130,7 @@ def replay_sweep_journals(store: Store) -> int:
                 continue  # stored and deleted by its process while this one waited
             with open(path, "rb") as f:
                 data = complete_records(f.read())
-            records = [pickle.loads(base64.b64decode(line)) for line in data.splitlines()]
+            records = [_load(base64.b64decode(line)) for line in data.splitlines()]
             _apply(store, records)
             path.unlink(missing_ok=True)
             replayed += 1
@@ -143,6 +145,29 @@ def replay_sweep_journals(store: Store) -> int:
         finally:
             os.close(fd)
     return replayed
+
+
+# The only globals a kept message refers to: trial writes, and numpy scalars a trial's
+# params or values may hold. Anything else is refused, not imported.
+_ALLOWED = {
+    ("loopml.store._sweep_records", "TrialWrite"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+}
+
+
+class _Unpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _ALLOWED:
+            raise pickle.UnpicklingError(
+                f"a sweep journal may not refer to {module}.{name}; refusing to load it"
+            )
+        return super().find_class(module, name)
+
+
+def _load(data: bytes) -> Any:
+    return _Unpickler(io.BytesIO(data)).load()
 
 
 def _apply(store: Store, records: list[tuple[Any, ...]]) -> None:
