@@ -279,3 +279,22 @@ def test_loopml_serve_with_two_workers_computes_its_traffic_window_once(
     # One scheduler for the two workers: each traffic window was computed (and reported) once.
     reported = sum(int(n) for n in re.findall(r"monitor m: (\d+) window", out))
     assert reported == len(minutes), out
+
+
+def test_by_default_each_worker_finds_out_whether_the_model_has_a_monitor(
+    served: Any, data: pd.DataFrame
+) -> None:
+    # `loopml serve` hands monitor=None to its workers (no SQL in the parent before they start).
+    store = served
+    assert mon.serve_hook(store=store, model="m", every=0.05, monitor=None, log=False) is None
+    hook = mon.serve_hook(store=store, model="m", every=0.05, monitor=None)
+    try:
+        assert hook is not None and hook.monitor is False and hook.compact is True
+    finally:
+        hook.stop()
+    mon.init("m", reference=data, window="1h", store=store)
+    hook = mon.serve_hook(store=store, model="m", every=0.05, monitor=None, log=False)
+    try:
+        assert hook is not None and hook.monitor is True and hook.compact is False
+    finally:
+        hook.stop()

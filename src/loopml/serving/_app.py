@@ -139,7 +139,7 @@ class ModelServer:
 
         self.config = config
         self.store = store
-        # Versions `loopml serve` resolved for this worker's references (see _handoff.py).
+        # Versions ``loopml serve`` resolved for this worker's references (see _handoff.py).
         self._found = dict(found or {})
         self.name, self.alias, _ = parse_ref(config.ref)
         self.primary: ServedModel | None = None
@@ -632,18 +632,19 @@ def app_from_env() -> Starlette:
     its imports, ~0.2 CPU s, to every worker's start.
     """
     from loopml.registry import import_loader
-    from loopml.serving._handoff import FLAVORS_ENV, WorkerStore, handed_over
+    from loopml.serving._handoff import FLAVORS_ENV, WorkerStore, handed_over, received
 
     config = ServeConfig.from_env()
+    env = received()  # waits for the parent's check when it runs while the workers start
     # The model's libraries first, the web stack after: see import_loader.
-    for flavor in filter(None, os.environ.get(FLAVORS_ENV, "").split(",")):
+    for flavor in filter(None, env.get(FLAVORS_ENV, "").split(",")):
         import_loader(flavor)
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
 
     # No SQL before the worker answers: see _handoff.py.
     store = cast("Store", WorkerStore())
-    server = ModelServer(config, store, found=handed_over())
+    server = ModelServer(config, store, found=handed_over(env))
     app = Starlette(lifespan=_lifespan(server), exception_handlers={HTTPException: _http_error})
     _add_routes(app, server)
     return app
