@@ -298,3 +298,20 @@ def test_by_default_each_worker_finds_out_whether_the_model_has_a_monitor(
         assert hook is not None and hook.monitor is True and hook.compact is False
     finally:
         hook.stop()
+
+
+def test_a_server_stopped_before_its_hooks_start_never_starts_them(served: Any) -> None:
+    from starlette.testclient import TestClient
+
+    from loopml.serving import ServeConfig, create_app
+    from loopml.serving._app import HOOKS_DELAY_SECONDS
+
+    assert HOOKS_DELAY_SECONDS > 0  # the hooks start a moment after ready, not with it
+    app = create_app(ServeConfig("m@champion", hooks={HOOK: {"every": 0.1}}), served)
+    with TestClient(app) as client:
+        assert client.get("/ready").status_code == 200
+        assert app.state.server.hooks == []  # not yet
+    assert app.state.server.hooks == []  # and never, once stopped
+    lock = served.predictions.service_lock("m", "monitor")
+    assert lock.acquire()
+    lock.release()

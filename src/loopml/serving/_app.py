@@ -39,6 +39,8 @@ __all__ = ["ServeConfig", "app_from_env", "create_app"]
 
 _log = logging.getLogger("loopml.serving")
 CONFIG_ENV = "LOOPML_SERVE_CONFIG"
+# How long after ready a worker starts its hooks (see ModelServer._start_hooks).
+HOOKS_DELAY_SECONDS = 1.0
 
 
 class _RequestIds:
@@ -152,6 +154,7 @@ class ModelServer:
         self._class_children: dict[str, Any] = {}
         self.hooks: list[Any] = []
         self._hooks_task: asyncio.Task[None] | None = None
+        self._hooks_starting = False
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -218,6 +221,11 @@ class ModelServer:
         return ServedModel(found, found.load(trust=self.config.trust))
 
     async def _start_hooks(self) -> None:
+        # A moment after ready: the first requests, which come at once, then do not share the
+        # interpreter (and, with several workers starting, the cores) with the hooks' imports
+        # and SQL store (~0.3 CPU s). Stopping meanwhile cancels this wait (see stop).
+        await asyncio.sleep(HOOKS_DELAY_SECONDS)
+        self._hooks_starting = True
         from loopml.serving._hooks import start_hooks
 
         self.hooks = await asyncio.to_thread(
@@ -235,7 +243,9 @@ class ModelServer:
 
     async def stop(self) -> None:
         if self._hooks_task is not None:
-            with contextlib.suppress(Exception):
+            if not self._hooks_starting:
+                self._hooks_task.cancel()  # still waiting to start: nothing to stop
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await self._hooks_task  # a hook starting now is stopped below, not left running
             from loopml.serving._hooks import stop_hooks
 
