@@ -169,3 +169,20 @@ def test_demo_rerun_reuses_what_it_stored() -> None:
     assert re.search(r"ana \d+", waiting)
     p = loopml.labeling.project("digits-labels")
     assert p.next_item("ana") is not None
+
+
+def test_the_command_line_builds_only_the_command_it_names() -> None:
+    from loopml.cli import app_for
+
+    full = get_command(app)
+    assert list(get_command(app_for(["serve", "m@champion", "--port", "0"])).commands) == ["serve"]
+    assert list(get_command(app_for(["--version", "models", "list"])).commands) == ["models"]
+    # No command, --help or a mistyped one: the whole app, which lists every command.
+    for argv in ([], ["--help"], ["serv"]):
+        assert app_for(argv) is app
+    # Each command alone is the same command: the same help and the same errors.
+    for name in full.commands:
+        alone = app_for([name])
+        for args in ([name, "--help"], [name, "--no-such-option"]):
+            got, want = CliRunner().invoke(alone, args), CliRunner().invoke(app, args)
+            assert (got.exit_code, got.output) == (want.exit_code, want.output), args

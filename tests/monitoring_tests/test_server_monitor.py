@@ -279,3 +279,39 @@ def test_loopml_serve_with_two_workers_computes_its_traffic_window_once(
     # One scheduler for the two workers: each traffic window was computed (and reported) once.
     reported = sum(int(n) for n in re.findall(r"monitor m: (\d+) window", out))
     assert reported == len(minutes), out
+
+
+def test_by_default_each_worker_finds_out_whether_the_model_has_a_monitor(
+    served: Any, data: pd.DataFrame
+) -> None:
+    # `loopml serve` hands monitor=None to its workers (no SQL in the parent before they start).
+    store = served
+    assert mon.serve_hook(store=store, model="m", every=0.05, monitor=None, log=False) is None
+    hook = mon.serve_hook(store=store, model="m", every=0.05, monitor=None)
+    try:
+        assert hook is not None and hook.monitor is False and hook.compact is True
+    finally:
+        hook.stop()
+    mon.init("m", reference=data, window="1h", store=store)
+    hook = mon.serve_hook(store=store, model="m", every=0.05, monitor=None, log=False)
+    try:
+        assert hook is not None and hook.monitor is True and hook.compact is False
+    finally:
+        hook.stop()
+
+
+def test_a_server_stopped_before_its_hooks_start_never_starts_them(served: Any) -> None:
+    from starlette.testclient import TestClient
+
+    from loopml.serving import ServeConfig, create_app
+    from loopml.serving._app import HOOKS_DELAY_SECONDS
+
+    assert HOOKS_DELAY_SECONDS > 0  # the hooks start a moment after ready, not with it
+    app = create_app(ServeConfig("m@champion", hooks={HOOK: {"every": 0.1}}), served)
+    with TestClient(app) as client:
+        assert client.get("/ready").status_code == 200
+        assert app.state.server.hooks == []  # not yet
+    assert app.state.server.hooks == []  # and never, once stopped
+    lock = served.predictions.service_lock("m", "monitor")
+    assert lock.acquire()
+    lock.release()

@@ -171,3 +171,69 @@ def test_the_handed_over_versions_are_the_ones_found_and_go_stale(
     stale["at"] -= 3600  # a worker restarted an hour later resolves its references itself
     assert handed_over({VERSIONS_ENV: json.dumps(stale)}) == {}
     assert handed_over({}) == {}
+
+
+def test_a_worker_waits_for_the_versions_its_parent_is_checking(
+    session: object, model: object, tmp_path: object
+) -> None:
+    import threading
+
+    from loopml.serving._handoff import HANDOFF_ENV, received, write_failure, write_hand_off
+
+    path = tmp_path / "handoff.json"  # type: ignore[operator]
+    found = {"m@champion": check_servable("m@champion")}
+    writer = threading.Timer(0.2, write_hand_off, (path, found))
+    writer.start()
+    env = received({HANDOFF_ENV: str(path)}, wait=30)
+    writer.join()
+    assert env[FLAVORS_ENV] == "sklearn" and handed_over(env) == found
+    # No file in time: the worker goes on without, and resolves its references itself.
+    late = tmp_path / "late.json"  # type: ignore[operator]
+    assert handed_over(received({HANDOFF_ENV: str(late)}, wait=0.05)) == {}
+    # The parent's check failed: the worker exits quietly while the parent stops it.
+    write_failure(path)
+    try:
+        received({HANDOFF_ENV: str(path)}, wait=30)
+        raise AssertionError("a worker whose parent failed its check did not exit")
+    except SystemExit as exc:
+        assert exc.code == 0
+
+
+def _serve_and_wait(session: object, ref: str, workers: int) -> tuple[int, str, int]:
+    """``loopml serve ref --workers N`` in its own session: exit code, stderr, its pgid."""
+    env = {**os.environ, "LOOPML_DIR": str(session.settings.data_dir)}  # type: ignore[attr-defined]
+    cmd = "from loopml.cli import main; main()"
+    argv = [sys.executable, "-c", cmd, "serve", ref, "--workers", str(workers), "--port", "0"]
+    proc = subprocess.Popen(
+        argv, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+    return proc.returncode, err, proc.pid
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_failed_check_beside_the_workers_fails_as_before_and_stops_them(
+    session: object, model: object
+) -> None:
+    for ref in ("nope@champion", "m@nope"):
+        # One worker is this process and checks before it serves: the reference behaviour.
+        code_1, err_1, _ = _serve_and_wait(session, ref, 1)
+        code_2, err_2, pgid = _serve_and_wait(session, ref, 2)
+        assert code_1 == code_2 == 2
+        assert err_2 == err_1 and err_2.startswith("error: ")
+        deadline = time.monotonic() + 10
+        while _group_alive(pgid):  # no worker left behind
+            assert time.monotonic() < deadline, "a worker outlived its failed parent"
+            time.sleep(0.05)

@@ -136,27 +136,28 @@ def _server_hooks(
     ref: str, monitor: bool | None, every: str, log: bool
 ) -> dict[str, dict[str, object]]:
     """The in-server monitor's hook: on with --monitor, or when the model has a monitor; it
-    also compacts the prediction log's closed hours (whenever the server writes a log)."""
+    also compacts the prediction log's closed hours (whenever the server writes a log).
+
+    Only ``--monitor`` is checked here (a model without a monitor is an error); by default each
+    worker looks the monitor up itself once it answers, so this needs no SQL store.
+    """
     from loopml._errors import NotFoundError, ValidationError
     from loopml.cli._monitor import _interval
     from loopml.registry import parse_ref
-    from loopml.tracking import default_session
 
     seconds = _interval(every, "--monitor-every")
     name = parse_ref(ref)[0]
-    if monitor is not False:
+    if monitor:
+        from loopml.tracking import default_session
+
         try:
             default_session().store.monitors.get_monitor(name)
-            has_monitor = True
         except NotFoundError:
-            has_monitor = False
-        if monitor and not has_monitor:
             raise ValidationError(
                 f"{name} has no monitor to run; create one first: loopml monitor init {name} "
                 "--reference-since 2026-11-01 --reference-until 2026-11-08"
-            )
-        monitor = has_monitor
-    if not monitor and not log:
+            ) from None
+    if monitor is False and not log:
         return {}
     return {"loopml.monitoring:serve_hook": {"every": seconds, "monitor": monitor, "compact": log}}
 

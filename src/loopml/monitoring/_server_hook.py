@@ -137,10 +137,22 @@ def serve_hook(
     model: str,
     log: bool = True,
     every: float = 60.0,
-    monitor: bool = True,
+    monitor: bool | None = True,
     compact: bool = True,
-) -> ServerMonitor:
-    """Start the model server's monitor (called by the server with its store and model)."""
-    return ServerMonitor(
-        store, model, every=every, monitor=monitor, compact=compact and log
-    ).start()
+) -> ServerMonitor | None:
+    """Start the model server's monitor (called by the server with its store and model).
+
+    ``monitor=None``: run the model's monitor if it has one. The worker finds out here, once it
+    answers, so that ``loopml serve`` needs no SQL before its workers start. ``None`` when there
+    is nothing to do (no monitor, no log to compact).
+    """
+    if monitor is None:
+        try:
+            store.monitors.get_monitor(model)
+            monitor = True
+        except NotFoundError:
+            monitor = False
+    compact = compact and log
+    if not monitor and not compact:
+        return None
+    return ServerMonitor(store, model, every=every, monitor=monitor, compact=compact).start()

@@ -39,6 +39,8 @@ __all__ = ["ServeConfig", "app_from_env", "create_app"]
 
 _log = logging.getLogger("loopml.serving")
 CONFIG_ENV = "LOOPML_SERVE_CONFIG"
+# How long after ready a worker starts its hooks (see ModelServer._start_hooks).
+HOOKS_DELAY_SECONDS = 1.0
 
 
 class _RequestIds:
@@ -139,7 +141,7 @@ class ModelServer:
 
         self.config = config
         self.store = store
-        # Versions `loopml serve` resolved for this worker's references (see _handoff.py).
+        # Versions ``loopml serve`` resolved for this worker's references (see _handoff.py).
         self._found = dict(found or {})
         self.name, self.alias, _ = parse_ref(config.ref)
         self.primary: ServedModel | None = None
@@ -152,6 +154,7 @@ class ModelServer:
         self._class_children: dict[str, Any] = {}
         self.hooks: list[Any] = []
         self._hooks_task: asyncio.Task[None] | None = None
+        self._hooks_starting = False
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -218,6 +221,11 @@ class ModelServer:
         return ServedModel(found, found.load(trust=self.config.trust))
 
     async def _start_hooks(self) -> None:
+        # A moment after ready: the first requests, which come at once, then do not share the
+        # interpreter (and, with several workers starting, the cores) with the hooks' imports
+        # and SQL store (~0.3 CPU s). Stopping meanwhile cancels this wait (see stop).
+        await asyncio.sleep(HOOKS_DELAY_SECONDS)
+        self._hooks_starting = True
         from loopml.serving._hooks import start_hooks
 
         self.hooks = await asyncio.to_thread(
@@ -235,7 +243,9 @@ class ModelServer:
 
     async def stop(self) -> None:
         if self._hooks_task is not None:
-            with contextlib.suppress(Exception):
+            if not self._hooks_starting:
+                self._hooks_task.cancel()  # still waiting to start: nothing to stop
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await self._hooks_task  # a hook starting now is stopped below, not left running
             from loopml.serving._hooks import stop_hooks
 
@@ -632,18 +642,19 @@ def app_from_env() -> Starlette:
     its imports, ~0.2 CPU s, to every worker's start.
     """
     from loopml.registry import import_loader
-    from loopml.serving._handoff import FLAVORS_ENV, WorkerStore, handed_over
+    from loopml.serving._handoff import FLAVORS_ENV, WorkerStore, handed_over, received
 
     config = ServeConfig.from_env()
+    env = received()  # waits for the parent's check when it runs while the workers start
     # The model's libraries first, the web stack after: see import_loader.
-    for flavor in filter(None, os.environ.get(FLAVORS_ENV, "").split(",")):
+    for flavor in filter(None, env.get(FLAVORS_ENV, "").split(",")):
         import_loader(flavor)
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
 
     # No SQL before the worker answers: see _handoff.py.
     store = cast("Store", WorkerStore())
-    server = ModelServer(config, store, found=handed_over())
+    server = ModelServer(config, store, found=handed_over(env))
     app = Starlette(lifespan=_lifespan(server), exception_handlers={HTTPException: _http_error})
     _add_routes(app, server)
     return app

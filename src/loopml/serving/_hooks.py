@@ -52,7 +52,9 @@ def start_hooks(
         module, _, function = spec.partition(":")
         try:
             start = getattr(importlib.import_module(module), function)
-            started.append(start(store=store, model=model, log=log, **options))
+            hook = start(store=store, model=model, log=log, **options)
+            if hook is not None:  # None: the hook found nothing to do
+                started.append(hook)
         except Exception:  # a broken add-on must not take the model server down
             _log.exception("starting the server hook %s failed", spec)
     return started

@@ -5,12 +5,21 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopml._errors import ValidationError
 from loopml._net import check_port, is_loopback
 from loopml.serving._app import CONFIG_ENV, ServeConfig
-from loopml.serving._handoff import hand_off
+from loopml.serving._handoff import (
+    FLAVORS_ENV,
+    HANDOFF_ENV,
+    VERSIONS_ENV,
+    hand_off,
+    write_failure,
+    write_hand_off,
+)
 
 if TYPE_CHECKING:
     from loopml.registry import ModelVersion
@@ -80,36 +89,99 @@ def serve(
         max_body_bytes=max_body_bytes,
         hooks=dict(hooks or {}),
     )
-    found = {ref: check_servable(ref)}
-    if shadow:
-        found[shadow] = check_servable(shadow)
+    models = [ref, *([shadow] if shadow else [])]
+    if workers == 1:  # the one worker is this process: check, then serve
+        found = {m: check_servable(m) for m in models}
     port = check_port(host, port)
+    shown = f"[{host}]" if ":" in host else host
+    banner = (
+        f"loopml serving {ref} at http://{shown}:{port}/predict "
+        f"({workers} worker{'s' if workers > 1 else ''}; Ctrl-C to stop)"
+    )
+    before = dict(os.environ)
     # Every worker writes its metric values here; /metrics adds them up (multiprocess mode).
     metrics_dir = tempfile.mkdtemp(prefix="loopml-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    os.environ[CONFIG_ENV] = config.to_env()
-    # The versions just checked: the workers load them without asking the store again.
-    os.environ.update(hand_off(found))
-    for var in _THREAD_VARS:  # the workers' BLAS/OpenMP pools, before they import numpy
-        os.environ[var] = str(threads)
-    shown = f"[{host}]" if ":" in host else host
-    print(
-        f"loopml serving {ref} at http://{shown}:{port}/predict "
-        f"({workers} worker{'s' if workers > 1 else ''}; Ctrl-C to stop)",
-        flush=True,
-    )
     try:
-        uvicorn.run(
-            "loopml.serving._app:app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level=log_level,
-            access_log=False,
-            timeout_graceful_shutdown=10,
-        )
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        os.environ[CONFIG_ENV] = config.to_env()
+        for var in _THREAD_VARS:  # the workers' BLAS/OpenMP pools, before they import numpy
+            os.environ[var] = str(threads)
+        if workers == 1:
+            os.environ.update(hand_off(found))
+            print(banner, flush=True)
+            uvicorn.run(_APP, factory=True, workers=1, **_uvicorn_options(host, port, log_level))
+        else:
+            _serve_while_checking(models, workers, banner, Path(metrics_dir), host, port, log_level)
     except KeyboardInterrupt:
         pass
+    except BaseException:
+        # A server that did not start leaves the caller's environment as it found it.
+        os.environ.clear()
+        os.environ.update(before)
+        raise
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+_APP = "loopml.serving._app:app_from_env"
+
+
+def _uvicorn_options(host: str, port: int, log_level: str) -> dict[str, Any]:
+    return {
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "access_log": False,
+        "timeout_graceful_shutdown": 10,
+    }
+
+
+def _serve_while_checking(
+    models: list[str],
+    workers: int,
+    banner: str,
+    run_dir: Path,
+    host: str,
+    port: int,
+    log_level: str,
+) -> None:
+    """Run uvicorn's workers while this process checks ``models`` beside them.
+
+    Starting a worker costs ~1.5 CPU s of imports before it needs its model; the check costs
+    this process ~0.3 CPU s (SQLAlchemy, the registry's query). Done one after the other, the
+    workers waited for the check; here the check runs in a thread as they start, and hands the
+    versions it found over through a file each worker waits for when it comes to load its
+    model. A failed check stops the workers and raises its error here, as before.
+    """
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    handoff = run_dir / "handoff.json"
+    os.environ[HANDOFF_ENV] = str(handoff)
+    os.environ.pop(VERSIONS_ENV, None)
+    os.environ.pop(FLAVORS_ENV, None)
+    config = uvicorn.Config(
+        _APP, factory=True, workers=workers, **_uvicorn_options(host, port, log_level)
+    )
+    # As uvicorn.run does for several workers, with the supervisor at hand to stop it.
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    failed: list[BaseException] = []
+
+    def check() -> None:
+        try:
+            write_hand_off(handoff, {m: check_servable(m) for m in models})
+        except BaseException as exc:  # raised again below, in the main thread
+            failed.append(exc)
+            supervisor.should_exit.set()  # stops (and waits for) the workers, restarts none
+            write_failure(handoff)  # a worker waiting for the versions exits
+            return
+        print(banner, flush=True)
+
+    checker = threading.Thread(target=check, name="loopml-serve-check", daemon=True)
+    checker.start()
+    try:
+        supervisor.run()
+    finally:
+        checker.join()
+    if failed:
+        raise failed[0]
