@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Row, case, delete, insert, select, update
+from sqlalchemy import Connection, case, delete, insert, select, update
 
 from loopml._errors import (
     ConflictError,
@@ -385,19 +385,27 @@ class UserStore:
         self, user: str | None, method: str, path: str, status: int, detail: str | None = None
     ) -> None:
         """Record one write."""
-        run_write(
-            self._engine,
-            lambda conn: conn.execute(
-                insert(audit_log).values(
-                    at=time.time(),
-                    user_name=user,
-                    method=method[:8],
-                    path=path[:2000],
-                    status=status,
-                    detail=detail,
-                )
-            ),
+        run_write(self._engine, self.audit_writer(user, method, path, status, detail))
+
+    @staticmethod
+    def audit_writer(
+        user: str | None, method: str, path: str, status: int, detail: str | None = None
+    ) -> Callable[[Connection], None]:
+        """``audit`` as a step of another write's transaction: the row commits with that write
+        (and is rolled back with it), which saves the audit its own transaction."""
+        stmt = insert(audit_log).values(
+            at=time.time(),
+            user_name=user,
+            method=method[:8],
+            path=path[:2000],
+            status=status,
+            detail=detail,
         )
+
+        def write(conn: Connection) -> None:
+            conn.execute(stmt)
+
+        return write
 
     def audit_log(self, limit: int = 100) -> list[AuditEntry]:
         """The latest writes, newest first."""
@@ -409,7 +417,7 @@ class UserStore:
             ]
 
 
-def _joined_record(rows: Sequence[Row[Any]]) -> UserRecord | None:
+def _joined_record(rows: Sequence[Any]) -> UserRecord | None:
     """The live user of rows of a user outer-joined to their roles (None: no rows, disabled)."""
     if not rows or rows[0].disabled:
         return None
