@@ -107,3 +107,29 @@ def test_team_server_survives_its_database_restarting(tagged_url: tuple[str, str
     finally:
         server.stop()
         store.close()
+
+
+def test_token_lookup_sees_a_revoke_at_once_and_the_roles(tagged_url: tuple[str, str]) -> None:
+    """The caller lookup is one autocommit query on PostgreSQL: it sees every role, and a
+    revoke committed by another store (another worker) the moment it commits."""
+    from loopml._config import Settings
+    from loopml.store import Store
+
+    url, _ = tagged_url
+    server = Store(Settings(data_dir=Path("a"), store_url=url))
+    admin = Store(Settings(data_dir=Path("b"), store_url=url))
+    try:
+        admin.users.add("ann", "viewer")
+        admin.users.set_role("ann", "member", "p")
+        secret = admin.users.create_token("ann", "t")
+        user = server.users.authenticate_token(secret)
+        assert user is not None and user.name == "ann"
+        assert user.roles == admin.users.get("ann").roles and len(user.roles) == 2
+        admin.users.add("bob", "viewer")  # a user without a token is nobody's caller
+        assert server.users.authenticate_token("lm_nope") is None
+        (info,) = admin.users.tokens()
+        admin.users.revoke_token(info.id)
+        assert server.users.authenticate_token(secret) is None
+    finally:
+        server.close()
+        admin.close()

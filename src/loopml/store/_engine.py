@@ -191,11 +191,17 @@ def run_write(engine: Engine, fn: Callable[[Connection], T]) -> T:
 
 
 def read_with_retry(engine: Engine, fn: Callable[[Connection], T]) -> T:
-    """Run the read ``fn`` on a connection, again on a fresh one if the connection was lost."""
+    """Run the read ``fn`` on a connection, again on a fresh one if the connection was lost.
+
+    On PostgreSQL ``fn`` runs outside a transaction (autocommit): for a single query (the
+    server's caller lookup) that saves the BEGIN and ROLLBACK round trips; each statement still
+    sees committed data only, so ``fn`` should be one query (several would not share a snapshot).
+    """
+    options = {"isolation_level": "AUTOCOMMIT"} if engine.dialect.name == "postgresql" else {}
     lost = 0
     while True:
         try:
-            with engine.connect() as conn:
+            with engine.connect().execution_options(**options) as conn:
                 return fn(conn)
         except DBAPIError as exc:
             lost += 1
