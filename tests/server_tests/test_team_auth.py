@@ -390,6 +390,40 @@ def test_every_write_is_audited(team: Team) -> None:
     )
 
 
+def test_every_upload_is_audited_once_with_its_answer(team: Team) -> None:
+    """An upload's audit row is written in the ingest's transaction: one row per call, also for
+    a repeat (stored already) and for a refused one (rolled back, then audited as any write)."""
+    from loopml.tracking._journal_records import metrics_record, run_record
+
+    root = team.client("root")
+
+    def send(records: bytes, start: int) -> Any:
+        head = json.dumps(
+            {"journal_id": "jr-audit", "run_id": "auditrun0000001", "start": start,
+             "end": start + len(records), "final": None, "close": False}
+        ).encode()  # fmt: skip
+        return root.post(
+            "/api/v1/backend/ingest_records",
+            content=head + b"\n" + records,
+            headers={"Content-Type": "application/x-loopml-records"},
+        )
+
+    spec = {"name": "n", "created_at": 1.0, "attributes": {}, "params": {}, "tags": {}}
+    first = run_record({**spec, "project": "p"})
+    point = metrics_record(5, 1_700_000_000_000_000, "\tacc\t0.25")
+    before = len(team.store.users.audit_log(10_000))
+    assert send(first, 0).json() == {"result": True}
+    assert send(first, 0).json() == {"result": False}  # a retry: stored already
+    assert send(point, len(first) + 7).status_code == 409  # out of step: refused
+    log = team.store.users.audit_log(10_000)
+    assert len(log) == before + 3
+    assert [(e.user, e.method, e.path, e.status, e.detail) for e in log[:3]] == [
+        ("root", "POST", "/api/v1/backend/ingest_records", 409, "ingest_records"),
+        ("root", "POST", "/api/v1/backend/ingest_records", 200, "ingest_records"),
+        ("root", "POST", "/api/v1/backend/ingest_records", 200, "ingest_records"),
+    ]
+
+
 @pytest.mark.parametrize(
     "name",
     [

@@ -69,6 +69,7 @@ class _Call:
         self.app = request.app
         self.store: Store = request.app.state.store
         self.user: UserRecord = request.state.user
+        self.request = request
 
     def need(self, perm: str, project: str | None) -> None:
         if not allowed(self.user, perm, project):
@@ -129,6 +130,12 @@ def _ingest_batch(c: _Call, a: dict[str, Any], batch: Batch) -> bool:
         if batch.create is None:
             raise
         c.need("runs.write", str(batch.create.get("project")))  # the segment creates the run
+    # The audit row of this (answered 200) call commits with the batch, not in a transaction of
+    # its own after the answer; a call that fails rolls it back and is audited as any other.
+    scope = c.request.scope
+    audit = c.store.users.audit_writer(
+        c.user.name, scope["method"], scope["path"], 200, c.request.state.audit_detail
+    )
     stored = c.store.runs.ingest(
         a["journal_id"],
         a["run_id"],
@@ -137,7 +144,9 @@ def _ingest_batch(c: _Call, a: dict[str, Any], batch: Batch) -> bool:
         int(a["end"]),
         final=a.get("final"),
         close=bool(a.get("close")),
+        also=audit,
     )
+    c.request.state.audited = True
     if stored and batch.create is not None:  # its next segments need no lookup
         remember_run_project(c.app, a["run_id"], str(batch.create["project"]))
     return stored

@@ -4,8 +4,9 @@ Every route of the app has an entry in :data:`ROUTE_POLICY` naming the permissio
 where the project it touches comes from. The middleware matches a request to its route, finds
 the user (an API token in ``Authorization: Bearer``, or a browser session cookie), checks the
 permission on that project, checks the CSRF token of a cookie-authenticated write, caps the body
-(413), and records every write in the audit log. A route without an entry is refused for
-everyone (fail closed), and a test enumerates the routes so such a route fails the suite.
+(413), and records every write in the audit log (an upload's row is written in the ingest's own
+transaction, see ``_api_backend``). A route without an entry is refused for everyone (fail
+closed), and a test enumerates the routes so such a route fails the suite.
 """
 
 from __future__ import annotations
@@ -309,7 +310,9 @@ class AuthMiddleware:
             await send(message)
 
         await self.app(scope, replay, send_status)
-        if method not in _SAFE and policy.perm != "public" and user is not None:
+        # A handler that wrote the audit row in its own write's transaction marks it "audited".
+        audited = bool(state.get("audited"))
+        if method not in _SAFE and policy.perm != "public" and user is not None and not audited:
             detail = state.get("audit_detail")
             await run_in_threadpool(
                 self.store.users.audit, user.name, method, scope["path"], status_box[0], detail

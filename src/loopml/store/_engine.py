@@ -5,6 +5,15 @@ with ``BEGIN IMMEDIATE``: a deferred transaction that later needs the write lock
 "database is locked" at once, whatever the busy timeout, whereas an immediate one waits for it.
 A write that still meets a lock (a long checkpoint, a stalled process) is retried with backoff,
 so the error never reaches the user while another process is making progress.
+
+PostgreSQL connections are checked for life ("pinged") only when they come out of the pool after
+sitting idle for a while (``_PING_AFTER_IDLE_S``), not on every checkout: a busy server checks a
+connection out several times a request, and a ping each time was a round trip each. A connection
+that dies while in use (the database restarted within that idle window) fails its statement;
+SQLAlchemy then discards every pooled connection opened before, and ``run_write`` and
+``read_with_retry`` run their work again on a fresh one (a write only when the failure came
+before its commit was sent). The team server looks its caller up that way first on every request,
+so a database restart within the idle window costs no request an error there either.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, OperationalError
 
 from loopml._errors import MissingDependencyError, StoreError
 
@@ -27,6 +36,10 @@ T = TypeVar("T")
 _BUSY_TIMEOUT_MS = 60_000
 _AUTOCHECKPOINT_PAGES = 16_000
 _WRITE_RETRY_SECONDS = 300.0
+# A pooled connection idle for longer than this is pinged before use (see the module docstring).
+_PING_AFTER_IDLE_S = 1.0
+# Attempts at a unit of work whose connection was lost before its commit was sent.
+_DISCONNECT_ATTEMPTS = 3
 
 
 def normalize_url(url: str) -> str:
@@ -59,7 +72,35 @@ def make_engine(url: str) -> Engine:
         raise MissingDependencyError(
             "PostgreSQL support needs psycopg 3: pip install 'loopml[postgres]'"
         ) from None
-    return create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=8)
+    engine = create_engine(url, pool_size=4, max_overflow=8)
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a connection on checkout only when it sat idle in the pool (see module docstring)."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["loopml_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("loopml_idle_since")
+        if since is None or time.monotonic() - since < _PING_AFTER_IDLE_S:
+            return  # new, or back in the pool a moment ago
+        try:
+            # psycopg in its default (non-autocommit) mode opens a transaction with the first
+            # statement; roll it back so the caller starts from a clean connection.
+            cur = dbapi_conn.cursor()
+            try:
+                cur.execute("SELECT 1")
+            finally:
+                cur.close()
+            dbapi_conn.rollback()
+        except Exception as exc:
+            # The pool discards this connection and checks out (or opens) another.
+            raise DisconnectionError(f"pooled connection is gone: {exc}") from exc
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -126,15 +167,46 @@ def run_write(engine: Engine, fn: Callable[[Connection], T]) -> T:
     """
     deadline = time.monotonic() + _WRITE_RETRY_SECONDS
     delay = 0.005
+    lost = 0
     while True:
+        committing = False
         try:
             with engine.connect().execution_options(loopml_write=True) as conn, conn.begin():
-                return fn(conn)
-        except OperationalError as exc:
-            if not _is_lock_error(exc) or time.monotonic() > deadline:
+                result = fn(conn)
+                committing = True  # leaving the block commits: a failure now is not retried
+            return result
+        except DBAPIError as exc:
+            if exc.connection_invalidated and not committing:
+                # The connection died before the commit was sent: nothing was written.
+                lost += 1
+                if lost >= _DISCONNECT_ATTEMPTS:
+                    raise
+                continue
+            if not isinstance(exc, OperationalError) or not _is_lock_error(exc):
+                raise
+            if time.monotonic() > deadline:
                 raise
         time.sleep(delay * (0.5 + random.random()))
         delay = min(delay * 2, 0.5)
+
+
+def read_with_retry(engine: Engine, fn: Callable[[Connection], T]) -> T:
+    """Run the read ``fn`` on a connection, again on a fresh one if the connection was lost.
+
+    On PostgreSQL ``fn`` runs outside a transaction (autocommit): for a single query (the
+    server's caller lookup) that saves the BEGIN and ROLLBACK round trips; each statement still
+    sees committed data only, so ``fn`` should be one query (several would not share a snapshot).
+    """
+    options = {"isolation_level": "AUTOCOMMIT"} if engine.dialect.name == "postgresql" else {}
+    lost = 0
+    while True:
+        try:
+            with engine.connect().execution_options(**options) as conn:
+                return fn(conn)
+        except DBAPIError as exc:
+            lost += 1
+            if not exc.connection_invalidated or lost >= _DISCONNECT_ATTEMPTS:
+                raise
 
 
 @contextmanager

@@ -11,12 +11,12 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Select, bindparam, delete, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Select, bindparam, delete, insert, select, update
 
 from loopml._errors import NotFoundError, QueryError, ValidationError, did_you_mean
 from loopml._values import decode_param
@@ -184,8 +184,14 @@ class RunStore(RunBackend):
         end: int,
         final: dict[str, Any] | None = None,
         close: bool = False,
+        *,
+        also: Callable[[Connection], None] | None = None,
     ) -> bool:
-        """Write journal bytes ``start:end`` once; raises OffsetMismatch when out of step."""
+        """Write journal bytes ``start:end`` once; raises OffsetMismatch when out of step.
+
+        ``also`` (the team server's audit row) runs in the same transaction, after the batch:
+        it commits when the ingest does, also when the bytes were stored before (False).
+        """
         names = [p[2] for p in batch.points] + (batch.packed.keys if batch.packed else [])
         project = batch.create["project"] if batch.create else None
         if not is_sqlite(self._engine):
@@ -193,9 +199,9 @@ class RunStore(RunBackend):
             # ingesting at once do not hold each other's key rows until their batches commit.
             key_ids = self.intern_keys(names) if names else self._key_ids
             pid = self._store.ensure_project(project) if project is not None else None
-            return run_write(
-                self._engine,
-                lambda conn: ingest_batch(
+
+            def write_pg(conn: Connection) -> bool:
+                stored = ingest_batch(
                     conn,
                     journal_id,
                     run_id,
@@ -207,8 +213,12 @@ class RunStore(RunBackend):
                     final,
                     close,
                     pid,
-                ),
-            )
+                )
+                if also is not None:
+                    also(conn)
+                return stored
+
+            return run_write(self._engine, write_pg)
         # SQLite lets one writer in at a time anyway: the new keys and the project are made in
         # the batch's own transaction (a process's first ingest: one commit, not three), and
         # cached once it commits.
@@ -224,6 +234,8 @@ class RunStore(RunBackend):
             done = ingest_batch(
                 conn, journal_id, run_id, batch, key_ids, start, end, time.time(), final, close, pid
             )
+            if also is not None:
+                also(conn)
             return done, new_ids, pid
 
         done, new_ids, pid = run_write(self._engine, write)
@@ -573,10 +585,11 @@ class RunStore(RunBackend):
 
 def _has_key(conn: Connection, kind: str, key: str, projects_: list[str] | None) -> bool:
     """Whether some run (of ``projects_``) has the metric, param or tag ``key``."""
+    match: ColumnElement[bool]
     if kind == "metric":
-        table, match = (
-            metric_summary,
-            metric_summary.c.key_id.in_(select(metric_keys.c.id).where(metric_keys.c.name == key)),
+        table = metric_summary
+        match = metric_summary.c.key_id.in_(
+            select(metric_keys.c.id).where(metric_keys.c.name == key)
         )
     else:
         table = params if kind == "param" else tags

@@ -43,7 +43,7 @@ def render_sqlite_ddl() -> tuple[str, ...]:
         by_table.setdefault(table.name, []).append((key, sql))
 
     engine = create_mock_engine("sqlite://", record)
-    metadata.create_all(engine, checkfirst=False)  # type: ignore[arg-type]
+    metadata.create_all(engine, checkfirst=False)
     tables = sort_tables(sorted(metadata.tables.values(), key=lambda t: t.name))
     return tuple(sql for t in tables for _, sql in sorted(by_table[t.name]))
 

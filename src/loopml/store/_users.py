@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, case, delete, insert, select, update
 
@@ -22,7 +23,7 @@ from loopml._errors import (
     ValidationError,
     did_you_mean,
 )
-from loopml.store._engine import read, run_write
+from loopml.store._engine import read, read_with_retry, run_write
 from loopml.store._schema_users import (
     api_tokens,
     audit_log,
@@ -272,16 +273,18 @@ class UserStore:
 
     def authenticate_token(self, secret: str) -> UserRecord | None:
         """The user a live token belongs to, or None."""
+        # One query: the token's user and their roles (one row per role, or one without).
         query = (
-            select(users.c.id, users.c.name, users.c.disabled)
-            .join(api_tokens, api_tokens.c.user_id == users.c.id)
+            select(
+                users.c.id, users.c.name, users.c.disabled, user_roles.c.project, user_roles.c.role
+            )
+            .select_from(api_tokens)
+            .join(users, api_tokens.c.user_id == users.c.id)
+            .outerjoin(user_roles, user_roles.c.user_id == users.c.id)
             .where((api_tokens.c.digest == digest(secret)) & api_tokens.c.revoked_at.is_(None))
         )
-        with read(self._engine) as conn:
-            row = conn.execute(query).first()
-            if row is None or row.disabled:
-                return None
-            return self._record(conn, row.id, row.name, row.disabled)
+        rows = read_with_retry(self._engine, lambda conn: conn.execute(query).all())
+        return _joined_record(rows)
 
     # -- browser sessions ----------------------------------------------------------------------
     def create_session(self, user: UserRecord) -> tuple[str, str]:
@@ -305,17 +308,24 @@ class UserStore:
     def session(self, sid: str) -> tuple[UserRecord, str] | None:
         """The user and CSRF token of a live session, or None."""
         query = (
-            select(users.c.id, users.c.name, users.c.disabled, web_sessions.c.csrf)
-            .join(web_sessions, web_sessions.c.user_id == users.c.id)
+            select(
+                users.c.id,
+                users.c.name,
+                users.c.disabled,
+                user_roles.c.project,
+                user_roles.c.role,
+                web_sessions.c.csrf,
+            )
+            .select_from(web_sessions)
+            .join(users, web_sessions.c.user_id == users.c.id)
+            .outerjoin(user_roles, user_roles.c.user_id == users.c.id)
             .where(
                 (web_sessions.c.digest == digest(sid)) & (web_sessions.c.expires_at > time.time())
             )
         )
-        with read(self._engine) as conn:
-            row = conn.execute(query).first()
-            if row is None or row.disabled:
-                return None
-            return self._record(conn, row.id, row.name, row.disabled), row.csrf
+        rows = read_with_retry(self._engine, lambda conn: conn.execute(query).all())
+        record = _joined_record(rows)
+        return None if record is None else (record, rows[0].csrf)
 
     def end_session(self, sid: str) -> None:
         """Log a browser session out."""
@@ -375,19 +385,27 @@ class UserStore:
         self, user: str | None, method: str, path: str, status: int, detail: str | None = None
     ) -> None:
         """Record one write."""
-        run_write(
-            self._engine,
-            lambda conn: conn.execute(
-                insert(audit_log).values(
-                    at=time.time(),
-                    user_name=user,
-                    method=method[:8],
-                    path=path[:2000],
-                    status=status,
-                    detail=detail,
-                )
-            ),
+        run_write(self._engine, self.audit_writer(user, method, path, status, detail))
+
+    @staticmethod
+    def audit_writer(
+        user: str | None, method: str, path: str, status: int, detail: str | None = None
+    ) -> Callable[[Connection], None]:
+        """``audit`` as a step of another write's transaction: the row commits with that write
+        (and is rolled back with it), which saves the audit its own transaction."""
+        stmt = insert(audit_log).values(
+            at=time.time(),
+            user_name=user,
+            method=method[:8],
+            path=path[:2000],
+            status=status,
+            detail=detail,
         )
+
+        def write(conn: Connection) -> None:
+            conn.execute(stmt)
+
+        return write
 
     def audit_log(self, limit: int = 100) -> list[AuditEntry]:
         """The latest writes, newest first."""
@@ -397,6 +415,15 @@ class UserStore:
                 AuditEntry(r.at, r.user_name, r.method, r.path, r.status, r.detail)
                 for r in conn.execute(query)
             ]
+
+
+def _joined_record(rows: Sequence[Any]) -> UserRecord | None:
+    """The live user of rows of a user outer-joined to their roles (None: no rows, disabled)."""
+    if not rows or rows[0].disabled:
+        return None
+    first = rows[0]
+    roles = {r.project: r.role for r in rows if r.project is not None}
+    return UserRecord(int(first.id), first.name, roles, bool(first.disabled))
 
 
 def _upsert(dialect: str):  # type: ignore[no-untyped-def]
