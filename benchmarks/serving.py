@@ -12,6 +12,7 @@ clash with loopml's, install it into a throwaway venv and pass its python with
     python benchmarks/serving.py                # all cells, ~3 s each
     python benchmarks/serving.py --quick        # single rows only, 1 and 32 connections
     python benchmarks/serving.py --cold-starts 7 --only loopml,floor   # cold starts only
+    python benchmarks/serving.py --log-cost 7   # the prediction log's cost, 7 interleaved pairs
 """
 
 from __future__ import annotations
@@ -416,6 +417,13 @@ def main() -> None:
         help="only measure cold starts: N rounds, the servers interleaved; medians",
     )
     ap.add_argument(
+        "--log-cost",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only measure the prediction log's cost: N interleaved on/off pairs at 32 connections",
+    )
+    ap.add_argument(
         "--anchor-python",
         action="append",
         default=[],
@@ -434,6 +442,9 @@ def main() -> None:
             servers = [s for s in servers if any(w in s.name.lower() for w in wanted)]
         if args.cold_starts > 0:
             _cold_starts(servers, frame, args.cold_starts)
+            return
+        if args.log_cost > 0:
+            _log_cost(work, servers, frame, args.log_cost, args.seconds)
             return
         results: dict[str, dict[tuple[int, int], dict[str, Any]]] = {}
         extra: dict[str, dict[str, str]] = {}
@@ -501,6 +512,53 @@ def _cold_starts(servers: list[Server], frame: Any, rounds: int) -> None:
                 f"  {name:24} median {statistics.median(got):.2f} s "
                 f"(min {min(got):.2f}, max {max(got):.2f})"
             )
+
+
+def _log_cost(work: Path, servers: list[Server], frame: Any, rounds: int, seconds: float) -> None:
+    """loopml with the log on and off, ``rounds`` interleaved pairs at 32 connections, single rows.
+
+    Each start runs one discarded warm-up cell first (the writer's one-time imports, the first
+    parts), so the pair compares steady states. Which worker accepts how many of the 32
+    keep-alive connections varies from start to start and moves a single cell by tens of
+    percent either way, so only the median over pairs means anything.
+    """
+    import statistics
+
+    pair = [s for s in servers if s.name.startswith("loopml (log")]
+    path = work / "log-cost.json"
+    path.write_text(json.dumps({"records": frame.sample(1, random_state=1).to_dict("records")}))
+    rates: dict[str, list[float]] = {s.name: [] for s in pair}
+    ratios: list[float] = []
+    for i in range(rounds):
+        got: dict[str, float] = {}
+        for server in pair if i % 2 == 0 else pair[::-1]:
+            proc, _ = start(server, path.read_bytes())
+            try:
+                load(server.port, server.path, path, 32, max(seconds, 6.0))  # warm-up
+                cell = load(server.port, server.path, path, 32, seconds)
+            finally:
+                stop(proc)
+            got[server.name] = cell["rps"]
+            rates[server.name].append(cell["rps"])
+            print(f"  round {i + 1}: {server.name:24} {fmt(cell)}", flush=True)
+        on, off = got.get("loopml (log on)"), got.get("loopml (log off)")
+        if on and off:
+            ratios.append(on / off)
+    print(
+        f"prediction log cost, 32 connections, single rows ({rounds} interleaved pairs, "
+        f"load average {os.getloadavg()[0]:.1f})"
+    )
+    for name, got_rates in rates.items():
+        print(
+            f"  {name:24} median {statistics.median(got_rates):,.0f} req/s "
+            f"(min {min(got_rates):,.0f}, max {max(got_rates):,.0f})"
+        )
+    if ratios:
+        cost = 1 - statistics.median(ratios)
+        print(
+            f"  log on / log off, median of pairs: {statistics.median(ratios):.3f} "
+            f"-> the log costs {cost:+.1%} of throughput (target <= 5%)"
+        )
 
 
 def _print(
