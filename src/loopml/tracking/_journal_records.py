@@ -214,18 +214,11 @@ def _ints(texts: list[bytes]) -> Any:
     import numpy as np
 
     orjson = _orjson()
-    joined = b",".join(texts)
+    if orjson is None:
+        return np.array(texts).astype(np.int64)
     # Digits only reach orjson, so nothing but a number can be read; anything JSON's grammar
     # refuses (a leading zero) takes numpy's parse, which reads what ``int()`` reads.
-    if orjson is not None and not joined.translate(None, b"0123456789 ,"):
-        try:
-            out = np.array(orjson.loads(b"[" + joined + b"]"), dtype=np.int64)
-        except ValueError:
-            pass
-        else:
-            if len(out) == len(texts):
-                return out
-    return np.array(texts).astype(np.int64)
+    return _parsed(orjson, texts, b",".join(texts), b"0123456789 ,", np.int64)
 
 
 def _floats(texts: list[bytes]) -> Any:
@@ -260,12 +253,20 @@ def _decimals(orjson: Any, texts: list[bytes], joined: bytes) -> Any:
     grammar refuses one (``.5``, ``1.``), by numpy's parse, which reads what ``float()`` reads."""
     import numpy as np
 
-    if not joined.translate(None, b"0123456789.eE+-,"):
+    return _parsed(orjson, texts, joined, b"0123456789.eE+-,", np.float64)
+
+
+def _parsed(orjson: Any, texts: list[bytes], joined: bytes, allowed: bytes, dtype: Any) -> Any:
+    """``texts`` as ``dtype``: orjson's parse of ``joined`` when it holds only ``allowed`` bytes
+    and yields one value per text, else numpy's."""
+    import numpy as np
+
+    if not joined.translate(None, allowed):
         try:
-            out = np.array(orjson.loads(b"[" + joined + b"]"), dtype=np.float64)
+            out = np.array(orjson.loads(b"[" + joined + b"]"), dtype=dtype)
         except ValueError:
             pass
         else:
             if len(out) == len(texts):
                 return out
-    return np.array(texts).astype(np.float64)
+    return np.array(texts).astype(dtype)
