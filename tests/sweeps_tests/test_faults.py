@@ -135,7 +135,11 @@ def test_sigkill_then_resume_loses_no_trial_and_runs_none_twice(tmp_path: Path) 
 def test_ctrl_c_marks_unfinished_trials_killed(tmp_path: Path) -> None:
     sweeps = default_session().store.sweeps
     child = _child(tmp_path, n=6)
-    _wait_for(lambda: "running" in _states(sweeps).values())
+    calls = tmp_path / "calls.log"
+    # A trial has started in the child (6 trials of 0.4 s on 2 workers: the sweep is mid-call).
+    # Not "running" in the store: a first sweep's store process may store behind the sweep,
+    # so a running row there no longer means the child is still in the call.
+    _wait_for(lambda: calls.exists() and "start" in calls.read_text())
     os.killpg(child.pid, signal.SIGINT)  # what the terminal sends on Ctrl-C
     assert child.wait(timeout=30) != 0
     states = _states(sweeps)
