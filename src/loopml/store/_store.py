@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, func, select
 
 from loopml._config import Settings
-from loopml._handoff import wait_for_handoffs
+from loopml._store_waits import wait_for_handoffs
 from loopml.store._dialect import upsert
 from loopml.store._engine import checkpoint, make_engine, read, run_write
 from loopml.store._migrate import ensure_schema

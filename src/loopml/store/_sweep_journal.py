@@ -4,7 +4,7 @@ A sweep's store process (``sweeps/_writer.py``) appends every message it receive
 create, trial batches, the final status) to the sweep's journal before it acknowledges it as
 *kept*, and deletes the journal once it has stored them. A fresh process's short first sweep can
 then return before the store process has imported SQLAlchemy and stored its trials: they are
-already on disk. Readers in that process wait for the store process (``loopml._handoff``);
+already on disk. Readers in that process wait for the store process (``loopml._store_waits``);
 opening the store anywhere replays the journals whose store process died (:func:`replay`).
 
 The file is a :class:`~loopml._journal.JournalWriter` (an append survives the process being

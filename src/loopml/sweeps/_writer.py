@@ -16,7 +16,7 @@ pipes, a server's socket) and keep them from ever closing.
 Until the store is open, the store process keeps every message it receives in the sweep's
 journal (``store/_sweep_journal.py``) and acknowledges it as *kept*: a sweep that ends before
 then (a fresh process's short first sweep) returns at once, and the store process stores it all
-behind; readers in this process wait for it (``loopml._handoff``), and opening the store
+behind; readers in this process wait for it (``loopml._store_waits``), and opening the store
 anywhere replays the journal of a store process that died. Once the store is open, the sweep
 waits for its batches to be stored, as with the thread writer, and a write's error is raised in
 the sweep.
@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from loopml._errors import LoopmlError, StoreError
-from loopml._handoff import hand_off
+from loopml._store_waits import hand_off
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -608,7 +608,7 @@ class ProcessWriter:
 
         A sweep that ends before the store process has opened the store (a fresh process's
         short first sweep) returns once its status is kept in the journal: the store process
-        stores it all behind, and this process's readers wait for it (``loopml._handoff``).
+        stores it all behind, and this process's readers wait for it (``loopml._store_waits``).
         """
         self.drain()
         if self._fallback is None:
