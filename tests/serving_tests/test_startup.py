@@ -84,6 +84,119 @@ def test_check_servable_names_the_version_it_found(session: object, model: objec
     assert (mv.name, mv.version, mv.flavor) == ("m", 1, "sklearn")
 
 
+# Checks references as `loopml serve` does (no store open in the process), and prints what it
+# found (as handed to workers), the errors, and whether SQLAlchemy was imported.
+_CHECK = """
+import json, sys
+from loopml.serving._handoff import hand_off
+from loopml.serving._serve import check_servable
+found, errors = {}, {}
+for ref in sys.argv[1:]:
+    try:
+        found[ref] = check_servable(ref)
+    except Exception as exc:
+        errors[ref] = [type(exc).__name__, str(exc)]
+print(json.dumps({"env": hand_off(found), "errors": errors, "sql": "sqlalchemy" in sys.modules}))
+"""
+
+
+def test_the_check_reads_a_sqlite_store_without_sqlalchemy(session: object, model: object) -> None:
+    import loopml.registry as reg
+
+    found = ["m@champion", "m@challenger", "m/1", "m"]
+    unknown = ["m@nope", "nope@champion", "m/7"]
+    env = {**os.environ, "LOOPML_DIR": str(session.settings.data_dir)}  # type: ignore[attr-defined]
+    out = subprocess.run(
+        [sys.executable, "-c", _CHECK, *found, "m/1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert not got["sql"] and not got["errors"]
+    # The versions get() finds (`m` is the latest, 2), read by a process that never opened SQL.
+    assert handed_over(got["env"]) == {ref: reg.get(ref) for ref in found}
+    assert [mv.version for mv in handed_over(got["env"]).values()] == [1, 2, 1, 2]
+
+    # What it cannot find, get() reports, with get()'s messages (they list versions and aliases).
+    out = subprocess.run(
+        [sys.executable, "-c", _CHECK, *unknown], env=env, capture_output=True, text=True
+    )
+    errors = json.loads(out.stdout)["errors"]
+    for ref in unknown:
+        try:
+            reg.get(ref)
+            raise AssertionError(f"{ref} was found")
+        except Exception as exc:
+            assert errors[ref] == [type(exc).__name__, str(exc)]
+    assert "its versions are [1, 2] and its aliases @challenger -> 2, @champion -> 1" in str(
+        errors["m@nope"][1]
+    )
+
+
+def test_the_sqlite_read_answers_only_what_it_can_tell(
+    session: object, model: object, tmp_path: object
+) -> None:
+    import dataclasses
+    import sqlite3
+
+    import pytest
+
+    from loopml._errors import ValidationError
+    from loopml.store import find_model_version
+
+    settings = session.settings  # type: ignore[attr-defined]
+    models = session.store.models  # type: ignore[attr-defined]
+    assert find_model_version(settings, "m", alias="champion") == models.get_version("m", 1)
+    assert find_model_version(settings, "m", alias="challenger") == models.get_version("m", 2)
+    assert find_model_version(settings, "m", version=1) == models.get_version("m", 1)
+    assert find_model_version(settings, "m") == models.get_version("m", 2)  # the latest
+    # Not found: None, so that the SQL store gives its error.
+    assert find_model_version(settings, "m", alias="nope") is None
+    assert find_model_version(settings, "m", version=3) is None
+    assert find_model_version(settings, "nope") is None
+    with pytest.raises(ValidationError):
+        find_model_version(settings, "m", alias="champion", version=1)
+
+    # Stores it does not read: PostgreSQL, URL options, no file yet (none is created), a store
+    # at another schema revision (the SQL store migrates it, or refuses a newer one).
+    def other(**changes: object) -> object:
+        return dataclasses.replace(settings, **changes)
+
+    missing = tmp_path / "none" / "loopml.db"  # type: ignore[operator]
+    for url in ("postgresql://u@127.0.0.1/db", f"sqlite:///{missing}", "sqlite:///x.db?mode=ro"):
+        assert find_model_version(other(store_url=url), "m", alias="champion") is None
+    assert not missing.exists()
+    copy = tmp_path / "old.db"  # type: ignore[operator]
+    with sqlite3.connect(settings.data_dir / "loopml.db") as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)
+    url = f"sqlite:///{copy}"
+    assert find_model_version(other(store_url=url), "m", alias="champion") is not None
+    with sqlite3.connect(copy) as db:
+        db.execute("UPDATE alembic_version SET version_num = '0001'")
+    assert find_model_version(other(store_url=url), "m", alias="champion") is None
+
+
+def _without_feature_names() -> object:
+    """A model registered without an example has no signature unless it knows its columns."""
+    from sklearn.dummy import DummyClassifier
+
+    return DummyClassifier().fit([[0.0], [1.0]], [0, 1])
+
+
+def test_a_model_without_a_signature_is_refused(session: object) -> None:
+    import pytest
+
+    import loopml.registry as reg
+    from loopml._errors import ValidationError
+
+    reg.register("plain", _without_feature_names())
+    with pytest.raises(ValidationError, match="plain/1 has no input signature"):
+        check_servable("plain")
+
+
 def test_workers_spawned_under_the_loopml_script_do_not_run_it(monkeypatch: object) -> None:
     import multiprocessing.spawn
     import types
@@ -227,12 +340,21 @@ def _group_alive(pgid: int) -> bool:
 def test_a_failed_check_beside_the_workers_fails_as_before_and_stops_them(
     session: object, model: object
 ) -> None:
-    for ref in ("nope@champion", "m@nope"):
+    import loopml.registry as reg
+
+    reg.register("plain", _without_feature_names())  # so no signature: it cannot be served
+    reg.set_alias("plain", "champion", 1)
+    for ref in ("nope@champion", "m@nope", "plain@champion"):
         # One worker is this process and checks before it serves: the reference behaviour.
         code_1, err_1, _ = _serve_and_wait(session, ref, 1)
         code_2, err_2, pgid = _serve_and_wait(session, ref, 2)
         assert code_1 == code_2 == 2
         assert err_2 == err_1 and err_2.startswith("error: ")
+        try:  # the message is the registry's own (it lists the versions and aliases there are)
+            check_servable(ref)
+            raise AssertionError(f"{ref} passed the check")
+        except Exception as exc:
+            assert " ".join(err_2.split()) == " ".join(f"error: {exc}".split())
         deadline = time.monotonic() + 10
         while _group_alive(pgid):  # no worker left behind
             assert time.monotonic() < deadline, "a worker outlived its failed parent"

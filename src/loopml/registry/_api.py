@@ -20,6 +20,7 @@ __all__ = [
     "list_models",
     "load",
     "parse_ref",
+    "peek",
     "register",
     "remove_alias",
     "set_alias",
@@ -156,6 +157,29 @@ def get(ref: str, *, store: Store | None = None) -> ModelVersion:
             raise NotFoundError(f"model {name!r} has no versions yet")
         return ModelVersion.from_record(all_versions[-1], store)
     return ModelVersion.from_record(store.models.get_version(name, version), store)
+
+
+def peek(ref: str) -> ModelVersion:
+    """The version a reference names, as :func:`get` finds it, read without opening the store
+    when that can be done (this process has no store open, and the store is a SQLite file at
+    this loopml's schema).
+
+    For a process that needs one version before anything else from the store: ``loopml serve``
+    checks its model with it while its workers start. What this cannot read, and every error
+    (an unknown model, alias or version), is :func:`get`'s, with its messages. Unlike
+    :func:`get` it may leave the store unopened: no migration, no recovery of dead runs.
+    """
+    name, alias, version = parse_ref(ref)
+    from loopml.tracking import default_session_open
+
+    if not default_session_open():  # an open store answers as cheaply, and may be another one
+        from loopml._config import Settings
+        from loopml.store import find_model_version
+
+        found = find_model_version(Settings.from_env(), name, alias=alias, version=version)
+        if found is not None:
+            return ModelVersion.from_record(found)
+    return get(ref)
 
 
 def load(

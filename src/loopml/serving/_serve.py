@@ -37,10 +37,14 @@ _THREAD_VARS = (
 
 def check_servable(ref: str) -> ModelVersion:
     """The version ``ref`` names now; fails with a readable message if it cannot be served
-    (unknown, no signature)."""
+    (unknown, no signature).
+
+    Read with :func:`loopml.registry.peek`: a SQLite store is read without SQLAlchemy, which
+    would cost this process ~0.25 CPU s beside its starting workers; the errors are ``get``'s.
+    """
     import loopml.registry as reg
 
-    mv = reg.get(ref)
+    mv = reg.peek(ref)
     if mv.signature is None:
         raise ValidationError(
             f"model {mv.ref} has no input signature, so requests cannot be checked; register "
@@ -148,7 +152,8 @@ def _serve_while_checking(
     """Run uvicorn's workers while this process checks ``models`` beside them.
 
     Starting a worker costs ~1.5 CPU s of imports before it needs its model; the check costs
-    this process ~0.3 CPU s (SQLAlchemy, the registry's query). Done one after the other, the
+    this process a few CPU ms from a SQLite store (``check_servable``), ~0.3 CPU s when it opens
+    the SQL store (PostgreSQL; SQLAlchemy, the registry's query). Done one after the other, the
     workers waited for the check; here the check runs in a thread as they start, and hands the
     versions it found over through a file each worker waits for when it comes to load its
     model. A failed check stops the workers and raises its error here, as before.

@@ -68,11 +68,14 @@ _EXPORTS = {
         "check_alias",
         "check_model_name",
     ),
+    "loopml.store._model_lookup": (
+        "ModelVersionRecord",
+        "find_model_version",
+    ),
     "loopml.store._models": (
         "AliasEvent",
         "ModelRecord",
         "ModelStore",
-        "ModelVersionRecord",
     ),
     "loopml.store._monitors": (
         "AlertDraft",
@@ -202,12 +205,12 @@ if TYPE_CHECKING:
         ReviewRecord,
         ReviewStore,
     )
+    from loopml.store._model_lookup import ModelVersionRecord, find_model_version
     from loopml.store._model_names import check_alias, check_model_name
     from loopml.store._models import (
         AliasEvent,
         ModelRecord,
         ModelStore,
-        ModelVersionRecord,
     )
     from loopml.store._monitors import (
         AlertDraft,
@@ -365,6 +368,7 @@ __all__ = [
     "check_alias",
     "check_artifact_name",
     "check_model_name",
+    "find_model_version",
     "make_engine",
     "normalize_url",
     "parse_filter",

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from loopml._errors import NotFoundError
 from loopml.store._dialect import upsert
 from loopml.store._engine import read, run_write
+from loopml.store._model_lookup import ModelVersionRecord
 from loopml.store._model_names import check_alias, check_model_name
 from loopml.store._schema_models import model_alias_events, model_aliases, model_versions, models
 
@@ -35,26 +36,6 @@ __all__ = [
     "ModelStore",
     "ModelVersionRecord",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class ModelVersionRecord:
-    """One stored model version, as read from the store (``signature``/``classes`` are JSON)."""
-
-    name: str
-    version: int
-    flavor: str
-    path: Path
-    sha256: str
-    size: int
-    task: str
-    signature_json: str | None
-    classes: tuple[Any, ...] | None
-    trusted_types: tuple[str, ...]
-    run_id: str | None
-    description: str | None
-    created_by: str | None
-    created_at: float
 
 
 @dataclass(frozen=True, slots=True)
