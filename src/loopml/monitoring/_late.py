@@ -38,8 +38,14 @@ class LateParts:
     """The part files of one model's log this process has seen, per hour folder. Thread-safe."""
 
     def __init__(self) -> None:
-        self._folders: dict[Path, tuple[int, frozenset[str]]] | None = None
+        # folder -> (its mtime, or -1 to list it again; its part names, or None: never listed)
+        self._folders: dict[Path, tuple[int, frozenset[str] | None]] | None = None
         self._lock = threading.Lock()
+
+    def forget(self) -> None:
+        """Start again from nothing (a run failed after taking the new files)."""
+        with self._lock:
+            self._folders = None
 
     def new_files(self, store: Store, model: str) -> list[Path] | None:
         """The part files that appeared since the last call; None on the first call."""
@@ -49,10 +55,14 @@ class LateParts:
     def _new_files(self, store: Store, model: str) -> list[Path] | None:
         reader = store.predictions
         before = self._folders
-        seen: dict[Path, tuple[int, frozenset[str]]] = {}
+        folders = reader.hour_folders(model)
+        # The first call lists only the last day's folders (the older ones are rarely written
+        # again; one that is, is then read whole once).
+        recent = folders[-1][0] - RECHECK_ON_START if folders else 0.0
+        seen: dict[Path, tuple[int, frozenset[str] | None]] = {}
         changed: list[tuple[float, Path, int]] = []
         now_ns = time.time_ns()
-        for start, folder in reader.hour_folders(model):
+        for start, folder in folders:
             try:
                 mtime = folder.stat().st_mtime_ns
             except FileNotFoundError:
@@ -60,10 +70,12 @@ class LateParts:
             old = before.get(folder) if before is not None else None
             if old is not None and old[0] == mtime:
                 seen[folder] = old
-                continue
-            # Kept as "unknown" when fresh: a part renamed in within the same clock tick would
-            # leave the mtime as it is, and its folder must be listed again next time.
-            changed.append((start, folder, mtime if now_ns - mtime > _FRESH * 1e9 else -1))
+            elif before is None and start < recent:
+                seen[folder] = (mtime, None)
+            else:
+                # Kept as "unknown" when fresh: a part renamed in within the same clock tick
+                # leaves the mtime as it is, and the folder must be listed again next time.
+                changed.append((start, folder, mtime if now_ns - mtime > _FRESH * 1e9 else -1))
         new: list[Path] = []
         if changed:
             lo = min(start for start, _, _ in changed)
@@ -77,7 +89,7 @@ class LateParts:
                 if before is not None:
                     old = before.get(folder)
                     known = old[1] if old is not None else frozenset()
-                    new += [folder / name for name in sorted(names - known)]
+                    new += [folder / name for name in sorted(names - (known or frozenset()))]
         self._folders = seen
         return None if before is None else new
 

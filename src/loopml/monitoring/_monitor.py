@@ -336,20 +336,25 @@ def run(
     # The watermark first, the listing of the log's parts next: a part written in time for a
     # window is written before its writer's mark moves past the window, so it is listed here.
     mark = log_watermark(store, model, now_s)
-    new_files = late_parts(store, model).new_files(store, model)
-    limit = now_s if mark.until is None else min(now_s, mark.until)
-    until = math.floor(limit / seconds) * seconds
-    last = store.monitors.last_window(model, seconds)
-    computed = last + seconds if last is not None else None  # the end of the computed windows
-    since = computed if computed is not None else until - _HISTORY_WINDOWS * seconds
-    if since >= until:
-        result = MonitorRun(model, seconds, since, until)
-    else:
-        result = backfill(model, since, until, store=store)
-    result.watermark = mark.until
-    result.stale_writers = list(mark.stale)
-    if computed is not None:
-        _recompute_late(store, model, seconds, computed, new_files, result)
+    watch = late_parts(store, model)
+    new_files = watch.new_files(store, model)
+    try:
+        limit = now_s if mark.until is None else min(now_s, mark.until)
+        until = math.floor(limit / seconds) * seconds
+        last = store.monitors.last_window(model, seconds)
+        computed = last + seconds if last is not None else None  # end of the computed windows
+        since = computed if computed is not None else until - _HISTORY_WINDOWS * seconds
+        if since >= until:
+            result = MonitorRun(model, seconds, since, until)
+        else:
+            result = backfill(model, since, until, store=store)
+        result.watermark = mark.until
+        result.stale_writers = list(mark.stale)
+        if computed is not None:
+            _recompute_late(store, model, seconds, computed, new_files, result)
+    except BaseException:
+        watch.forget()  # the new files were not dealt with: the next run checks the counts
+        raise
     return result
 
 
