@@ -249,3 +249,45 @@ def test_log_watermark_refuses_a_bad_model_name(store: Any) -> None:
     with pytest.raises(ValidationError, match="model"):
         log_watermark(store, "")
     assert log_watermark(store, "nothing-logged").until is None
+
+
+def test_a_late_part_in_an_hour_older_than_a_day_is_found_too(
+    monitored: Any, writers: list[PredictionLog], clock: Clock
+) -> None:
+    store = monitored
+    old = W0 - 2 * 86_400  # two days before: past what a process lists on its first run
+    _write_part(store, [old + 5, old + 6], "old")
+    mon.backfill("m", old, old + 3600)
+    log = _writer(store, writers)
+    _answer(log, W0 + 10)
+    clock.t = W0 + 65
+    log.flush()
+    first = mon.run("m", now=W0 + 70)
+    assert first.until == W0 + 60 and first.recomputed == [] and _rows(store, W0) == 1
+    _write_part(store, [old + 7], "old-late")  # a journal of two days ago replayed now
+    found = mon.run("m", now=W0 + 80)
+    assert found.recomputed == [old] and found.late_rows == 1 and _rows(store, old) == 3
+
+
+def test_a_run_that_fails_after_listing_new_parts_does_not_lose_them(
+    monitored: Any, writers: list[PredictionLog], clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopml.monitoring import _monitor
+
+    store = monitored
+    log = _writer(store, writers)
+    _answer(log, W0 + 10)
+    clock.t = W0 + 65
+    log.flush()
+    assert mon.run("m", now=W0 + 70).windows == 1
+    _write_part(store, [W0 + 20], "late")
+
+    def down(*args: Any, **kwargs: Any) -> None:
+        raise OSError("the store went away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_monitor, "_recompute_late", down)
+        with pytest.raises(OSError, match="went away"):
+            mon.run("m", now=W0 + 75)
+    after = mon.run("m", now=W0 + 80)
+    assert after.recomputed == [W0] and after.late_rows == 1 and _rows(store, W0) == 2
