@@ -656,15 +656,17 @@ def log_watermark(store: Store, model: str, now: float | None = None) -> LogWate
     marks: list[float] = []
     stale: list[str] = []
     for path in journal_files(store.predictions.journal_dir(model)):
-        fd = try_lock(path)
-        if fd is not None:
-            os.close(fd)  # a dead writer: left out (recover() replays it)
-            continue
+        # The mark first: a writer writes it once it holds its journal's lock, so the probe
+        # below never takes the lock of a journal being created from under its writer.
         try:
             mark = json.loads(_mark_path(path).read_text())
             until, every = float(mark["until"]), float(mark["every"])
         except (OSError, ValueError, KeyError, TypeError):
             continue  # gone since the listing, or nothing journaled yet
+        fd = try_lock(path)
+        if fd is not None:
+            os.close(fd)  # a dead writer: left out (recover() replays it)
+            continue
         if not path.exists():
             continue  # closed since the listing (try_lock could not open it)
         if now - until > _STALE_FLUSHES * every + _STALE_MARGIN:
