@@ -291,3 +291,27 @@ def test_a_run_that_fails_after_listing_new_parts_does_not_lose_them(
             mon.run("m", now=W0 + 75)
     after = mon.run("m", now=W0 + 80)
     assert after.recomputed == [W0] and after.late_rows == 1 and _rows(store, W0) == 2
+
+
+def test_the_servers_monitor_says_when_it_goes_on_without_a_writer_and_recomputes(
+    monitored: Any, writers: list[PredictionLog], caplog: pytest.LogCaptureFixture
+) -> None:
+    import time
+
+    from loopml.monitoring._server_hook import ServerMonitor
+
+    store = monitored
+    stuck = _writer(store, writers)  # its mark is from the (fake) clock: long stuck by now
+    hook = ServerMonitor(store, "m", compact=False)
+    try:
+        with caplog.at_level("WARNING", logger="loopml.monitoring"):
+            hook.tick()
+            assert f"going on without 1 stuck log writer(s) ({stuck.journal.id})" in caplog.text
+            ten_minutes_ago = time.time() // 60 * 60 - 600
+            _write_part(store, [ten_minutes_ago + 1, ten_minutes_ago + 2], "late")
+            caplog.clear()
+            hook.tick()
+        assert "monitor m: 2 late row(s) landed after their window was computed" in caplog.text
+        assert "stuck" not in caplog.text  # said once, not at every tick
+    finally:
+        hook.lock.release()

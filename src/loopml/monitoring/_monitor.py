@@ -27,6 +27,8 @@ from loopml.monitoring._compute import WindowValues, compute_windows, parse_wind
 from loopml.monitoring._metrics import Metric, make_metric
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import pandas as pd
 
     from loopml.store import (
@@ -363,7 +365,7 @@ def _recompute_late(
     model: str,
     seconds: int,
     computed: float,
-    new_files: list[Any] | None,
+    new_files: list[Path] | None,
     result: MonitorRun,
 ) -> None:
     """Recompute the windows before ``computed`` whose rows changed (new parts reach them, or,
