@@ -265,3 +265,32 @@ def test_parts_dictionary_encode_labels_but_not_floats_or_ids(store: object) -> 
     assert any("DICTIONARY" in e for e in encodings["in.k"])
     for plain in ("id", "time", "in.a", "confidence"):
         assert not any("DICTIONARY" in e for e in encodings[plain]), plain
+
+
+def test_a_writers_mark_follows_its_flushes_and_leaves_with_its_journal(
+    store: object, monkeypatch: object
+) -> None:
+    from loopml.serving import _log
+
+    now = [1_796_000_000.0]
+    monkeypatch.setattr(_log, "_clock", lambda: now[0])  # type: ignore[attr-defined]
+    log = PredictionLog(store, "m", SIG, ["no", "yes"], flush_interval=2.0)  # type: ignore[arg-type]
+    mark = log.journal.path.with_name(log.journal.path.name + ".flushed")
+    assert json.loads(mark.read_text()) == {"until": now[0] - 1.0, "every": 2.0}
+    log.append(_record(0))
+    now[0] += 10
+    assert log.flush() == 1
+    assert json.loads(mark.read_text())["until"] == now[0] - 1.0  # the read's time, less slack
+    now[0] += 10
+    assert log.flush() == 0  # idle: the mark moves on all the same
+    assert loopml.serving.log_watermark(store, "m", now[0]).until == now[0] - 1.0  # type: ignore[arg-type]
+    log.close()
+    assert not mark.exists() and not log.journal.path.exists()
+    assert loopml.serving.log_watermark(store, "m", now[0]).until is None  # type: ignore[arg-type]
+    # A dead writer's mark goes with its journal once replayed.
+    dead = PredictionLog(store, "m", SIG, ["no", "yes"], flush_interval=2.0)  # type: ignore[arg-type]
+    dead.append(_record(1))
+    dead.journal.close(delete=False)
+    assert loopml.serving.log_watermark(store, "m", now[0]).live == 0  # type: ignore[arg-type]
+    assert recover(store, "m") == 1  # type: ignore[arg-type]
+    assert list(dead.directory.iterdir()) == []

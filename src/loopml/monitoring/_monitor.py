@@ -4,6 +4,10 @@ import loopml
 loopml.monitoring.init("fraud", reference="fraud-train@3", window="1h")
 loopml.monitoring.backfill("fraud", since=t0, until=t1)      # one pass over the history
 loopml.monitoring.run("fraud")                                # the windows closed since
+
+``run`` computes a window only once the log holds all its rows: once its end is behind the log's
+watermark (every live server has written out its rows up to there). Rows that still land after
+their window was computed are late rows: the window is recomputed (see ``_late.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from loopml.monitoring._compute import WindowValues, compute_windows, parse_wind
 from loopml.monitoring._metrics import Metric, make_metric
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import pandas as pd
 
     from loopml.store import (
@@ -94,6 +100,12 @@ class MonitorRun:
     schema_changes: list[SchemaChange] = field(default_factory=list)
     seconds: float = 0.0
     nodes: list[str] = field(default_factory=list)  # Ray nodes that computed windows
+    # run() only: the log's watermark (None: no live writer), live writers left out as stuck,
+    # and the windows computed before that were recomputed for rows that landed late.
+    watermark: float | None = None
+    stale_writers: list[str] = field(default_factory=list)
+    recomputed: list[float] = field(default_factory=list)
+    late_rows: int = 0
 
 
 def init(
@@ -308,17 +320,93 @@ def run(
     model: str, *, now: float | dt.datetime | None = None, store: Store | None = None
 ) -> MonitorRun:
     """Compute the windows that closed since the last run (the last day on the first run),
-    raise their alerts and notify new incidents."""
+    raise their alerts and notify new incidents.
+
+    A window closes once its end is behind both ``now`` and the log's watermark (every live
+    server wrote out its rows up to there; servers that died or are stuck are left out). A
+    window computed before whose row count in the log has changed since (rows that landed late)
+    is recomputed: its values replaced, its alerts evaluated again (``recomputed``,
+    ``late_rows``).
+    """
+    from loopml.monitoring._late import late_parts
+    from loopml.serving import log_watermark
+
     store = _store(store)
     seconds = _window(store, model)
     now_s = _epoch(now) if now is not None else time.time()
     assert now_s is not None
-    until = math.floor(now_s / seconds) * seconds
-    last = store.monitors.last_window(model, seconds)
-    since = last + seconds if last is not None else until - _HISTORY_WINDOWS * seconds
-    if since >= until:
-        return MonitorRun(model, seconds, since, until)
-    return backfill(model, since, until, store=store)
+    # The watermark first, the listing of the log's parts next: a part written in time for a
+    # window is written before its writer's mark moves past the window, so it is listed here.
+    mark = log_watermark(store, model, now_s)
+    watch = late_parts(store, model)
+    new_files = watch.new_files(store, model)
+    try:
+        limit = now_s if mark.until is None else min(now_s, mark.until)
+        until = math.floor(limit / seconds) * seconds
+        last = store.monitors.last_window(model, seconds)
+        computed = last + seconds if last is not None else None  # end of the computed windows
+        since = computed if computed is not None else until - _HISTORY_WINDOWS * seconds
+        if since >= until:
+            result = MonitorRun(model, seconds, since, until)
+        else:
+            result = backfill(model, since, until, store=store)
+        result.watermark = mark.until
+        result.stale_writers = list(mark.stale)
+        if computed is not None:
+            _recompute_late(store, model, seconds, computed, new_files, result)
+    except BaseException:
+        watch.forget()  # the new files were not dealt with: the next run checks the counts
+        raise
+    return result
+
+
+def _recompute_late(
+    store: Store,
+    model: str,
+    seconds: int,
+    computed: float,
+    new_files: list[Path] | None,
+    result: MonitorRun,
+) -> None:
+    """Recompute the windows before ``computed`` whose rows changed (new parts reach them, or,
+    on a process's first run, any of the last day's windows)."""
+    from loopml.monitoring._late import RECHECK_ON_START, changed_windows, windows_reached
+
+    # The row count stored with a one-pass metric's value is the window's row count.
+    counted = next(
+        (m.name for m in catalog(model, store=store) if m.kind not in ("accuracy", "python")),
+        None,
+    )
+    if counted is None:
+        return
+    if new_files is None:
+        since = computed - max(RECHECK_ON_START, 2.0 * seconds)
+        changed = changed_windows(store, model, seconds, counted, since, computed)
+    else:
+        reached = windows_reached(store, new_files, seconds, computed)
+        if not reached:
+            return
+        changed = changed_windows(
+            store, model, seconds, counted, reached[0], reached[-1] + seconds, reached
+        )
+    if not changed:
+        return
+    starts = sorted(changed)
+    runs: list[list[float]] = [[starts[0]]]
+    for w in starts[1:]:
+        if w - runs[-1][-1] == seconds:
+            runs[-1].append(w)
+        else:
+            runs.append([w])
+    for group in runs:
+        redo = backfill(model, group[0], group[-1] + seconds, store=store)
+        result.values_written += redo.values_written
+        result.alerts += redo.alerts
+        result.incidents += [i for i in redo.incidents if i not in result.incidents]
+        result.notified += redo.notified
+        result.schema_changes += [c for c in redo.schema_changes if c not in result.schema_changes]
+    result.recomputed = starts
+    result.late_rows = sum(max(0, now - then) for then, now in changed.values())
 
 
 def values(

@@ -1,8 +1,10 @@
 """The monitor a model server runs: ``loopml serve NAME@ALIAS`` starts it in every worker, and
 the one worker that takes the model's service lock runs the scheduler (the others wait to take
 over should it die). Each tick computes the windows closed since the last one (when the model
-has a monitor) and compacts the prediction log's closed hours. Every worker's ``/metrics`` adds
-the monitor's latest values, read from the store, so any worker answers the same numbers.
+has a monitor: closed for the clock and for the log's watermark, see ``run``), recomputes those
+that late rows reached, and compacts the prediction log's closed hours. Every worker's
+``/metrics`` adds the monitor's latest values, read from the store, so any worker answers the
+same numbers.
 
 Serving never imports this package (monitoring sits above it): ``loopml serve`` names
 ``loopml.monitoring:serve_hook`` in the server's configuration and the server calls it.
@@ -10,6 +12,7 @@ Serving never imports this package (monitoring sits above it): ``loopml serve`` 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -56,6 +59,7 @@ class ServerMonitor:
             target=self._loop, name="loopml-server-monitor", daemon=True
         )
         self._scrape: tuple[float, bytes] | None = None
+        self._stale: list[str] = []  # the stuck log writers last reported
         self._scrape_lock = threading.Lock()
 
     def start(self) -> ServerMonitor:
@@ -85,6 +89,25 @@ class ServerMonitor:
                         result.windows,
                         len(result.alerts),
                     )
+                if result.recomputed:
+                    _log.warning(
+                        "monitor %s: %d late row(s) landed after their window was computed; "
+                        "recomputed %d window(s) from %s",
+                        self.model,
+                        result.late_rows,
+                        len(result.recomputed),
+                        _utc(result.recomputed[0]),
+                    )
+                if result.stale_writers != self._stale:
+                    self._stale = result.stale_writers
+                    if self._stale:
+                        _log.warning(
+                            "monitor %s: going on without %d stuck log writer(s) (%s); their "
+                            "rows will land late and their windows be recomputed",
+                            self.model,
+                            len(self._stale),
+                            ", ".join(self._stale),
+                        )
             except NotFoundError:
                 # No monitor yet: `loopml monitor init {self.model}` makes one, used next tick.
                 pass
@@ -129,6 +152,10 @@ class ServerMonitor:
                 text = b""
             self._scrape = (now, text)
             return text
+
+
+def _utc(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def serve_hook(

@@ -9,12 +9,14 @@ challenger, Prometheus metrics, and a crash-safe prediction log in hourly Parque
 """
 
 from loopml.serving._app import ServeConfig, create_app
+from loopml.serving._log import LogWatermark, log_watermark
 from loopml.serving._ray import serve_on_ray
 from loopml.serving._read import feedback, predict_file, predictions, recover_log
 from loopml.serving._serve import is_loopback, serve
 from loopml.serving._traffic import MinuteTraffic, TrafficSummary, deployed_models, traffic
 
 __all__ = [
+    "LogWatermark",
     "MinuteTraffic",
     "ServeConfig",
     "TrafficSummary",
@@ -22,6 +24,7 @@ __all__ = [
     "deployed_models",
     "feedback",
     "is_loopback",
+    "log_watermark",
     "predict_file",
     "predictions",
     "recover_log",

@@ -3,19 +3,28 @@ a background thread turns new records into Parquet parts through ``store.predict
 
 Journals of dead servers (their lock can be taken) are replayed at start and every few seconds,
 so every answered prediction reaches the log even after a SIGKILL.
+
+Each writer also keeps a mark beside its journal, ``<journal>.flushed``: every row timed before
+``until`` is in the log's Parquet parts (rewritten at each flush, idle or not). The minimum over
+the live writers (:func:`log_watermark`) is the log's watermark: a monitor computes a window
+only once it has passed the window's end, so no window is frozen before its rows are in.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from loopml._errors import ValidationError
 from loopml.serving._journal import (
     Journal,
     complete_records,
@@ -31,11 +40,22 @@ if TYPE_CHECKING:
     from loopml.registry import Signature
     from loopml.store import Store
 
-__all__ = ["PredictionLog", "recover"]
+__all__ = ["LogWatermark", "PredictionLog", "log_watermark", "recover"]
 
 _log = logging.getLogger("loopml.serving")
 _ROTATE_BYTES = 256 << 20
 _WARM_DELAY = 0.5  # seconds after the server is ready before the writer warms up
+# A record's time is read just before it is journaled (the request path builds and encodes the
+# record in between): a flush that read the journal at time T holds every record timed before
+# T minus this, and the mark says so.
+_APPEND_SLACK = 1.0
+# A live writer whose mark lags more than this many of its flush intervals (plus a margin) is
+# stuck (its store unreachable, a huge part): the watermark goes on without it, and its rows,
+# once written, are late rows for the monitors to handle.
+_STALE_FLUSHES = 10
+_STALE_MARGIN = 30.0
+_MARK_SUFFIX = ".flushed"
+_clock = time.time  # the mark's clock (tests replace it)
 _ARROW_TYPES = {
     "float64": "float64",
     "int64": "int64",
@@ -445,7 +465,10 @@ class PredictionLog:
         self._thread = threading.Thread(target=self._run, name="loopml-prediction-log", daemon=True)
 
     def _new_journal(self) -> Journal:
-        return Journal(self.directory / f"{uuid.uuid4().hex}.journal")
+        journal = Journal(self.directory / f"{uuid.uuid4().hex}.journal")
+        # Nothing is journaled yet (the caller holds the append lock, or no request is served).
+        _write_mark(journal.path, _clock() - _APPEND_SLACK, self.flush_interval)
+        return journal
 
     def start(self) -> PredictionLog:
         """Replay dead servers' journals, then write out new records in the background."""
@@ -480,6 +503,7 @@ class PredictionLog:
                 journal = self.journal
                 start, end = self._flushed, journal.position
                 data = journal.read(start, end) if end > start else b""
+                read_at = _clock()  # every record appended before now is in ``data``
             n = 0
             if data:
                 n = _write_records(
@@ -493,11 +517,14 @@ class PredictionLog:
                 )
                 write_offset(journal.path, end)
                 self._flushed = end
+            # Written when idle too: the watermark must move on while no request comes.
+            _write_mark(journal.path, read_at - _APPEND_SLACK, self.flush_interval)
             if end > _ROTATE_BYTES:
                 with self._lock:
                     if self.journal.position == self._flushed:
                         old, self.journal = self.journal, self._new_journal()
                         self._flushed = 0
+                        _mark_path(old.path).unlink(missing_ok=True)
                         old.close(delete=True)
             return n
 
@@ -537,6 +564,7 @@ class PredictionLog:
             _log.exception("writing the prediction log failed; the journal is kept for replay")
             self.journal.close(delete=False)
             return
+        _mark_path(self.journal.path).unlink(missing_ok=True)
         self.journal.close(delete=True)
 
 
@@ -547,8 +575,6 @@ def recover(
     classes: Sequence[Any] | None = None,
 ) -> int:
     """Write out the journals of dead servers of ``model``; returns the rows recovered."""
-    import os
-
     directory = store.predictions.journal_dir(model)
     total = 0
     for path in sorted(directory.glob("*.journal")):
@@ -571,6 +597,7 @@ def recover(
                     classes,
                 )
             path.with_name(path.name + ".offset").unlink(missing_ok=True)
+            _mark_path(path).unlink(missing_ok=True)
             path.unlink(missing_ok=True)
         finally:
             os.close(fd)
@@ -589,3 +616,61 @@ def _looks_classifier(data: bytes) -> bool:
 def journal_files(directory: Path) -> Iterable[Path]:
     """The journals in ``directory``."""
     return sorted(directory.glob("*.journal"))
+
+
+def _mark_path(journal: Path) -> Path:
+    return journal.with_name(journal.name + _MARK_SUFFIX)
+
+
+def _write_mark(journal: Path, until: float, every: float) -> None:
+    """Record (atomically) that every row of ``journal`` timed before ``until`` is written out;
+    ``every``: the writer's flush interval (how soon the reader may expect the next mark)."""
+    path = _mark_path(journal)
+    tmp = path.with_name("." + path.name + ".tmp")
+    tmp.write_text(json.dumps({"until": until, "every": every}))
+    os.replace(tmp, path)
+
+
+@dataclass(frozen=True, slots=True)
+class LogWatermark:
+    """How far a model's prediction log is complete (see :func:`log_watermark`)."""
+
+    until: float | None  # every row timed before it is written out; None: no live writer
+    live: int  # live writers whose mark counts
+    stale: tuple[str, ...] = ()  # journals of live writers whose mark stopped (left out)
+
+
+def log_watermark(store: Store, model: str, now: float | None = None) -> LogWatermark:
+    """The minimum "flushed up to" mark over the live writers of ``model``'s log.
+
+    A writer is live while its process holds its journal's lock; a dead one is left out (its
+    journal is replayed by the next writer, and its rows arrive late). So is a live writer whose
+    mark lags ``now`` by more than ten of its flush intervals plus 30 s (stuck), and a writer that
+    has no mark yet (it has journaled nothing).
+    """
+    if not isinstance(model, str) or not model:
+        raise ValidationError(f"model must be a model name, not {model!r}")
+    now = _clock() if now is None else float(now)
+    if not store.predictions.model_dir(model).is_dir():
+        return LogWatermark(None, 0)
+    marks: list[float] = []
+    stale: list[str] = []
+    for path in journal_files(store.predictions.journal_dir(model)):
+        # The mark first: a writer writes it once it holds its journal's lock, so the probe
+        # below never takes the lock of a journal being created from under its writer.
+        try:
+            mark = json.loads(_mark_path(path).read_text())
+            until, every = float(mark["until"]), float(mark["every"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # gone since the listing, or nothing journaled yet
+        fd = try_lock(path)
+        if fd is not None:
+            os.close(fd)  # a dead writer: left out (recover() replays it)
+            continue
+        if not path.exists():
+            continue  # closed since the listing (try_lock could not open it)
+        if now - until > _STALE_FLUSHES * every + _STALE_MARGIN:
+            stale.append(path.name.split(".")[0])
+            continue
+        marks.append(until)
+    return LogWatermark(min(marks) if marks else None, len(marks), tuple(stale))
