@@ -99,3 +99,22 @@ def test_cli_bad_input(store: Any, monitored: Any) -> None:
         sys.argv = ["loopml", "monitor", "restore", "m", "feature.x9.mean"]
         main()
     assert exc.value.code == 2
+
+
+def test_cli_says_which_windows_late_rows_recomputed(capsys: pytest.CaptureFixture[str]) -> None:
+    from loopml.cli._monitor import _print_run
+
+    result = mon.MonitorRun(
+        "m",
+        60,
+        START,
+        START + 600,
+        windows=3,
+        recomputed=[START + 60, START + 120],
+        late_rows=7,
+        stale_writers=["[worker 2]"],
+    )
+    _print_run(result)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "2 windows recomputed for 7 rows that landed late, first 2023-11-15 00:01" in out
+    assert "1 stuck log writers ([worker 2])" in out  # brackets survive: markup is off

@@ -46,6 +46,22 @@ def _print_run(result: object) -> None:
                 style="yellow",
             )
         )
+    if result.recomputed:
+        console.print(
+            Text(
+                f"{len(result.recomputed)} windows recomputed for {result.late_rows} rows that "
+                f"landed late, first {_when(result.recomputed[0])}",
+                style="yellow",
+            )
+        )
+    if result.stale_writers:
+        console.print(
+            Text(
+                f"went on without {len(result.stale_writers)} stuck log writers "
+                f"({', '.join(result.stale_writers)}): their rows will land late",
+                style="yellow",
+            )
+        )
     for change in result.schema_changes:
         console.print(
             Text(
