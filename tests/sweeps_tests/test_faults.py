@@ -74,7 +74,9 @@ def test_a_dead_worker_is_retried_and_can_succeed(tmp_path: Path) -> None:
 
 
 _CHILD = """
-import os, sys
+import os, signal, sys
+# As a terminal's foreground job: Python's own SIGINT handler (see ``_child``).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import loopml
 from tests.sweeps_tests._objectives import slow_logged
 sweep_id = sys.argv[1] if len(sys.argv) > 1 else None
@@ -94,8 +96,14 @@ def _child(tmp_path: Path, *args: str, n: int = 8) -> subprocess.Popen[bytes]:
         "N": str(n),
     }
     env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}"
+    # Started with SIGINT ignored, as every process of a test suite run in the background by a
+    # non-interactive shell (`make test &`) is: Python then keeps ignoring it, and a Ctrl-C test
+    # would see the sweep run to its end. The child script sets Python's handler back, as a
+    # terminal's foreground job has it; starting it so here makes that condition the same in
+    # every run, wherever the suite runs.
+    ignoring = ["sh", "-c", 'trap "" INT; exec "$0" "$@"', sys.executable]
     return subprocess.Popen(
-        [sys.executable, "-c", _CHILD, *args], env=env, cwd=tmp_path, start_new_session=True
+        [*ignoring, "-c", _CHILD, *args], env=env, cwd=tmp_path, start_new_session=True
     )
 
 
