@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import loopml
 from loopml.store import SweepStore
 from loopml.tracking import default_session
@@ -88,7 +90,7 @@ else:
 """
 
 
-def _child(tmp_path: Path, *args: str, n: int = 8) -> subprocess.Popen[bytes]:
+def _child(tmp_path: Path, *args: str, n: int = 8, script: str = _CHILD) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "LOOPML_TEST_LOG": str(tmp_path / "calls.log"),
@@ -103,7 +105,7 @@ def _child(tmp_path: Path, *args: str, n: int = 8) -> subprocess.Popen[bytes]:
     # every run, wherever the suite runs.
     ignoring = ["sh", "-c", 'trap "" INT; exec "$0" "$@"', sys.executable]
     return subprocess.Popen(
-        [*ignoring, "-c", _CHILD, *args], env=env, cwd=tmp_path, start_new_session=True
+        [*ignoring, "-c", script, *args], env=env, cwd=tmp_path, start_new_session=True
     )
 
 
@@ -159,6 +161,74 @@ def test_ctrl_c_marks_unfinished_trials_killed(tmp_path: Path) -> None:
     resumed = _child(tmp_path, record.id, n=6)
     assert resumed.wait(timeout=120) == 0
     assert {t.state for t in sweeps.load_trials(record.id)} == {"finished"}
+
+
+# A first sweep that returns while its store process has not stored it (the store opens only
+# once the test says "go"), then waits for that store process as the interpreter exits.
+_EXIT_WAIT_CHILD = """
+import os, signal, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
+import loopml
+import loopml.store
+from loopml import _store_waits
+
+opened = loopml.store.Store
+
+def store_after_go(*args, **kwargs):
+    while not os.path.exists("go"):
+        time.sleep(0.02)
+    return opened(*args, **kwargs)
+
+loopml.store.Store = store_after_go  # the store process, forked later, opens it so
+loopml.sweep(lambda params, run: params["x"], {"x": loopml.uniform(0, 1)}, n_trials=int(os.environ["N"]),
+             sampler="random", project="crash", cache=False, progress=False)
+waits = list(_store_waits._waits)
+assert waits, "the sweep was expected to hand its store process off"
+
+def waiting():
+    open("waiting", "w").close()
+    for wait in waits:
+        wait()
+
+_store_waits._waits[:] = [waiting]
+"""
+
+
+def test_ctrl_c_while_exit_waits_for_the_store_process_is_an_interrupt_and_keeps_trials(
+    tmp_path: Path,
+) -> None:
+    sweeps = default_session().store.sweeps
+    child = _child(tmp_path, n=20, script=_EXIT_WAIT_CHILD)
+    _wait_for(lambda: (tmp_path / "waiting").exists() or child.poll() is not None)
+    os.killpg(child.pid, signal.SIGINT)
+    assert child.wait(timeout=30) == -signal.SIGINT  # not 0, and no second Ctrl-C needed
+    # The store process ignored it and stores the sweep once it can open the store.
+    (tmp_path / "go").touch()
+    _wait_for(lambda: list(_states(sweeps).values()) == ["finished"] * 20)
+    assert sweeps.list_sweeps(project="crash")[0].status == "finished"
+    _wait_for(lambda: not list((tmp_path / "loopml-data" / "sweep-journals").glob("*.journal")))
+
+
+def test_a_wait_cut_short_by_ctrl_c_is_waited_for_again(monkeypatch: Any) -> None:
+    from loopml import _store_waits
+
+    monkeypatch.setattr(_store_waits, "_waits", [])
+    done: list[str] = []
+
+    def first() -> None:
+        if not done:
+            done.append("interrupted")
+            raise KeyboardInterrupt
+        done.append("first")
+
+    _store_waits.hand_off(first)
+    _store_waits.hand_off(lambda: done.append("second"))
+    with pytest.raises(KeyboardInterrupt):
+        _store_waits.wait_for_handoffs()
+    assert done == ["interrupted"]
+    _store_waits.wait_for_handoffs()  # the next reader, or the exit, waits for both
+    assert done == ["interrupted", "first", "second"]
+    assert _store_waits._waits == []
 
 
 def test_an_idle_worker_killed_from_outside_is_replaced(tmp_path: Path) -> None:
