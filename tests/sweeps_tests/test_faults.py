@@ -86,7 +86,8 @@ if sweep_id:
     loopml.resume_sweep(sweep_id, progress=False)
 else:
     loopml.sweep(slow_logged, {"x": loopml.uniform(0, 1)}, n_trials=int(os.environ["N"]), parallel=2,
-                 sampler="random", project="crash", progress=False)
+                 sampler="random", project="crash", progress=False,
+                 cache=os.environ.get("CACHE", "1") == "1")
 """
 
 
@@ -142,7 +143,13 @@ def test_sigkill_then_resume_loses_no_trial_and_runs_none_twice(tmp_path: Path) 
     assert len(runs) == 8 and set(runs["status"]) == {"finished"}
 
 
-def test_ctrl_c_marks_unfinished_trials_killed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("cache", [True, False], ids=["store-open", "store-opens-behind"])
+def test_ctrl_c_marks_unfinished_trials_killed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache: bool
+) -> None:
+    # Without the cache the sweep does not wait for its store process to open the store: Ctrl-C
+    # comes while its trials are only kept in the sweep's journal.
+    monkeypatch.setenv("CACHE", "1" if cache else "0")
     sweeps = default_session().store.sweeps
     child = _child(tmp_path, n=6)
     calls = tmp_path / "calls.log"
