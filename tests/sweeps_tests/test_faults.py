@@ -238,6 +238,33 @@ def test_a_wait_cut_short_by_ctrl_c_is_waited_for_again(monkeypatch: Any) -> Non
     assert _store_waits._waits == []
 
 
+def _ignore_sigint_once_sent(started: Any) -> None:
+    from loopml.sweeps._sigint import ignore_sigint
+
+    started.set()
+    deadline = time.monotonic() + 30
+    while signal.SIGINT not in signal.sigpending():  # held back since the fork
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    ignore_sigint()
+
+
+def test_ctrl_c_just_after_a_sweep_forks_a_child_does_not_reach_the_child() -> None:
+    import multiprocessing as mp
+
+    from loopml.sweeps._sigint import sigint_held
+
+    ctx = mp.get_context("fork")
+    started = ctx.Event()
+    child = ctx.Process(target=_ignore_sigint_once_sent, args=(started,))
+    with sigint_held():
+        child.start()
+    assert started.wait(30)
+    os.kill(child.pid, signal.SIGINT)  # before the child ignores it
+    child.join(30)
+    assert child.exitcode == 0  # not 1, from a KeyboardInterrupt in the child
+
+
 def test_an_idle_worker_killed_from_outside_is_replaced(tmp_path: Path) -> None:
     from loopml.sweeps._local import LocalExecutor
     from loopml.sweeps._trial import TrialResult, TrialSpec
