@@ -206,14 +206,70 @@ def test_ctrl_c_while_exit_waits_for_the_store_process_is_an_interrupt_and_keeps
 ) -> None:
     sweeps = default_session().store.sweeps
     child = _child(tmp_path, n=20, script=_EXIT_WAIT_CHILD)
-    _wait_for(lambda: (tmp_path / "waiting").exists() or child.poll() is not None)
-    os.killpg(child.pid, signal.SIGINT)
-    assert child.wait(timeout=30) == -signal.SIGINT  # not 0, and no second Ctrl-C needed
-    # The store process ignored it and stores the sweep once it can open the store.
-    (tmp_path / "go").touch()
+    try:
+        _wait_for(lambda: (tmp_path / "waiting").exists() or child.poll() is not None)
+        os.killpg(child.pid, signal.SIGINT)
+        assert child.wait(timeout=30) == -signal.SIGINT  # not 0, and no second Ctrl-C needed
+    finally:
+        # The store process ignored the SIGINT; it stores the sweep once it can open the store.
+        (tmp_path / "go").touch()
     _wait_for(lambda: list(_states(sweeps).values()) == ["finished"] * 20)
     assert sweeps.list_sweeps(project="crash")[0].status == "finished"
     _wait_for(lambda: not list((tmp_path / "loopml-data" / "sweep-journals").glob("*.journal")))
+
+
+# A first sweep whose store process never keeps anything: a Ctrl-C's wait for the killed trials
+# to be kept would never end. "waiting" is written each time the sweep starts waiting for them.
+_STUCK_STORE_CHILD = """
+import os, signal, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
+import loopml
+from loopml.store import SweepJournal
+from loopml.sweeps._writer import ProcessWriter
+from tests.sweeps_tests._objectives import slow_logged
+
+def never_kept(self, pickled):
+    while True:
+        time.sleep(1)
+
+SweepJournal.keep_message = never_kept  # in the store process, forked later
+
+drain = ProcessWriter.drain
+
+def drain_told(self):
+    open("waiting", "a").close()
+    drain(self)
+
+ProcessWriter.drain = drain_told
+loopml.sweep(slow_logged, {"x": loopml.uniform(0, 1)}, n_trials=6, parallel=2, sampler="random",
+             project="crash", cache=False, progress=False)
+"""
+
+
+def test_a_second_ctrl_c_ends_the_wait_for_a_stuck_store(tmp_path: Path) -> None:
+    child = _child(tmp_path, script=_STUCK_STORE_CHILD)
+    calls = tmp_path / "calls.log"
+    try:
+        _wait_for(lambda: calls.exists() and "start" in calls.read_text())
+        os.killpg(child.pid, signal.SIGINT)
+        _wait_for(lambda: (tmp_path / "waiting").exists())
+        os.killpg(child.pid, signal.SIGINT)
+        assert child.wait(timeout=60) == -signal.SIGINT
+    finally:
+        if child.poll() is None:  # it hung: its store process too
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+
+
+def test_a_ctrl_c_while_the_killed_trials_are_handed_over_comes_after_it() -> None:
+    from loopml.sweeps._sigint import ctrl_c_deferred
+
+    done: list[str] = []
+    with pytest.raises(KeyboardInterrupt), ctrl_c_deferred():
+        signal.raise_signal(signal.SIGINT)
+        done.append("handed over")
+    assert done == ["handed over"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_a_wait_cut_short_by_ctrl_c_is_waited_for_again(monkeypatch: Any) -> None:

@@ -1,4 +1,4 @@
-"""Ctrl-C and a sweep's child processes (workers, the store process).
+"""Ctrl-C in a sweep: its child processes ignore it, and a second one stops the stopping.
 
 The terminal's Ctrl-C reaches the whole process group, and a sweep's children ignore it: the
 sweep's process decides what is written. A child only starts ignoring it once its code runs,
@@ -6,15 +6,21 @@ though; a SIGINT that came just after the fork would raise ``KeyboardInterrupt``
 (a worker's traceback; a store process gone, so that the sweep opens the store itself). So the
 thread that forks holds SIGINT back (:func:`sigint_held`), and the child lets it through only
 once it ignores it (:func:`ignore_sigint`).
+
+On the first Ctrl-C the sweep marks its unfinished trials killed, hands them to its writer and
+waits until they are stored. A second one during the few lines that hand them over waits until
+they are handed over (:func:`ctrl_c_deferred`); during the wait it ends the wait, and the sweep
+waits for nothing more (:func:`ctrl_c_twice`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import signal
+import threading
 from collections.abc import Iterator
 
-__all__ = ["ignore_sigint", "sigint_held"]
+__all__ = ["ctrl_c_deferred", "ctrl_c_twice", "ignore_sigint", "sigint_held"]
 
 _MASKS = hasattr(signal, "pthread_sigmask")  # not on Windows (no fork there either)
 
@@ -37,3 +43,24 @@ def ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if _MASKS:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+@contextlib.contextmanager
+def ctrl_c_deferred() -> Iterator[None]:
+    """A SIGINT that comes inside the block is delivered as it ends (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread gets KeyboardInterrupt
+        return
+    came: list[int] = []
+    before = signal.signal(signal.SIGINT, lambda signum, frame: came.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+        if came:
+            signal.raise_signal(signal.SIGINT)  # to the handler it had: KeyboardInterrupt
+
+
+def ctrl_c_twice(exc: BaseException) -> bool:
+    """Whether ``exc`` is a Ctrl-C that came while the sweep was stopping for an earlier one."""
+    return isinstance(exc, KeyboardInterrupt) and isinstance(exc.__context__, KeyboardInterrupt)
