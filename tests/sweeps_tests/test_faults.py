@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,14 @@ from loopml.tracking import default_session
 from tests.sweeps_tests._objectives import by_mode
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def python_sigint() -> Iterator[None]:
+    """Python's SIGINT handler, as in a terminal (a suite run in the background ignores SIGINT)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
 
 
 def _errors(sweep: loopml.Sweep) -> dict[str, str]:
@@ -261,6 +270,7 @@ def test_a_second_ctrl_c_ends_the_wait_for_a_stuck_store(tmp_path: Path) -> None
             child.wait()
 
 
+@pytest.mark.usefixtures("python_sigint")
 def test_a_ctrl_c_while_the_killed_trials_are_handed_over_comes_after_it() -> None:
     from loopml.sweeps._sigint import ctrl_c_deferred
 
@@ -305,6 +315,7 @@ def _ignore_sigint_once_sent(started: Any) -> None:
     ignore_sigint()
 
 
+@pytest.mark.usefixtures("python_sigint")
 def test_ctrl_c_just_after_a_sweep_forks_a_child_does_not_reach_the_child() -> None:
     import multiprocessing as mp
 
