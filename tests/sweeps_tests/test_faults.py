@@ -222,9 +222,10 @@ def test_ctrl_c_while_exit_waits_for_the_store_process_is_an_interrupt_and_keeps
     finally:
         # The store process ignored the SIGINT; it stores the sweep once it can open the store.
         (tmp_path / "go").touch()
-    _wait_for(lambda: list(_states(sweeps).values()) == ["finished"] * 20)
-    assert sweeps.list_sweeps(project="crash")[0].status == "finished"
+    # Everything it kept: the trials, then the sweep's status, then it deletes the journal.
     _wait_for(lambda: not list((tmp_path / "loopml-data" / "sweep-journals").glob("*.journal")))
+    assert list(_states(sweeps).values()) == ["finished"] * 20
+    assert sweeps.list_sweeps(project="crash")[0].status == "finished"
 
 
 # A first sweep whose store process never keeps anything: a Ctrl-C's wait for the killed trials

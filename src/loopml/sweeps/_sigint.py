@@ -48,8 +48,11 @@ def ignore_sigint() -> None:
 @contextlib.contextmanager
 def ctrl_c_deferred() -> Iterator[None]:
     """A SIGINT that comes inside the block is delivered as it ends (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread gets KeyboardInterrupt
+    if (
+        threading.current_thread() is not threading.main_thread()  # no KeyboardInterrupt there
+        or signal.getsignal(signal.SIGINT) is None  # a handler not set from Python: kept as is
+    ):
+        yield
         return
     came: list[int] = []
     before = signal.signal(signal.SIGINT, lambda signum, frame: came.append(signum))
