@@ -76,12 +76,15 @@ def test_define_by_run_space() -> None:
 
 @pytest.mark.parametrize("pruner", ["median", "asha", "hyperband"])
 def test_pruners_stop_bad_trials(pruner: str) -> None:
+    # One worker: its reports and results reach the pruner in one order. With two, which trials
+    # have ended when a trial reports depends on which worker is quicker: a trial could be
+    # pruned only at its last epoch, or (Hyperband) none at all.
     sweep = loopml.sweep(
         epochs,
         {"q": loopml.uniform(0, 1)},
         metric="acc",
         n_trials=16,
-        parallel=2,
+        parallel=1,
         pruner=pruner,
         seed=2,
         progress=False,
@@ -92,6 +95,27 @@ def test_pruners_stop_bad_trials(pruner: str) -> None:
     pruned = trials[trials["state"] == "pruned"].iloc[0]
     series = loopml.get_run(pruned["run_id"]).metrics["acc"]
     assert series.count < 12  # it stopped early, and its reports were logged
+
+
+def test_a_seeded_sweep_prunes_the_same_trials_every_time() -> None:
+    def states() -> list[str]:
+        sweep = loopml.sweep(
+            epochs,
+            {"q": loopml.uniform(0, 1)},
+            metric="acc",
+            n_trials=16,
+            parallel=1,
+            sampler="random",  # params in the order asked, whenever trials end
+            pruner="hyperband",  # its brackets come from the study's name and trial numbers
+            seed=4,
+            cache=False,  # run again, not reused
+            progress=False,
+        )
+        return list(sweep.trials.sort_values("number")["state"])
+
+    first = states()
+    assert "pruned" in first
+    assert states() == first
 
 
 def test_identical_trials_reuse_the_stored_result() -> None:

@@ -19,6 +19,7 @@ from loopml.sweeps._executor import Executor
 from loopml.sweeps._objective import CommandObjective, objective_identity, objective_key
 from loopml.sweeps._optuna import OptunaSearch, build_study, make_pruner, make_sampler
 from loopml.sweeps._random import RandomSearch, uses_stdlib_random
+from loopml.sweeps._sigint import ctrl_c_twice
 from loopml.sweeps._space import SpaceFn, SpaceSpec, load_ref
 from loopml.sweeps._sweep import Sweep
 from loopml.sweeps._writer import NewSweep, ProcessWriter, TrialWriter
@@ -312,9 +313,10 @@ def _execute(
         status = "finished"
     except BaseException as exc:
         exc.loopml_sweep_id = record.id  # type: ignore[attr-defined]  # for the CLI's message
-        with contextlib.suppress(Exception):  # a broken store must not hide why it stopped
-            executor.shutdown(kill=True)
-            writer.close("stopped")
+        if not ctrl_c_twice(exc):  # the second stops the waiting for the store: stop now
+            with contextlib.suppress(Exception):  # a broken store must not hide why it stopped
+                executor.shutdown(kill=True)
+                writer.close("stopped")
         raise
     final = writer.close(status)
     return Sweep(sweeps, final, objective, resumer=resume_sweep, opener=_sweep_store)

@@ -21,6 +21,7 @@ from loopml._values import encode_param, flatten
 from loopml.store import TrialWrite
 from loopml.sweeps._executor import Executor, Lost, Report
 from loopml.sweeps._objective import cache_key
+from loopml.sweeps._sigint import ctrl_c_deferred
 from loopml.sweeps._trial import TrialResult, TrialSpec
 
 if TYPE_CHECKING:
@@ -164,23 +165,29 @@ class Controller:
                     self.counts.running = len(self.live)
                     progress.update(self.counts)
         except BaseException as exc:
-            self.executor.shutdown(kill=True)
             reason = (
                 "KeyboardInterrupt: the sweep was stopped"
                 if isinstance(exc, KeyboardInterrupt)
                 else f"the sweep stopped: {exc!r}"
             )
-            for live in self.live.values():
-                live.write.state, live.write.error, live.write.ended_at = (
-                    "killed",
-                    reason,
-                    time.time(),
-                )
-                self.pending[live.spec.number] = live.write
-                self.counts.killed += 1
-            self.live.clear()
-            with contextlib.suppress(Exception):  # a broken store must not hide the cause
-                self.flush(wait=True)
+            # A second Ctrl-C (``_sigint``) ends the waits below, not the hand-over to the writer;
+            # a broken pool or store must not hide the cause.
+            with ctrl_c_deferred():
+                for live in self.live.values():
+                    live.write.state, live.write.error, live.write.ended_at = (
+                        "killed",
+                        reason,
+                        time.time(),
+                    )
+                    self.pending[live.spec.number] = live.write
+                    self.counts.killed += 1
+                self.live.clear()
+                with contextlib.suppress(Exception):
+                    self.flush()
+            with contextlib.suppress(Exception):
+                self.executor.shutdown(kill=True)
+            with contextlib.suppress(Exception):
+                self.writer.drain()
             raise
         self.executor.shutdown()
         self.flush(wait=True)

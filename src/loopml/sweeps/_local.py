@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
-import signal
 import sys
 import time
 from collections import deque
@@ -29,6 +28,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from loopml.sweeps._executor import ChunkSizer, Event, Lost, Report, thread_env
+from loopml.sweeps._sigint import ignore_sigint, sigint_held
 from loopml.sweeps._trial import TrialResult, TrialSpec, execute_trial
 
 __all__ = ["LocalExecutor"]
@@ -45,8 +45,7 @@ def _worker_main(
     setup: Callable[[], Any] | None,
     threads: int,
 ) -> None:
-    # The terminal's Ctrl-C reaches the whole process group; the sweep decides, workers ignore it.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_sigint()  # the terminal's Ctrl-C reaches the whole process group; the sweep decides
     # BLAS and OpenMP read these when they load; pools loaded already (NumPy imported before the
     # fork) are capped through threadpoolctl, which costs a worker tens of milliseconds.
     os.environ.update(thread_env(threads))
@@ -94,7 +93,8 @@ class _Worker:
         self.process = ctx.Process(
             target=target, args=(child, *args), daemon=True, name="loopml-sweep-worker"
         )
-        self.process.start()
+        with sigint_held():
+            self.process.start()
         child.close()
         self.queue: deque[TrialSpec] = deque()
         self.head_started = time.monotonic()

@@ -21,6 +21,7 @@ __all__ = ["PRUNERS", "SAMPLERS", "build_study", "make_pruner", "make_sampler", 
 
 SAMPLERS = ("tpe", "random", "grid", "cmaes", "qmc")
 PRUNERS = ("median", "asha", "hyperband")
+_STUDY_NAME = "loopml-sweep"  # every sweep's in-memory study (see ``build_study``)
 
 
 def make_sampler(name: Any, space: SpaceSpec, seed: int | None) -> optuna.samplers.BaseSampler:
@@ -100,8 +101,14 @@ def build_study(
     from optuna.trial import TrialState, create_trial
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Named, not left to Optuna's random name: Hyperband puts each trial in a bracket by a hash
+    # of the study's name and the trial's number, so a seeded sweep would prune differently on
+    # every run.
     study = optuna.create_study(
-        direction="maximize" if direction == "max" else "minimize", sampler=sampler, pruner=pruner
+        study_name=_STUDY_NAME,
+        direction="maximize" if direction == "max" else "minimize",
+        sampler=sampler,
+        pruner=pruner,
     )
     states = {
         "finished": TrialState.COMPLETE,

@@ -37,7 +37,6 @@ import dataclasses
 import os
 import pickle
 import queue
-import signal
 import sys
 import threading
 import time
@@ -46,6 +45,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from loopml._errors import LoopmlError, StoreError
 from loopml._store_waits import hand_off
+from loopml.sweeps._sigint import ignore_sigint, sigint_held
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -165,8 +165,7 @@ def _store_main(
 ) -> None:
     """The store process: open the store, then answer the driver's messages in order."""
     driver_end.close()  # else the pipe never closes when the driver dies
-    # The terminal's Ctrl-C reaches the whole process group; the driver decides what to write.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_sigint()  # the terminal's Ctrl-C reaches the whole process group; the driver decides
     inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
     send_lock = threading.Lock()
 
@@ -384,7 +383,8 @@ class _StoreProcess:
             daemon=True,
             name="loopml-sweep-store",
         )
-        self.process.start()
+        with sigint_held():
+            self.process.start()
         child.close()
 
     def alive(self) -> bool:
