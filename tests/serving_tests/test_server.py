@@ -140,3 +140,61 @@ def test_it_binds_loopback_unless_told_and_names_unknown_models(
         loopml.serving.serve("m@prod", port=0)
     with pytest.raises(NotFoundError, match="did you mean 'm'"):
         loopml.serving.serve("mm@champion", port=0)
+
+
+def _listening(pid: int, port: int) -> set[str]:
+    """The sockets (``socket:[inode]``) process ``pid`` listens on at ``port``."""
+    import psutil
+
+    found = set()
+    for c in psutil.Process(pid).net_connections(kind="tcp"):
+        if c.status == psutil.CONN_LISTEN and c.laddr.port == port and c.fd != -1:
+            found.add(os.readlink(f"/proc/{pid}/fd/{c.fd}"))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT spreads on Linux")
+def test_each_worker_listens_on_its_own_socket_and_both_get_connections(
+    session: object, model: object, stopper: list
+) -> None:
+    import http.client
+
+    import psutil
+
+    proc, url = _start(session, "--workers", "2")
+    stopper.append(proc)
+    port = int(url.rsplit(":", 1)[1])
+    workers = [p.pid for p in psutil.Process(proc.pid).children() if _listening(p.pid, port)]
+    deadline = time.monotonic() + 90
+    while len(workers) < 2:  # the first answer came from one; wait for the other to be ready
+        assert time.monotonic() < deadline, "the second worker did not listen in 90 s"
+        time.sleep(0.2)
+        workers = [p.pid for p in psutil.Process(proc.pid).children() if _listening(p.pid, port)]
+    # Not one socket shared by both (which the first to wake empties of every waiting
+    # connection), and the supervisor, which holds the port, listens on none.
+    assert len(workers) == 2
+    assert _listening(workers[0], port).isdisjoint(_listening(workers[1], port))
+    assert _listening(proc.pid, port) == set()
+    # 64 clients each ask once and stay connected. The kernel picks a worker's socket by a hash
+    # of the client's port: all 64 on one of the two would happen once in 2**63 runs.
+    clients = []
+    for _ in range(64):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/health")
+        answer = conn.getresponse()
+        answer.read()
+        assert answer.status == 200
+        clients.append(conn)
+    held = {
+        pid: sum(
+            c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port
+            for c in psutil.Process(pid).net_connections(kind="tcp")
+        )
+        for pid in workers
+    }
+    for conn in clients:
+        conn.close()
+    assert sum(held.values()) == 64 and min(held.values()) > 0, held
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: both workers and the supervisor stop
+    assert proc.wait(timeout=60) == 0
