@@ -71,7 +71,7 @@ class Server:
     cwd: str | None = None
     port: int = 0
     metrics_path: str | None = None
-    workers: int = 0  # loopml's: wait until this many listen, and show how they split the load
+    workers: int = 0  # uvicorn workers: wait until this many listen, show how they split the load
 
 
 FASTAPI_APP = """
@@ -221,6 +221,7 @@ def build(work: Path, anchor_python: dict[str, str]) -> tuple[list[Server], Any,
             "records",
             {"BENCH_MODEL": str(model_file)},
             cwd=str(work),
+            workers=2,  # uvicorn's own: one socket shared by its workers
         )
     )
     skipped = []

@@ -1,5 +1,6 @@
 """The real server (``loopml serve`` in a subprocess): SIGKILL during traffic loses no answered
-prediction; several workers add up their metrics; it binds to loopback unless told otherwise."""
+prediction; several workers add up their metrics, each listens on a socket of its own and gets
+connections; it binds to loopback unless told otherwise."""
 
 from __future__ import annotations
 
@@ -147,10 +148,27 @@ def _listening(pid: int, port: int) -> set[str]:
     import psutil
 
     found = set()
-    for c in psutil.Process(pid).net_connections(kind="tcp"):
-        if c.status == psutil.CONN_LISTEN and c.laddr.port == port and c.fd != -1:
-            found.add(os.readlink(f"/proc/{pid}/fd/{c.fd}"))
+    try:  # a worker just killed, or exiting, listens on nothing
+        for c in psutil.Process(pid).net_connections(kind="tcp"):
+            if c.status == psutil.CONN_LISTEN and c.laddr.port == port and c.fd != -1:
+                found.add(os.readlink(f"/proc/{pid}/fd/{c.fd}"))
+    except (psutil.Error, OSError):
+        return set()
     return found
+
+
+def _worker_pids(supervisor: int, port: int) -> list[int]:
+    import psutil
+
+    return [p.pid for p in psutil.Process(supervisor).children() if _listening(p.pid, port)]
+
+
+def _wait_for_workers(supervisor: int, port: int, n: int) -> list[int]:
+    deadline = time.monotonic() + 90
+    while len(workers := _worker_pids(supervisor, port)) < n:
+        assert time.monotonic() < deadline, f"{n} workers did not listen in 90 s"
+        time.sleep(0.2)
+    return workers
 
 
 @pytest.mark.slow
@@ -165,12 +183,8 @@ def test_each_worker_listens_on_its_own_socket_and_both_get_connections(
     proc, url = _start(session, "--workers", "2")
     stopper.append(proc)
     port = int(url.rsplit(":", 1)[1])
-    workers = [p.pid for p in psutil.Process(proc.pid).children() if _listening(p.pid, port)]
-    deadline = time.monotonic() + 90
-    while len(workers) < 2:  # the first answer came from one; wait for the other to be ready
-        assert time.monotonic() < deadline, "the second worker did not listen in 90 s"
-        time.sleep(0.2)
-        workers = [p.pid for p in psutil.Process(proc.pid).children() if _listening(p.pid, port)]
+    # The first answer came from one worker; the other may still be starting.
+    workers = _wait_for_workers(proc.pid, port, 2)
     # Not one socket shared by both (which the first to wake empties of every waiting
     # connection), and the supervisor, which holds the port, listens on none.
     assert len(workers) == 2
@@ -196,5 +210,14 @@ def test_each_worker_listens_on_its_own_socket_and_both_get_connections(
     for conn in clients:
         conn.close()
     assert sum(held.values()) == 64 and min(held.values()) > 0, held
+    # A worker that dies is replaced by one that listens on a socket of its own again.
+    os.kill(workers[0], signal.SIGKILL)
+    deadline = time.monotonic() + 90
+    while workers[0] in (now := _worker_pids(proc.pid, port)) or len(now) < 2:
+        assert time.monotonic() < deadline, "the killed worker was not replaced in 90 s"
+        time.sleep(0.2)
+    assert workers[1] in now
+    assert _listening(now[0], port).isdisjoint(_listening(now[1], port))
+    assert httpx.post(f"{url}/predict", json={"records": [GOOD]}, timeout=10).status_code == 200
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: both workers and the supervisor stop
     assert proc.wait(timeout=60) == 0
