@@ -19,6 +19,7 @@ import pytest
 
 import loopml.serving
 from loopml import NotFoundError, ValidationError
+from loopml._net import check_port
 
 from .conftest import COLUMNS
 
@@ -221,3 +222,44 @@ def test_each_worker_listens_on_its_own_socket_and_both_get_connections(
     assert httpx.post(f"{url}/predict", json={"records": [GOOD]}, timeout=10).status_code == 200
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: both workers and the supervisor stop
     assert proc.wait(timeout=60) == 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT spreads on Linux")
+def test_the_worker_socket_arrives_in_each_worker_as_a_socket_of_its_own() -> None:
+    import io
+    import pickle
+    from multiprocessing.reduction import ForkingPickler
+
+    from loopml import LoopmlError
+    from loopml._net import worker_socket
+
+    held = worker_socket("127.0.0.1", 0)
+    port = held.getsockname()[1]
+    own = []
+    for _ in range(2):  # as uvicorn hands its sockets to each spawned worker
+        buf = io.BytesIO()
+        ForkingPickler(buf).dump([held])
+        (sock,) = pickle.loads(buf.getvalue())
+        assert sock.fileno() != held.fileno() and sock.getsockname() == ("127.0.0.1", port)
+        sock.listen()
+        sock.setblocking(False)
+        own.append(sock)
+    clients = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(64)]
+    accepted = []
+    for sock in own:
+        n = 0
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except BlockingIOError:
+                break
+            conn.close()
+            n += 1
+        accepted.append(n)
+    # Spread by a hash of each client's port: all 64 on one socket, once in 2**63 runs.
+    assert sum(accepted) == 64 and min(accepted) > 0, accepted
+    # The port is taken for anyone who does not ask to share it (another loopml serve checks).
+    with pytest.raises(LoopmlError, match="cannot listen"):
+        check_port("127.0.0.1", port)
+    for s in [*clients, *own, held]:
+        s.close()
