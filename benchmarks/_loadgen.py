@@ -3,7 +3,8 @@
 Each of ``--connections`` connections sends the same POST, waits for the whole answer, and sends
 again, for ``--seconds`` (after ``--warmup``). It speaks raw HTTP over asyncio streams so the
 client costs as little CPU as possible (the server shares the machine). Prints one JSON line:
-requests/s, p50, p99 (ms), and the status codes seen.
+requests/s, p50, p99 (ms), the status codes seen, and every answer counted from the first
+(``answered``, warm-up included: what the server's CPU time over the whole run paid for).
 
     python benchmarks/_loadgen.py --url http://127.0.0.1:8000/predict --body body.json -c 8
 """
@@ -26,6 +27,7 @@ async def _one(
     record_from: float,
     lat: list[float],
     codes: Counter[int],
+    answered: list[int],
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
@@ -54,6 +56,7 @@ async def _one(
             else:
                 await reader.readexactly(length)
             t1 = time.perf_counter()
+            answered[0] += 1
             if t0 >= record_from:
                 lat.append(t1 - t0)
                 codes[status] += 1
@@ -74,8 +77,12 @@ async def run(url: str, body: bytes, connections: int, seconds: float, warmup: f
     until = record_from + seconds
     lat: list[float] = []
     codes: Counter[int] = Counter()
+    answered = [0]
     await asyncio.gather(
-        *(_one(host, port, request, until, record_from, lat, codes) for _ in range(connections))
+        *(
+            _one(host, port, request, until, record_from, lat, codes, answered)
+            for _ in range(connections)
+        )
     )
     lat.sort()
     n = len(lat)
@@ -85,6 +92,7 @@ async def run(url: str, body: bytes, connections: int, seconds: float, warmup: f
 
     return {
         "requests": n,
+        "answered": answered[0],
         "rps": n / seconds,
         "p50": pct(0.50),
         "p99": pct(0.99),

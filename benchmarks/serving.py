@@ -13,6 +13,11 @@ clash with loopml's, install it into a throwaway venv and pass its python with
     python benchmarks/serving.py --quick        # single rows only, 1 and 32 connections
     python benchmarks/serving.py --cold-starts 7 --only loopml,floor   # cold starts only
     python benchmarks/serving.py --log-cost 7   # the prediction log's cost, 7 interleaved pairs
+
+For loopml every cell also shows how its workers split the connections (``split 17+15``: each
+worker's share of the keep-alive connections, sampled while the load runs) and the server's CPU
+time per answered request (all its processes, ``cpu 0.62 ms/req``), which the machine's load
+moves much less than requests/s when other programs share the cores.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ class Server:
     cwd: str | None = None
     port: int = 0
     metrics_path: str | None = None
+    workers: int = 0  # uvicorn workers: wait until this many listen, show how they split the load
 
 
 FASTAPI_APP = """
@@ -182,6 +188,7 @@ def build(work: Path, anchor_python: dict[str, str]) -> tuple[list[Server], Any,
             "records",
             env_loopml,
             metrics_path="/metrics",
+            workers=2,
         ),
         Server(
             "loopml (log off)",
@@ -190,6 +197,7 @@ def build(work: Path, anchor_python: dict[str, str]) -> tuple[list[Server], Any,
             "records",
             env_loopml,
             metrics_path="/metrics",
+            workers=2,
         ),
     ]
     (work / "fastapi_app.py").write_text(textwrap.dedent(FASTAPI_APP))
@@ -213,6 +221,7 @@ def build(work: Path, anchor_python: dict[str, str]) -> tuple[list[Server], Any,
             "records",
             {"BENCH_MODEL": str(model_file)},
             cwd=str(work),
+            workers=2,  # uvicorn's own: one socket shared by its workers
         )
     )
     skipped = []
@@ -331,8 +340,48 @@ def _get(port: int, path: str) -> int:
         conn.close()
 
 
+def _tree(pid: int) -> list[Any]:
+    import psutil
+
+    try:
+        return [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def _workers(pid: int, port: int) -> dict[int, int]:
+    """The processes under ``pid`` that listen on ``port``: their established connections."""
+    import psutil
+
+    found: dict[int, int] = {}
+    for p in _tree(pid)[1:]:  # the children: a supervisor's copy of the socket is not a worker
+        try:
+            conns = [c for c in p.net_connections(kind="tcp") if c.laddr and c.laddr.port == port]
+        except psutil.Error:
+            continue
+        if any(c.status == psutil.CONN_LISTEN for c in conns):
+            found[p.pid] = sum(c.status == psutil.CONN_ESTABLISHED for c in conns)
+    return found
+
+
+def _cpu(pid: int) -> dict[int, float]:
+    import psutil
+
+    out = {}
+    for p in _tree(pid):
+        try:
+            t = p.cpu_times()
+        except psutil.Error:
+            continue
+        out[p.pid] = t.user + t.system
+    return out
+
+
 def start(server: Server, body: bytes) -> tuple[subprocess.Popen[bytes], float]:
-    """Start ``server`` and wait until it answers a prediction; returns (process, cold start s)."""
+    """Start ``server`` and wait until it answers a prediction; returns (process, cold start s).
+
+    A server with ``workers`` is then given until every worker listens, so that a measured
+    cell's connections can reach them all (the cold start is still the first answer)."""
     server.port = _free_port()
     argv = [a.replace("{port}", str(server.port)) for a in server.argv]
     env = {**os.environ, **THREAD_ENV, **server.env}
@@ -353,7 +402,12 @@ def start(server: Server, body: bytes) -> tuple[subprocess.Popen[bytes], float]:
         try:
             status, _ = _post(server.port, server.path, body, timeout=2)
             if status == 200:
-                return proc, time.perf_counter() - t0
+                cold = time.perf_counter() - t0
+                while server.workers and time.perf_counter() < deadline:
+                    if len(_workers(proc.pid, server.port)) >= server.workers:
+                        break
+                    time.sleep(0.1)
+                return proc, cold
         except OSError:
             pass
         time.sleep(0.05)
@@ -371,27 +425,49 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def load(port: int, path: str, body_file: Path, conns: int, seconds: float) -> dict[str, Any]:
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(HERE / "_loadgen.py"),
-            "--url",
-            f"http://127.0.0.1:{port}{path}",
-            "--body",
-            str(body_file),
-            "-c",
-            str(conns),
-            "--seconds",
-            str(seconds),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=seconds + 120,
-    )
-    if out.returncode != 0:
-        return {"rps": 0.0, "p50": None, "p99": None, "codes": {"error": out.stderr[-300:]}}
-    return json.loads(out.stdout)
+def load(
+    port: int, path: str, body_file: Path, conns: int, seconds: float, pid: int | None = None
+) -> dict[str, Any]:
+    """One cell: the load generator's figures; with the server's ``pid``, also how its workers
+    split the connections (``split``) and its CPU ms per answered request (``cpu_ms``)."""
+    argv = [
+        sys.executable,
+        str(HERE / "_loadgen.py"),
+        "--url",
+        f"http://127.0.0.1:{port}{path}",
+        "--body",
+        str(body_file),
+        "-c",
+        str(conns),
+        "--seconds",
+        str(seconds),
+    ]
+    cpu0 = _cpu(pid) if pid else {}
+    gen = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    split: list[int] = []
+    if pid:
+        # Keep-alive connections stay with the worker that took them: one look once all are
+        # open tells the split for the whole cell.
+        until = time.perf_counter() + seconds + 30
+        while gen.poll() is None and time.perf_counter() < until:
+            split = sorted(_workers(pid, port).values(), reverse=True)
+            if sum(split) >= conns:
+                break
+            time.sleep(0.2)
+    try:
+        stdout, stderr = gen.communicate(timeout=seconds + 120)
+    except subprocess.TimeoutExpired:
+        gen.kill()
+        stdout, stderr = gen.communicate()
+    if gen.returncode != 0:
+        return {"rps": 0.0, "p50": None, "p99": None, "codes": {"error": stderr[-300:]}}
+    cell: dict[str, Any] = json.loads(stdout)
+    if pid:
+        cpu1 = _cpu(pid)
+        spent = sum(t - cpu0.get(p, 0.0) for p, t in cpu1.items())
+        cell["split"] = split
+        cell["cpu_ms"] = 1000 * spent / cell["answered"] if cell.get("answered") else None
+    return cell
 
 
 def fmt(cell: dict[str, Any] | None) -> str:
@@ -401,6 +477,10 @@ def fmt(cell: dict[str, Any] | None) -> str:
         return "failed"
     bad = sum(v for k, v in cell["codes"].items() if k != "200")
     note = f" ({bad} non-200)" if bad else ""
+    if cell.get("split"):
+        note += f", split {'+'.join(map(str, cell['split']))}"
+    if cell.get("cpu_ms") is not None:
+        note += f", cpu {cell['cpu_ms']:.2f} ms/req"
     return f"{cell['rps']:,.0f}/s {cell['p50']:.1f} / {cell['p99']:.0f} ms{note}"
 
 
@@ -464,7 +544,14 @@ def main() -> None:
                 cells = results.setdefault(server.name, {})
                 for n in sizes:
                     for c in conns:
-                        cells[(n, c)] = load(server.port, server.path, bodies[n], c, args.seconds)
+                        cells[(n, c)] = load(
+                            server.port,
+                            server.path,
+                            bodies[n],
+                            c,
+                            args.seconds,
+                            proc.pid if server.workers else None,
+                        )
                         print(
                             f"  {server.name:24} rows={n:<3} conns={c:<2} {fmt(cells[(n, c)])}",
                             flush=True,
@@ -517,48 +604,78 @@ def _cold_starts(servers: list[Server], frame: Any, rounds: int) -> None:
 def _log_cost(work: Path, servers: list[Server], frame: Any, rounds: int, seconds: float) -> None:
     """loopml with the log on and off, ``rounds`` interleaved pairs at 32 connections, single rows.
 
-    Each start runs one discarded warm-up cell first (the writer's one-time imports, the first
-    parts), so the pair compares steady states. Which worker accepts how many of the 32
-    keep-alive connections varies from start to start and moves a single cell by tens of
-    percent either way, so only the median over pairs means anything.
+    Each start waits until both workers listen and runs one discarded warm-up cell (the
+    writer's one-time imports, the first parts), so the pair compares steady states. Two
+    summaries: requests/s, as the median of each round's on/off ratio (the two cells of a round
+    ran a minute apart, so drift in the machine's load mostly cancels; the medians of all on
+    and of all off cells do not pair them and move with that drift), and the server's CPU time
+    per answered request, which other programs on the machine move much less. Each cell shows
+    how the workers split its 32 connections.
     """
     import statistics
 
     pair = [s for s in servers if s.name.startswith("loopml (log")]
     path = work / "log-cost.json"
     path.write_text(json.dumps({"records": frame.sample(1, random_state=1).to_dict("records")}))
-    rates: dict[str, list[float]] = {s.name: [] for s in pair}
-    ratios: list[float] = []
+    cells: dict[str, list[dict[str, Any]]] = {s.name: [] for s in pair}
+    rate_ratios: list[float] = []
+    cpu_ratios: list[float] = []
     for i in range(rounds):
-        got: dict[str, float] = {}
+        got: dict[str, dict[str, Any]] = {}
         for server in pair if i % 2 == 0 else pair[::-1]:
             proc, _ = start(server, path.read_bytes())
             try:
                 load(server.port, server.path, path, 32, max(seconds, 6.0))  # warm-up
-                cell = load(server.port, server.path, path, 32, seconds)
+                cell = load(server.port, server.path, path, 32, seconds, proc.pid)
             finally:
                 stop(proc)
-            got[server.name] = cell["rps"]
-            rates[server.name].append(cell["rps"])
+            got[server.name] = cell
+            cells[server.name].append(cell)
             print(f"  round {i + 1}: {server.name:24} {fmt(cell)}", flush=True)
         on, off = got.get("loopml (log on)"), got.get("loopml (log off)")
-        if on and off:
-            ratios.append(on / off)
+        if on and off and on["rps"] and off["rps"]:
+            rate_ratios.append(on["rps"] / off["rps"])
+            if on.get("cpu_ms") and off.get("cpu_ms"):
+                cpu_ratios.append(off["cpu_ms"] / on["cpu_ms"])
     print(
         f"prediction log cost, 32 connections, single rows ({rounds} interleaved pairs, "
         f"load average {os.getloadavg()[0]:.1f})"
     )
-    for name, got_rates in rates.items():
-        print(
-            f"  {name:24} median {statistics.median(got_rates):,.0f} req/s "
-            f"(min {min(got_rates):,.0f}, max {max(got_rates):,.0f})"
+
+    def spread(values: list[float], unit: str, digits: int = 0) -> str:
+        return (
+            f"median {statistics.median(values):,.{digits}f}{unit} "
+            f"(min {min(values):,.{digits}f}, max {max(values):,.{digits}f})"
         )
-    if ratios:
-        cost = 1 - statistics.median(ratios)
+
+    print("  requests/s (wall clock: moved by whatever else the machine runs)")
+    for name, got_cells in cells.items():
+        rates = [c["rps"] for c in got_cells]
+        if rates:
+            print(f"    {name:24} {spread(rates, ' req/s')}")
+    if rate_ratios:
+        cost = 1 - statistics.median(rate_ratios)
         print(
-            f"  log on / log off, median of pairs: {statistics.median(ratios):.3f} "
-            f"-> the log costs {cost:+.1%} of throughput (target <= 5%)"
+            f"    on/off, median of the {len(rate_ratios)} pairs: "
+            f"{spread(rate_ratios, '', 3)} -> the log costs {cost:+.1%} of throughput "
+            "(target <= 5%; this, not the ratio of the medians above, pairs like with like)"
         )
+    print("  server CPU per answered request (all its processes; less moved by the machine's load)")
+    for name, got_cells in cells.items():
+        cpu = [c["cpu_ms"] for c in got_cells if c.get("cpu_ms")]
+        if cpu:
+            print(f"    {name:24} {spread(cpu, ' ms', 3)}")
+    if cpu_ratios:
+        cost = 1 - statistics.median(cpu_ratios)
+        print(
+            f"    off/on, median of the {len(cpu_ratios)} pairs: {spread(cpu_ratios, '', 3)} "
+            f"-> the log costs {cost:+.1%} of the throughput the CPU allows (target <= 5%)"
+        )
+    print("  connections per worker (the busier worker's share of 32)")
+    for name, got_cells in cells.items():
+        busier = [c["split"][0] for c in got_cells if c.get("split")]
+        if busier:
+            print(f"    {name:24} {spread([float(b) for b in busier], ' of 32')}")
 
 
 def _print(

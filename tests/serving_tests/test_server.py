@@ -1,5 +1,6 @@
 """The real server (``loopml serve`` in a subprocess): SIGKILL during traffic loses no answered
-prediction; several workers add up their metrics; it binds to loopback unless told otherwise."""
+prediction; several workers add up their metrics, each listens on a socket of its own and gets
+connections; it binds to loopback unless told otherwise."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 
 import loopml.serving
 from loopml import NotFoundError, ValidationError
+from loopml._net import check_port
 
 from .conftest import COLUMNS
 
@@ -140,3 +142,124 @@ def test_it_binds_loopback_unless_told_and_names_unknown_models(
         loopml.serving.serve("m@prod", port=0)
     with pytest.raises(NotFoundError, match="did you mean 'm'"):
         loopml.serving.serve("mm@champion", port=0)
+
+
+def _listening(pid: int, port: int) -> set[str]:
+    """The sockets (``socket:[inode]``) process ``pid`` listens on at ``port``."""
+    import psutil
+
+    found = set()
+    try:  # a worker just killed, or exiting, listens on nothing
+        for c in psutil.Process(pid).net_connections(kind="tcp"):
+            if c.status == psutil.CONN_LISTEN and c.laddr.port == port and c.fd != -1:
+                found.add(os.readlink(f"/proc/{pid}/fd/{c.fd}"))
+    except (psutil.Error, OSError):
+        return set()
+    return found
+
+
+def _worker_pids(supervisor: int, port: int) -> list[int]:
+    import psutil
+
+    return [p.pid for p in psutil.Process(supervisor).children() if _listening(p.pid, port)]
+
+
+def _wait_for_workers(supervisor: int, port: int, n: int) -> list[int]:
+    deadline = time.monotonic() + 90
+    while len(workers := _worker_pids(supervisor, port)) < n:
+        assert time.monotonic() < deadline, f"{n} workers did not listen in 90 s"
+        time.sleep(0.2)
+    return workers
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT spreads on Linux")
+def test_each_worker_listens_on_its_own_socket_and_both_get_connections(
+    session: object, model: object, stopper: list
+) -> None:
+    import http.client
+
+    import psutil
+
+    proc, url = _start(session, "--workers", "2")
+    stopper.append(proc)
+    port = int(url.rsplit(":", 1)[1])
+    # The first answer came from one worker; the other may still be starting.
+    workers = _wait_for_workers(proc.pid, port, 2)
+    # Not one socket shared by both (which the first to wake empties of every waiting
+    # connection), and the supervisor, which holds the port, listens on none.
+    assert len(workers) == 2
+    assert _listening(workers[0], port).isdisjoint(_listening(workers[1], port))
+    assert _listening(proc.pid, port) == set()
+    # 64 clients each ask once and stay connected. The kernel picks a worker's socket by a hash
+    # of the client's port: all 64 on one of the two would happen once in 2**63 runs.
+    clients = []
+    for _ in range(64):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/health")
+        answer = conn.getresponse()
+        answer.read()
+        assert answer.status == 200
+        clients.append(conn)
+    held = {
+        pid: sum(
+            c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port
+            for c in psutil.Process(pid).net_connections(kind="tcp")
+        )
+        for pid in workers
+    }
+    for conn in clients:
+        conn.close()
+    assert sum(held.values()) == 64 and min(held.values()) > 0, held
+    # A worker that dies is replaced by one that listens on a socket of its own again.
+    os.kill(workers[0], signal.SIGKILL)
+    deadline = time.monotonic() + 90
+    while workers[0] in (now := _worker_pids(proc.pid, port)) or len(now) < 2:
+        assert time.monotonic() < deadline, "the killed worker was not replaced in 90 s"
+        time.sleep(0.2)
+    assert workers[1] in now
+    assert _listening(now[0], port).isdisjoint(_listening(now[1], port))
+    assert httpx.post(f"{url}/predict", json={"records": [GOOD]}, timeout=10).status_code == 200
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: both workers and the supervisor stop
+    assert proc.wait(timeout=60) == 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT spreads on Linux")
+def test_the_worker_socket_arrives_in_each_worker_as_a_socket_of_its_own() -> None:
+    import io
+    import pickle
+    from multiprocessing.reduction import ForkingPickler
+
+    from loopml import LoopmlError
+    from loopml._net import worker_socket
+
+    held = worker_socket("127.0.0.1", 0)
+    port = held.getsockname()[1]
+    own = []
+    for _ in range(2):  # as uvicorn hands its sockets to each spawned worker
+        buf = io.BytesIO()
+        ForkingPickler(buf).dump([held])
+        (sock,) = pickle.loads(buf.getvalue())
+        assert sock.fileno() != held.fileno() and sock.getsockname() == ("127.0.0.1", port)
+        sock.listen()
+        sock.setblocking(False)
+        own.append(sock)
+    clients = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(64)]
+    accepted = []
+    for sock in own:
+        n = 0
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except BlockingIOError:
+                break
+            conn.close()
+            n += 1
+        accepted.append(n)
+    # Spread by a hash of each client's port: all 64 on one socket, once in 2**63 runs.
+    assert sum(accepted) == 64 and min(accepted) > 0, accepted
+    # The port is taken for anyone who does not ask to share it (another loopml serve checks).
+    with pytest.raises(LoopmlError, match="cannot listen"):
+        check_port("127.0.0.1", port)
+    for s in [*clients, *own, held]:
+        s.close()

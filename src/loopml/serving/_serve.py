@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopml._errors import ValidationError
-from loopml._net import check_port, is_loopback
+from loopml._net import check_port, is_loopback, worker_socket
 from loopml.serving._app import CONFIG_ENV, ServeConfig
 from loopml.serving._handoff import (
     FLAVORS_ENV,
@@ -168,8 +168,11 @@ def _serve_while_checking(
     config = uvicorn.Config(
         _APP, factory=True, workers=workers, **_uvicorn_options(host, port, log_level)
     )
-    # As uvicorn.run does for several workers, with the supervisor at hand to stop it.
-    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    # As uvicorn.run does for several workers, with the supervisor at hand to stop it, and a
+    # socket from which each worker makes a listening socket of its own (so the connections
+    # are spread over the workers, not taken by whichever accepts first).
+    sock = worker_socket(host, port)
+    supervisor = Multiprocess(config, sockets=[sock])
     failed: list[BaseException] = []
 
     def check() -> None:
@@ -188,5 +191,6 @@ def _serve_while_checking(
         supervisor.run()
     finally:
         checker.join()
+        sock.close()
     if failed:
         raise failed[0]
