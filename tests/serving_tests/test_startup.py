@@ -402,3 +402,29 @@ def test_a_failed_check_beside_the_workers_fails_as_before_and_stops_them(
         while _group_alive(pgid):  # no worker left behind
             assert time.monotonic() < deadline, "a worker outlived its failed parent"
             time.sleep(0.05)
+
+
+def test_a_worker_pauses_the_garbage_collector_only_until_it_is_ready(
+    session: object, model: object, monkeypatch: object
+) -> None:
+    import gc
+
+    import pytest
+    from starlette.testclient import TestClient
+
+    from loopml._errors import ValidationError
+    from loopml.serving import ServeConfig
+    from loopml.serving._app import app_from_env
+
+    _as_a_worker(monkeypatch, session, ServeConfig("m@champion", log=False, poll_interval=0))
+    assert gc.isenabled()
+    app = app_from_env()
+    assert not gc.isenabled()  # while it imports and loads (see app_from_env)
+    with TestClient(app) as client:
+        assert gc.isenabled()
+        assert client.get("/ready").json()["version"] == 1
+    # A worker that fails to build its app leaves the collector as it found it.
+    monkeypatch.delenv(CONFIG_ENV)  # type: ignore[attr-defined]
+    with pytest.raises(ValidationError, match=CONFIG_ENV):
+        app_from_env()
+    assert gc.isenabled()
