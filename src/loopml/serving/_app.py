@@ -160,20 +160,9 @@ class ModelServer:
         self.hooks: list[Any] = []
         self._hooks_task: asyncio.Task[None] | None = None
         self._hooks_starting = False
-        # Whether start() turns the cyclic garbage collector back on (app_from_env paused it).
-        self.resume_gc = False
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
-        """Load the models, open the log and warm the model thread; then the server is ready."""
-        try:
-            await self._start()
-        finally:
-            if self.resume_gc:  # paused while this worker started (see app_from_env)
-                self.resume_gc = False
-                gc.enable()
-
-    async def _start(self) -> None:
         from threadpoolctl import threadpool_limits
 
         from loopml.serving._batcher import MicroBatcher
@@ -657,23 +646,23 @@ def app_from_env() -> Starlette:
     handlers read raw requests, so FastAPI's layer over it (pydantic, OpenAPI) would only add
     its imports, ~0.2 CPU s, to every worker's start.
     """
-    # A worker's start allocates about a million objects that live as long as it does (its
-    # libraries, the model): the cyclic collector would walk the growing heap again and again,
-    # ~0.1 CPU s per worker. Paused until the server is ready (ModelServer.start, which freezes
-    # what was loaded); the few cycles left over from the imports stay, ~0.1 MB.
+    # Building the app imports the model's libraries and the web stack: about a million objects
+    # that live as long as the worker. The cyclic collector would walk that growing heap again
+    # and again (~0.1 CPU s per worker), so it is paused meanwhile, and what was imported is
+    # frozen: later collections (the model's load included) skip it, as they skip the model once
+    # start() froze it. The import's own few cycles (~0.1 MB) stay.
     resume_gc = gc.isenabled()
     gc.disable()
     try:
-        app, server = _worker_app()
-    except BaseException:
+        app = _worker_app()
+        gc.freeze()
+    finally:
         if resume_gc:
             gc.enable()
-        raise
-    server.resume_gc = resume_gc
     return app
 
 
-def _worker_app() -> tuple[Starlette, ModelServer]:
+def _worker_app() -> Starlette:
     from loopml.registry import import_loader
     from loopml.serving._handoff import FLAVORS_ENV, WorkerStore, handed_over, received
 
@@ -691,7 +680,7 @@ def _worker_app() -> tuple[Starlette, ModelServer]:
     server = ModelServer(config, store, found=handed_over(env))
     app = Starlette(lifespan=_lifespan(server), exception_handlers={HTTPException: _http_error})
     _add_routes(app, server)
-    return app, server
+    return app
 
 
 @contextlib.contextmanager
