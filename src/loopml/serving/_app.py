@@ -688,8 +688,8 @@ def _without(names: tuple[str, ...]) -> Iterator[None]:
     """Inside, importing one of ``names`` not imported yet fails as if it were not installed.
 
     scikit-learn imports pytest and rich when they are installed (both optional to it) and works
-    as designed without them; a worker that never runs sklearn's tests nor fits a model saves
-    their imports, ~0.15-0.25 CPU s per worker where they are installed. skops' trusted types
+    as designed without them; a worker, which neither runs sklearn's tests nor fits a model,
+    saves their imports: ~0.1-0.2 CPU s where they are installed. skops' trusted types
     are the same either way (sklearn's estimator list does not depend on them). Afterwards the
     names import as usual; the worker's app is built before uvicorn starts any thread.
     """
