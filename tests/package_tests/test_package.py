@@ -58,7 +58,7 @@ def test_ships_py_typed() -> None:
 def test_subpackages_export_what_all_says() -> None:
     import importlib
 
-    for sub in ("loopml.store", "loopml.tracking"):
+    for sub in ("loopml.store", "loopml.tracking", "loopml.serving"):
         module = importlib.import_module(sub)
         for name in module.__all__:
             assert hasattr(module, name), f"{sub}.{name}"

@@ -17,9 +17,12 @@ _ORDER = """
 import json, sys
 from loopml.serving._app import app_from_env
 app_from_env()
-names = list(sys.modules)
-wanted = ("numpy", "scipy.special", "skops.io", "starlette.applications", "fastapi", "pydantic")
-print(json.dumps({m: names.index(m) if m in names else None for m in wanted}))
+names = [m for m, module in sys.modules.items() if module is not None]
+wanted = ("numpy", "scipy.special", "skops.io", "starlette.applications", "fastapi", "pydantic",
+          "pytest", "rich")
+order = {m: names.index(m) if m in names else None for m in wanted}
+import pytest, rich  # hidden only while the worker imported its model's libraries
+print(json.dumps(order))
 """
 
 
@@ -48,6 +51,46 @@ def test_a_worker_imports_its_models_loader_before_the_web_stack(
     assert order["skops.io"] < order["starlette.applications"]
     # The worker's app is plain Starlette: FastAPI's layer (and pydantic) is never imported.
     assert order["fastapi"] is None and order["pydantic"] is None
+    # Nor sklearn's optional test and progress-bar libraries (see _app._without).
+    assert order["pytest"] is None and order["rich"] is None
+
+
+def test_hiding_libraries_from_a_workers_imports_leaves_its_trusted_types_alone() -> None:
+    # skops' default trusted types, computed at its import: the same with pytest and rich
+    # hidden as with them installed, so a worker refuses and accepts the same files.
+    show = (
+        "import json, sys\n"
+        "from loopml.serving._app import _UNUSED_BY_WORKERS, _without\n"
+        "with _without(_UNUSED_BY_WORKERS if sys.argv[1] == 'hide' else ()):\n"
+        "    import numpy, scipy.special\n"
+        "    import skops.io._trusted_types as t\n"
+        "print(json.dumps({k: sorted(getattr(t, k)) for k in dir(t) if k.endswith('NAMES')}))"
+    )
+    got = []
+    for how in ("hide", "keep"):
+        out = subprocess.run(
+            [sys.executable, "-c", show, how], capture_output=True, text=True, timeout=120
+        )
+        assert out.returncode == 0, out.stderr
+        got.append(json.loads(out.stdout))
+    assert got[0] == got[1]
+    assert "sklearn.ensemble._hist_gradient_boosting.gradient_boosting." in str(got[0])
+
+
+def test_without_hides_only_what_is_not_imported_and_only_inside() -> None:
+    import importlib
+
+    from loopml.serving._app import _without
+
+    with _without(("json", "loopml_no_such_module")):
+        assert importlib.import_module("json") is json  # imported already: left alone
+        assert sys.modules["loopml_no_such_module"] is None
+        try:
+            importlib.import_module("loopml_no_such_module")
+            raise AssertionError("a hidden module was imported")
+        except ImportError:
+            pass
+    assert "loopml_no_such_module" not in sys.modules
 
 
 def test_the_workers_app_answers_as_create_app_does(
@@ -359,3 +402,36 @@ def test_a_failed_check_beside_the_workers_fails_as_before_and_stops_them(
         while _group_alive(pgid):  # no worker left behind
             assert time.monotonic() < deadline, "a worker outlived its failed parent"
             time.sleep(0.05)
+
+
+def test_a_worker_builds_its_app_with_the_garbage_collector_paused(
+    session: object, model: object, monkeypatch: object
+) -> None:
+    import gc
+
+    import pytest
+    from starlette.testclient import TestClient
+
+    from loopml._errors import ValidationError
+    from loopml.serving import ServeConfig
+    from loopml.serving._app import app_from_env
+
+    _as_a_worker(monkeypatch, session, ServeConfig("m@champion", log=False, poll_interval=0))
+    collections: list[str] = []
+    gc.callbacks.append(lambda phase, info: collections.append(phase))
+    try:
+        frozen = gc.get_freeze_count()
+        gc.collect()  # so that a collection now could only be one the worker's imports caused
+        collections.clear()
+        app = app_from_env()
+        assert collections == []  # none while it imported (see app_from_env)
+    finally:
+        gc.callbacks.pop()
+    assert gc.isenabled() and gc.get_freeze_count() > frozen
+    with TestClient(app) as client:
+        assert client.get("/ready").json()["version"] == 1
+    # A worker that fails to build its app leaves the collector as it found it.
+    monkeypatch.delenv(CONFIG_ENV)  # type: ignore[attr-defined]
+    with pytest.raises(ValidationError, match=CONFIG_ENV):
+        app_from_env()
+    assert gc.isenabled()

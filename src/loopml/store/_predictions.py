@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from loopml._errors import NotFoundError, ValidationError
-from loopml.store._duck import quote_ident as quote
 from loopml.store._model_names import check_model_name
 from loopml.store._prediction_compact import CompactionResult, compact_folder
 from loopml.store._prediction_files import (
@@ -287,6 +286,10 @@ class PredictionStore:
         if hi is not None:
             cond.append('"time" < ?')
             params.append(hi)
+        # Imported here, not with the module: a server worker opens its prediction log with this
+        # module before it answers, and never queries (_duck imports the filter parser).
+        from loopml.store._duck import quote_ident as quote
+
         # The hive columns (date, hour) are dropped: "time" carries the same information.
         what = "* EXCLUDE (date, hour)" if columns is None else ", ".join(map(quote, columns))
         query = (
