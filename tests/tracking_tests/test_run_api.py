@@ -182,6 +182,31 @@ def test_run_records_environment(session: object) -> None:
     assert r.environment["python"] and r.environment["packages"]["loopml"] == loopml.__version__
 
 
+def test_platform_text_is_platform_platform_without_a_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The run's platform text is platform.platform()'s, and reading it starts no process
+    (platform.platform() runs ``uname -p`` on Linux, milliseconds of every run's start)."""
+    import platform
+    import subprocess
+    import sys
+
+    from loopml.tracking._environment import environment, platform_text
+
+    expected = platform.platform()
+    if sys.platform.startswith("linux") and platform.processor() not in ("", platform.machine()):
+        pytest.skip(f"uname -p names a processor ({platform.processor()!r}) platform() keeps")
+    assert platform_text() == expected
+
+    def no_process(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"a process was started: {args}")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", no_process)
+    if sys.platform.startswith("linux"):
+        assert platform_text() == expected
+        assert environment()["platform"] == expected
+
+
 def test_git_commit_and_dirty_flag(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
     import subprocess
     from pathlib import Path
