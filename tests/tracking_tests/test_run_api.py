@@ -111,6 +111,38 @@ def test_params_flatten_and_conflict(session: object) -> None:
     }
 
 
+def test_params_of_plain_and_other_types_encode_as_through_the_number_abcs() -> None:
+    """Plain str/int/float skip the ABC checks; every other type still goes through them."""
+    import collections
+    import enum
+    import types
+
+    import numpy as np
+
+    from loopml._values import encode_param, flatten
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    assert encode_param("k", "x") == ("x", None)
+    assert encode_param("k", 3) == ("3", 3.0)
+    assert encode_param("k", 0.1) == ("0.1", 0.1)
+    assert encode_param("k", float("inf")) == ("Infinity", float("inf"))
+    assert encode_param("k", True) == ("true", None)
+    assert encode_param("k", None) == ("null", None)
+    assert encode_param("k", Level.HIGH) == ("3", 3.0)
+    assert encode_param("k", np.int64(7)) == ("7", 7.0)
+    assert encode_param("k", np.float32(0.5)) == ("0.5", 0.5)
+    assert encode_param("k", [1, 2]) == ("[1, 2]", None)
+    nested = {
+        "a": collections.OrderedDict(b=1),
+        "c": types.MappingProxyType({"d": 2.0}),
+        "e": "f",
+        "g": {},
+    }
+    assert flatten(nested) == {"a.b": 1, "c.d": 2.0, "e": "f", "g": {}}
+
+
 def test_param_over_size_limit_names_size_and_limit(session: object) -> None:
     with loopml.init(project="p") as run:
         with pytest.raises(ValidationError, match=r"20,000 characters long; the limit is 16,384"):
