@@ -346,8 +346,11 @@ def main() -> None:
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
     errors: dict[tuple[str, str], str] = {}
     for rep in range(args.repeat):
+        # Each round starts with the next case: none of them always runs first (or last)
+        # after another's process, and a drift in the machine's load hits them alike.
+        order = modes[rep % len(modes) :] + modes[: rep % len(modes)]
         for name in names:
-            for mode in modes:
+            for mode in order:
                 if (name, mode) in errors:
                     continue
                 with temp_dir("bench-integrations-") as d:
@@ -355,6 +358,7 @@ def main() -> None:
                 if result is None:
                     errors[(name, mode)] = error
                 else:
+                    result.update(round=rep, load=os.getloadavg()[0])
                     results.setdefault((name, mode), []).append(result)
         print(f"round {rep + 1}/{args.repeat} done", flush=True)
         # The table after every round: a run cut short still leaves its figures so far.
@@ -408,6 +412,25 @@ def _system_metrics_cost() -> None:
     print_table(rows, "System metrics cost")
 
 
+def _paired(base: list[dict[str, float]], samples: list[dict[str, float]]) -> str:
+    """The share added within each round (this case against that round's no-logging run):
+    median and interquartile range, steadier than a ratio of medians while the load drifts."""
+    by_round = {s["round"]: s for s in base}
+    parts = []
+    for key, label in (("seconds", "wall"), ("cpu", "cpu")):
+        shares = sorted(
+            s[key] / by_round[s["round"]][key] - 1 for s in samples if s["round"] in by_round
+        )
+        if not shares:
+            return "no round with both cases"
+        n = len(shares)
+        parts.append(
+            f"{label} {statistics.median(shares):+.1%} "
+            f"(IQR {shares[n // 4]:+.1%} to {shares[(3 * n) // 4 if n > 1 else 0]:+.1%})"
+        )
+    return f"paired by round ({n}): " + ", ".join(parts)
+
+
 def _median(samples: list[dict[str, float]], key: str) -> float:
     return statistics.median(s[key] for s in samples)
 
@@ -422,12 +445,17 @@ def _rows(
     if not base:
         return [Row(f"{what[name]}", "-", "-", notes=[f"failed: {errors.get((name, 'none'))}"])]
     wall0, cpu0 = _median(base, "seconds"), _median(base, "cpu")
+    loads = [s["load"] for s in base]
     rows = [
         Row(
             f"{what[name]}: no logging",
             f"{fmt_seconds(wall0)} (cpu {fmt_seconds(cpu0)})",
             "-",
-            notes=["wall " + ", ".join(f"{s['seconds']:.2f}" for s in base)],
+            notes=[
+                "wall " + ", ".join(f"{s['seconds']:.2f}" for s in base),
+                f"load (1 min) median {statistics.median(loads):.2f}, "
+                f"{min(loads):.2f}-{max(loads):.2f}",
+            ],
         )
     ]
     share: dict[str, float] = {}
@@ -449,6 +477,7 @@ def _rows(
         cell = f"{fmt_seconds(wall)} (cpu {fmt_seconds(cpu)})"
         notes = [
             f"wall adds {share[mode]:+.1%}, cpu adds {(cpu - cpu0) / cpu0:+.1%}",
+            _paired(base, samples),
             "wall " + ", ".join(f"{s['seconds']:.2f}" for s in samples),
         ]
         if mode == "loopml":
