@@ -8,10 +8,15 @@ adds to the no-logging median.
 
 The timed section is what a user waits for: starting the run, training with the logger,
 finishing the run (for loopml: everything in the store; for MLflow: its SQLite store; for
-W&B: its offline files written). Like for like: MLflow's autolog runs with
-``log_models=False`` (loopml's callbacks log no model); loopml runs with its defaults, system
-metrics included (sampled every 10 s). W&B's Keras callback imports TensorFlow, so its Keras
-case logs the same per-epoch values with ``wandb.log`` from a plain Keras callback.
+W&B: its offline files written). Each logger's modules are imported before the clock starts,
+as a script imports them at its top, and every case starts the clock right after a full
+garbage collection (see ``_settle``). loopml's own modules are compiled to bytecode first, as
+an installed package's are (a checkout run with ``PYTHONDONTWRITEBYTECODE`` would otherwise
+compile them again in every process, a cost users do not pay). Like for like: MLflow's
+autolog runs with ``log_models=False`` (loopml's callbacks log no model); loopml runs with its
+defaults, system metrics included (sampled every 10 s). W&B's Keras callback imports
+TensorFlow, so its Keras case logs the same per-epoch values with ``wandb.log`` from a plain
+Keras callback.
 
     python benchmarks/integrations.py              # ~2-3 minutes on 2 cores
     python benchmarks/integrations.py --repeat 5   # steadier medians
@@ -95,14 +100,19 @@ def w_lightgbm(mode: str) -> dict[str, Any]:
         import mlflow.lightgbm
 
         mlflow.set_experiment("bench")  # creates the schema: not timed
+    elif mode == "loopml":
+        from loopml.integrations.lightgbm import callback
+    elif mode == "wandb":
+        import wandb
+        from wandb.integration.lightgbm import log_summary, wandb_callback
     _open_store(mode)
     spent = [0.0]  # CPU seconds inside loopml's callback (this thread)
+    threads0 = _loopml_thread_cpu()
+    _settle()
     c0, t0 = time.process_time(), time.perf_counter()
     if mode == "none":
         lgb.train(params, train, **fit)
     elif mode == "loopml":
-        from loopml.integrations.lightgbm import callback
-
         cb = callback(project="bench")
 
         def timed(env: Any) -> None:
@@ -117,18 +127,11 @@ def w_lightgbm(mode: str) -> dict[str, Any]:
         with mlflow.start_run():
             lgb.train(params, train, **fit)
     elif mode == "wandb":
-        import wandb
-        from wandb.integration.lightgbm import log_summary, wandb_callback
-
         run = wandb.init(project="bench", mode="offline", config=params)
         booster = lgb.train(params, train, callbacks=[wandb_callback()], **fit)
         log_summary(booster)
         run.finish()
-    return {
-        "seconds": time.perf_counter() - t0,
-        "cpu": time.process_time() - c0,
-        "in_loopml": spent[0],
-    }
+    return _result(t0, c0, spent[0], threads0)
 
 
 def _keras_model() -> Any:
@@ -162,14 +165,19 @@ def w_keras(mode: str) -> dict[str, Any]:
         import mlflow.keras
 
         mlflow.set_experiment("bench")
+    elif mode == "loopml":
+        from loopml.integrations.keras import Callback
+    elif mode == "wandb":
+        import keras
+        import wandb
     _open_store(mode)
     spent = [0.0]  # CPU seconds inside loopml's callback (this thread)
+    threads0 = _loopml_thread_cpu()
+    _settle()
     c0, t0 = time.process_time(), time.perf_counter()
     if mode == "none":
         model.fit(x, y, **fit)
     elif mode == "loopml":
-        from loopml.integrations.keras import Callback
-
         cb = Callback(project="bench")
         for hook in ("on_train_begin", "on_train_batch_end", "on_epoch_end", "on_train_end"):
             method = getattr(cb, hook)
@@ -184,9 +192,6 @@ def w_keras(mode: str) -> dict[str, Any]:
         with mlflow.start_run():
             model.fit(x, y, **fit)
     elif mode == "wandb":
-        import keras
-        import wandb
-
         # W&B's own Keras callback imports TensorFlow, which this benchmark does not install:
         # the same per-epoch wandb.log calls from a plain Keras callback stand in for it.
         class WandbEpochLogger(keras.callbacks.Callback):  # type: ignore[misc]
@@ -196,11 +201,56 @@ def w_keras(mode: str) -> dict[str, Any]:
         run = wandb.init(project="bench", mode="offline")
         model.fit(x, y, callbacks=[WandbEpochLogger()], **fit)
         run.finish()
+    return _result(t0, c0, spent[0], threads0)
+
+
+def _settle() -> None:
+    """Start every case's timed section from the same garbage-collector state.
+
+    A full collection walks every object of the process (JAX's and Keras's: hundreds of
+    thousands), 0.1-0.2 s of CPU on the 2-core VM. Python runs one once enough objects have
+    survived since the last: whatever a case allocated before the clock (a logger's imports,
+    its store opened) decides whether one falls inside a 1 s training, a cost of the setup,
+    not of logging. Collections that logging's own allocations bring on still count.
+    """
+    import gc
+
+    gc.collect()
+    _full_collections[0] = gc.get_stats()[2]["collections"]
+
+
+_full_collections = [0]
+
+
+def _result(t0: float, c0: float, in_callback: float, threads0: dict[int, float]) -> dict[str, Any]:
+    import gc
+
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    threads = _loopml_thread_cpu()
     return {
-        "seconds": time.perf_counter() - t0,
-        "cpu": time.process_time() - c0,
-        "in_loopml": spent[0],
+        "seconds": seconds,
+        "cpu": cpu,
+        "in_loopml": in_callback,
+        # CPU of loopml's background threads (writer, system metrics) during the timed section.
+        "loopml_threads": sum(v - threads0.get(k, 0.0) for k, v in threads.items()),
+        "full_gc": gc.get_stats()[2]["collections"] - _full_collections[0],
     }
+
+
+def _loopml_thread_cpu() -> dict[int, float]:
+    """CPU seconds so far of each live loopml thread (``loopml-*``), by native thread id, from
+    the scheduler's per-thread counter (nanoseconds; Linux only, else empty)."""
+    import threading
+
+    out: dict[int, float] = {}
+    for t in threading.enumerate():
+        if t.name.startswith("loopml-") and t.native_id is not None:
+            try:
+                with open(f"/proc/self/task/{t.native_id}/schedstat") as f:
+                    out[t.native_id] = int(f.read().split()[0]) / 1e9
+            except (OSError, ValueError, IndexError):
+                pass
+    return out
 
 
 def _timed(fn: Any, spent: list[float]) -> Any:
@@ -250,6 +300,18 @@ def _run_case(d: Path, name: str, mode: str) -> tuple[dict[str, float] | None, s
     return None, tail[:200]
 
 
+def _compile_loopml() -> None:
+    """Write loopml's bytecode, as installing the package does: the frameworks and the other
+    loggers come compiled from their wheels, so a checkout without bytecode (say, under
+    ``PYTHONDONTWRITEBYTECODE``) would make every loopml case compile loopml's modules."""
+    import compileall
+    import importlib.util
+
+    spec = importlib.util.find_spec("loopml")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        compileall.compile_dir(folder, quiet=1)
+
+
 def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -279,12 +341,16 @@ def main() -> None:
             f"--modes takes some of {', '.join(MODES)}, 'none' included (got {args.modes!r})"
         )
     print_machine(extra=_versions())
+    _compile_loopml()
     names = [args.only] if args.only else list(WORKERS)
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
     errors: dict[tuple[str, str], str] = {}
     for rep in range(args.repeat):
+        # Each round starts with the next case: none of them always runs first (or last)
+        # after another's process, and a drift in the machine's load hits them alike.
+        order = modes[rep % len(modes) :] + modes[: rep % len(modes)]
         for name in names:
-            for mode in modes:
+            for mode in order:
                 if (name, mode) in errors:
                     continue
                 with temp_dir("bench-integrations-") as d:
@@ -292,6 +358,7 @@ def main() -> None:
                 if result is None:
                     errors[(name, mode)] = error
                 else:
+                    result.update(round=rep, load=os.getloadavg()[0])
                     results.setdefault((name, mode), []).append(result)
         print(f"round {rep + 1}/{args.repeat} done", flush=True)
         # The table after every round: a run cut short still leaves its figures so far.
@@ -306,7 +373,8 @@ def main() -> None:
     print(
         "wall: the timed section's wall time; cpu: this process's CPU time (W&B's separate "
         "service process not included); cpu in loopml's callback: CPU time inside it, start "
-        "and finish of the run included."
+        "and finish of the run included; on loopml's threads: the background writer's and "
+        "the system-metrics thread's CPU time in the timed section."
     )
     _system_metrics_cost()
 
@@ -344,6 +412,25 @@ def _system_metrics_cost() -> None:
     print_table(rows, "System metrics cost")
 
 
+def _paired(base: list[dict[str, float]], samples: list[dict[str, float]]) -> str:
+    """The share added within each round (this case against that round's no-logging run):
+    median and interquartile range, steadier than a ratio of medians while the load drifts."""
+    by_round = {s["round"]: s for s in base}
+    parts = []
+    for key, label in (("seconds", "wall"), ("cpu", "cpu")):
+        shares = sorted(
+            s[key] / by_round[s["round"]][key] - 1 for s in samples if s["round"] in by_round
+        )
+        if not shares:
+            return "no round with both cases"
+        n = len(shares)
+        parts.append(
+            f"{label} {statistics.median(shares):+.1%} "
+            f"(IQR {shares[n // 4]:+.1%} to {shares[(3 * n) // 4 if n > 1 else 0]:+.1%})"
+        )
+    return f"paired by round ({n}): " + ", ".join(parts)
+
+
 def _median(samples: list[dict[str, float]], key: str) -> float:
     return statistics.median(s[key] for s in samples)
 
@@ -358,12 +445,17 @@ def _rows(
     if not base:
         return [Row(f"{what[name]}", "-", "-", notes=[f"failed: {errors.get((name, 'none'))}"])]
     wall0, cpu0 = _median(base, "seconds"), _median(base, "cpu")
+    loads = [s["load"] for s in base]
     rows = [
         Row(
             f"{what[name]}: no logging",
             f"{fmt_seconds(wall0)} (cpu {fmt_seconds(cpu0)})",
             "-",
-            notes=["wall " + ", ".join(f"{s['seconds']:.2f}" for s in base)],
+            notes=[
+                "wall " + ", ".join(f"{s['seconds']:.2f}" for s in base),
+                f"load (1 min) median {statistics.median(loads):.2f}, "
+                f"{min(loads):.2f}-{max(loads):.2f}",
+            ],
         )
     ]
     share: dict[str, float] = {}
@@ -385,13 +477,17 @@ def _rows(
         cell = f"{fmt_seconds(wall)} (cpu {fmt_seconds(cpu)})"
         notes = [
             f"wall adds {share[mode]:+.1%}, cpu adds {(cpu - cpu0) / cpu0:+.1%}",
+            _paired(base, samples),
             "wall " + ", ".join(f"{s['seconds']:.2f}" for s in samples),
         ]
         if mode == "loopml":
             inside = _median(samples, "in_loopml")
+            threads = _median(samples, "loopml_threads")
             notes.insert(
                 1,
-                f"cpu in loopml's callback: {fmt_seconds(inside)} = {inside / cpu0:.2%} of training's",
+                f"cpu in loopml's callback: {fmt_seconds(inside)} = {inside / cpu0:.2%} of "
+                f"training's; on loopml's threads: {fmt_seconds(threads)} = "
+                f"{threads / cpu0:.2%}",
             )
         rows.append(
             Row(

@@ -97,17 +97,31 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         if not isinstance(k, str):
             check_key(k, "param")  # raises, stating the rule for keys
         name = f"{prefix}{k}"
-        if isinstance(v, Mapping) and v:
+        if type(v) not in _SCALARS and isinstance(v, Mapping) and v:
             out.update(flatten(v, name + "."))
         else:
             out[name] = v
     return out
 
 
+# Exact types that are never a Mapping, told apart by identity before any ABC check (here and
+# in ``encode_param``): ``isinstance(x, Mapping)`` or ``numbers.Integral`` for a type not seen
+# since the last ABC registration walks every registered subclass, in a process that imported
+# JAX or Keras about a tenth of a millisecond a check, on loopml.init's path.
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+
+
 def encode_param(key: str, value: Any) -> tuple[str, float | None]:
     """A param as (stored text, number or None); text for strings, JSON for the rest."""
     num: float | None = None
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
+        text = value
+    elif kind is int:
+        text, num = str(value), float(value)
+    elif kind is float:
+        text, num = (repr(value) if math.isfinite(value) else json.dumps(value)), value
+    elif isinstance(value, str):
         text = value
     elif isinstance(value, bool) or value is None:
         text = json.dumps(value)

@@ -172,6 +172,44 @@ def test_long_series_is_drawn_from_ingest_buckets_with_its_extremes(store: Store
         assert _from_buckets(conn, "r1", "v", kid, n, 200) is None
 
 
+def test_merged_buckets_of_several_keys_equal_one_ingest_of_all_points(store: Store) -> None:
+    """A later segment's buckets fold into the stored ones per key (keys sharing a span are
+    read in one query, a key with another span on its own), as if ingested in one go."""
+    from sqlalchemy import select
+
+    from loopml.store._schema_runs import BUCKET_STEPS, metric_buckets
+
+    def points(lo: int, hi: int) -> list[tuple[int, float, str, float]]:
+        out = []
+        for i in range(lo, hi):
+            out += [(i, float(i), "a", math.sin(i)), (i, float(i), "b", math.cos(i))]
+            if i % 7 == 0:
+                out.append((i, float(i), "c", (i % 5) + i * 1e-6))  # no ties: which of equal
+                # extremes a bucket keeps depends on the order the points come in
+        if lo:  # a key that only this segment has, in a bucket of its own
+            out.append((hi * 3, 0.5, "late", -1.0))
+        return out
+
+    n, cut = 5 * BUCKET_STEPS, 2 * BUCKET_STEPS + 17  # the cut falls inside a bucket
+    for rid in ("split", "whole"):
+        _run(store, rid)
+    store.runs.ingest("j-split", "split", Batch(points=points(0, cut)), 0, 1)
+    store.runs.ingest("j-split", "split", Batch(points=points(cut, n)), 1, 2)
+    whole = points(0, cut) + points(cut, n)
+    store.runs.ingest("j-whole", "whole", Batch(points=whole), 0, 1)
+
+    def buckets(rid: str) -> list[tuple[object, ...]]:
+        with store.engine.connect() as conn:
+            rows = conn.execute(select(metric_buckets).where(metric_buckets.c.run_id == rid)).all()
+        return sorted(tuple(r)[1:] for r in rows)
+
+    assert buckets("split") == buckets("whole")
+    split, one = store.runs.get("split").metrics, store.runs.get("whole").metrics
+    assert {k: (m.count, m.min, m.max, m.last) for k, m in split.items()} == {
+        k: (m.count, m.min, m.max, m.last) for k, m in one.items()
+    }
+
+
 def test_sweep_trials_land_through_the_journal_ingest_path(store: Store) -> None:
     """A trial's points get the same per-bucket extremes and summaries as a journal's."""
     from loopml.store import TrialWrite
@@ -378,12 +416,12 @@ def test_first_ingest_makes_project_and_keys_and_caches_them_only_once_committed
 
 
 def _prepared() -> list[tuple[str, object]]:
-    from loopml.store import _ingest, _runs
+    from loopml.store import _ingest, _runs, _store
     from loopml.store._dialect import Prepared
 
     return sorted(
         (f"{m.__name__}.{n}", v)
-        for m in (_ingest, _runs)
+        for m in (_ingest, _runs, _store)
         for n, v in vars(m).items()
         if isinstance(v, Prepared)
     )

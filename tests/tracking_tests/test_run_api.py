@@ -111,6 +111,38 @@ def test_params_flatten_and_conflict(session: object) -> None:
     }
 
 
+def test_params_of_plain_and_other_types_encode_as_through_the_number_abcs() -> None:
+    """Plain str/int/float skip the ABC checks; every other type still goes through them."""
+    import collections
+    import enum
+    import types
+
+    import numpy as np
+
+    from loopml._values import encode_param, flatten
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    assert encode_param("k", "x") == ("x", None)
+    assert encode_param("k", 3) == ("3", 3.0)
+    assert encode_param("k", 0.1) == ("0.1", 0.1)
+    assert encode_param("k", float("inf")) == ("Infinity", float("inf"))
+    assert encode_param("k", True) == ("true", None)
+    assert encode_param("k", None) == ("null", None)
+    assert encode_param("k", Level.HIGH) == ("3", 3.0)
+    assert encode_param("k", np.int64(7)) == ("7", 7.0)
+    assert encode_param("k", np.float32(0.5)) == ("0.5", 0.5)
+    assert encode_param("k", [1, 2]) == ("[1, 2]", None)
+    nested = {
+        "a": collections.OrderedDict(b=1),
+        "c": types.MappingProxyType({"d": 2.0}),
+        "e": "f",
+        "g": {},
+    }
+    assert flatten(nested) == {"a.b": 1, "c.d": 2.0, "e": "f", "g": {}}
+
+
 def test_param_over_size_limit_names_size_and_limit(session: object) -> None:
     with loopml.init(project="p") as run:
         with pytest.raises(ValidationError, match=r"20,000 characters long; the limit is 16,384"):
@@ -180,6 +212,31 @@ def test_run_records_environment(session: object) -> None:
     r = loopml.get_run(run.id)
     assert r.host and r.pid and r.command
     assert r.environment["python"] and r.environment["packages"]["loopml"] == loopml.__version__
+
+
+def test_platform_text_is_platform_platform_without_a_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The run's platform text is platform.platform()'s, and reading it starts no process
+    (platform.platform() runs ``uname -p`` on Linux, milliseconds of every run's start)."""
+    import platform
+    import subprocess
+    import sys
+
+    from loopml.tracking._environment import environment, platform_text
+
+    expected = platform.platform()
+    if sys.platform.startswith("linux") and platform.processor() not in ("", platform.machine()):
+        pytest.skip(f"uname -p names a processor ({platform.processor()!r}) platform() keeps")
+    assert platform_text() == expected
+
+    def no_process(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"a process was started: {args}")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", no_process)
+    if sys.platform.startswith("linux"):
+        assert platform_text() == expected
+        assert environment()["platform"] == expected
 
 
 def test_git_commit_and_dirty_flag(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:

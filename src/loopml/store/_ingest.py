@@ -112,7 +112,11 @@ def ingest_batch(
     else:
         # A final status never overwrites another final one (a sweep may have marked the run
         # killed); ``crashed`` may be corrected by a run that turns out to be alive.
-        conn.execute(_END_RUN, {"rid": run_id, "heartbeat_at": now, **final})
+        end_run = _END_RUNS.get(frozenset(final))
+        if end_run is None:  # other columns than a run's end sets
+            conn.execute(_END_RUN, {"rid": run_id, "heartbeat_at": now, **final})
+        else:
+            end_run.run(conn, {"rid": run_id, "heartbeat_at": now, **final})
     return True
 
 
@@ -131,7 +135,7 @@ _END_RUN = update(runs).where(
 )
 _BUCKETS = select(metric_buckets).where(
     metric_buckets.c.run_id == bindparam("rid"),
-    metric_buckets.c.key_id == bindparam("kid"),
+    metric_buckets.c.key_id.in_(bindparam("kids", expanding=True)),
     metric_buckets.c.bucket.between(bindparam("lo"), bindparam("hi")),
 )
 _SUMMARIES = select(metric_summary).where(
@@ -179,9 +183,37 @@ _BUCKETS_Q = Prepared(
     "metric_buckets.count, metric_buckets.lo_step, metric_buckets.lo_value, "
     "metric_buckets.lo_ts, metric_buckets.hi_step, metric_buckets.hi_value, "
     "metric_buckets.hi_ts \nFROM metric_buckets \nWHERE metric_buckets.run_id = ? AND "
-    "metric_buckets.key_id = ? AND metric_buckets.bucket BETWEEN ? AND ?",
-    ("rid", "kid", "lo", "hi"),
+    "metric_buckets.key_id IN (__[POSTCOMPILE_kids]) AND metric_buckets.bucket BETWEEN ? AND ?",
+    ("rid", "kids", "lo", "hi"),
 )
+_END_RUN_Q = Prepared(
+    _END_RUN.values(
+        status=bindparam("status"),
+        ended_at=bindparam("ended_at"),
+        heartbeat_at=bindparam("heartbeat_at"),
+    ),
+    "UPDATE runs SET status=?, ended_at=?, heartbeat_at=? WHERE runs.id = ? AND runs.status "
+    "IN (__[POSTCOMPILE_status_1])",
+    ("status", "ended_at", "heartbeat_at", "rid", "status_1"),
+    fixed={"status_1": ["running", "crashed"]},
+)
+_END_RUN_ERROR_Q = Prepared(
+    _END_RUN.values(
+        status=bindparam("status"),
+        ended_at=bindparam("ended_at"),
+        heartbeat_at=bindparam("heartbeat_at"),
+        error=bindparam("error"),
+    ),
+    "UPDATE runs SET status=?, ended_at=?, heartbeat_at=?, error=? WHERE runs.id = ? AND "
+    "runs.status IN (__[POSTCOMPILE_status_1])",
+    ("status", "ended_at", "heartbeat_at", "error", "rid", "status_1"),
+    fixed={"status_1": ["running", "crashed"]},
+)
+# The run's end as Run.finish and recovery set it, by the columns ``final`` names.
+_END_RUNS = {
+    frozenset(("status", "ended_at")): _END_RUN_Q,
+    frozenset(("status", "ended_at", "error")): _END_RUN_ERROR_Q,
+}
 _SUMMARIES_Q = Prepared(
     _SUMMARIES,
     "SELECT metric_summary.run_id, metric_summary.key_id, metric_summary.last, "
@@ -398,21 +430,38 @@ def _bucket_points(
 
 def _merge_buckets(conn: Connection, run_id: str, new: dict[tuple[int, int], list[Any]]) -> None:
     """Fold the stored extremes of the buckets that ``new`` touches into ``new``."""
-    by_key: dict[int, list[int]] = {}
+    spans: dict[int, list[int]] = {}  # key id -> [lowest, highest] bucket
     for kid, bucket in new:
-        by_key.setdefault(kid, []).append(bucket)
-    for kid, buckets in by_key.items():
-        for old in _BUCKETS_Q.run(
-            conn, {"rid": run_id, "kid": kid, "lo": min(buckets), "hi": max(buckets)}
-        ):
-            b = new.get((kid, old.bucket))
-            if b is None:
-                continue
-            b[0] += old._mapping["count"]
-            if old.lo_value is not None and (b[2] is None or old.lo_value < b[2]):
-                b[1], b[2], b[3] = old.lo_step, old.lo_value, old.lo_ts
-            if old.hi_value is not None and (b[5] is None or old.hi_value > b[5]):
-                b[4], b[5], b[6] = old.hi_step, old.hi_value, old.hi_ts
+        span = spans.get(kid)
+        if span is None:
+            spans[kid] = [bucket, bucket]
+        elif bucket < span[0]:
+            span[0] = bucket
+        elif bucket > span[1]:
+            span[1] = bucket
+    # One query for all the keys that share a span (usually all of a batch's keys: they were
+    # logged at the same steps), rather than one per key; keys with other spans get their own,
+    # so no key reads rows outside its own buckets' range.
+    by_span: dict[tuple[int, int], list[int]] = {}
+    for kid, (lo, hi) in spans.items():
+        by_span.setdefault((lo, hi), []).append(kid)
+    for (lo, hi), kids in by_span.items():
+        for part in chunks(kids):
+            rows = _BUCKETS_Q.run(conn, {"rid": run_id, "kids": part, "lo": lo, "hi": hi})
+            _fold_buckets(new, rows)
+
+
+def _fold_buckets(new: dict[tuple[int, int], list[Any]], rows: Any) -> None:
+    """Fold stored bucket rows into ``new`` (only the buckets ``new`` has)."""
+    for old in rows:
+        b = new.get((old.key_id, old.bucket))
+        if b is None:
+            continue
+        b[0] += old._mapping["count"]
+        if old.lo_value is not None and (b[2] is None or old.lo_value < b[2]):
+            b[1], b[2], b[3] = old.lo_step, old.lo_value, old.lo_ts
+        if old.hi_value is not None and (b[5] is None or old.hi_value > b[5]):
+            b[4], b[5], b[6] = old.hi_step, old.hi_value, old.hi_ts
 
 
 def _merge_summaries(conn: Connection, run_id: str, agg: dict[int, list[Any]]) -> None:

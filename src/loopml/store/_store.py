@@ -14,11 +14,11 @@ import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from loopml._config import Settings
 from loopml._store_waits import wait_for_handoffs
-from loopml.store._dialect import upsert
+from loopml.store._dialect import Prepared, bulk_upsert
 from loopml.store._engine import checkpoint, make_engine, read, run_write
 from loopml.store._migrate import ensure_schema
 from loopml.store._records import ProjectInfo
@@ -48,6 +48,15 @@ def _after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork)
+
+
+# On the path of a training script's first ingest (its project's id): run from its SQL text on
+# SQLite, so that the process compiles nothing there (see ``Prepared``).
+_PROJECT_ID_Q = Prepared(
+    select(projects.c.id).where(projects.c.name == bindparam("name")),
+    "SELECT projects.id \nFROM projects \nWHERE projects.name = ?",
+    ("name",),
+)
 
 
 class Store:
@@ -96,12 +105,12 @@ class Store:
         cached = self._project_ids.get(name)
         if cached is not None:
             return cached
-        pid = conn.execute(select(projects.c.id).where(projects.c.name == name)).scalar()
+        pid = _PROJECT_ID_Q.run(conn, {"name": name}).scalar()
         if pid is None and create:
-            conn.execute(
-                upsert(conn, projects, ["name"], None), [{"name": name, "created_at": time.time()}]
+            bulk_upsert(
+                conn, projects, ["name"], None, ("name", "created_at"), [(name, time.time())]
             )
-            pid = conn.execute(select(projects.c.id).where(projects.c.name == name)).scalar()
+            pid = _PROJECT_ID_Q.run(conn, {"name": name}).scalar()
         return None if pid is None else int(pid)
 
     def cached_project_id(self, name: str) -> int | None:

@@ -73,6 +73,28 @@ def git_state(cwd: str) -> tuple[str | None, bool | None]:
         return None, None
 
 
+def platform_text() -> str:
+    """``platform.platform()``'s text, without the ``uname -p`` process it starts on Linux.
+
+    That process costs a run's start milliseconds of waiting (more on a busy machine), and what
+    it asks for, the processor, ``platform.platform()`` drops anyway when it is unknown or the
+    same as the machine: what Linux's ``uname -p`` answers. Elsewhere: ``platform.platform()``.
+    """
+    if not sys.platform.startswith("linux"):
+        return platform.platform()
+    u = os.uname()
+    lib, version = platform.libc_ver()  # glibc: one confstr call, no file read
+    parts = (u.sysname, u.release, u.machine, "with", lib + version)
+    # The clean-up platform.platform() applies to the same parts.
+    text = "-".join(p.strip() for p in parts if p).replace(" ", "_")
+    for c in '/\\:;"()':
+        text = text.replace(c, "-")
+    text = text.replace("unknown", "")
+    while "--" in text:
+        text = text.replace("--", "-")
+    return text.rstrip("-")
+
+
 def environment() -> dict[str, Any]:
     """Interpreter, platform, loopml and imported key package versions."""
     from loopml._version import __version__
@@ -86,7 +108,7 @@ def environment() -> dict[str, Any]:
     return {
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
+        "platform": platform_text(),
         "executable": sys.executable,
         "cwd": os.getcwd(),
         "packages": packages,

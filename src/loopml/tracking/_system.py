@@ -16,6 +16,7 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from loopml._errors import LoopmlError
+from loopml.tracking._threads import pending_or_alive, start_soon
 
 if TYPE_CHECKING:
     from loopml.tracking._run import Run
@@ -189,17 +190,20 @@ class SystemSampler:
         self._watches: dict[int, _Watch] = {}
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._launched = threading.Event()  # set once ``_thread`` has been started
         self._reader: _Reader | None = None
 
     def watch(self, run: Run, interval: float) -> None:
         """Sample for ``run`` every ``interval`` seconds until it ends or is unwatched."""
         with self._cond:
             self._watches[id(run)] = _Watch(run, interval, time.monotonic() + interval)
-            if self._thread is None or not self._thread.is_alive():
+            if not self._running():
                 self._thread = threading.Thread(
                     target=self._loop, name="loopml-system-metrics", daemon=True
                 )
-                self._thread.start()
+                # On loopml.init's path, and the first sample is an interval away: no waiting
+                # for the thread to be scheduled.
+                self._launched = start_soon(self._thread)
             self._cond.notify()
 
     def unwatch(self, run: Run) -> None:
@@ -210,9 +214,12 @@ class SystemSampler:
 
     @property
     def running(self) -> bool:
-        """Whether the sampling thread is alive."""
+        """Whether the sampling thread is alive (or started and about to run)."""
+        return self._running()
+
+    def _running(self) -> bool:
         thread = self._thread
-        return thread is not None and thread.is_alive()
+        return thread is not None and pending_or_alive(thread, self._launched)
 
     def _loop(self) -> None:
         while True:

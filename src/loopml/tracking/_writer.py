@@ -17,6 +17,7 @@ from typing import Any
 from loopml._config import Settings
 from loopml.store import OffsetMismatch, RunBackend
 from loopml.tracking._journal import JournalWriter, read_records, read_segment
+from loopml.tracking._threads import start_soon
 
 logger = logging.getLogger("loopml")
 _CHECKPOINT_INTERVAL = 5.0
@@ -129,7 +130,7 @@ class BackgroundWriter:
         self._last_heartbeat = 0.0
         self._last_checkpoint = time.monotonic()
         self._thread = threading.Thread(target=self._loop, name="loopml-writer", daemon=True)
-        self._thread.start()
+        self._launched = start_soon(self._thread)  # made on loopml.init's path: do not wait
 
     def add(self, journal: OpenJournal) -> None:
         """Start ingesting ``journal``."""
@@ -146,7 +147,9 @@ class BackgroundWriter:
         self._stop = True
         self._wake.set()
         if self._thread is not threading.current_thread():
-            self._thread.join(timeout=30)
+            self._launched.wait(timeout=30)
+            if self._thread.ident is not None:  # it did start
+                self._thread.join(timeout=30)
 
     def _loop(self) -> None:
         interval = self.settings.flush_interval
