@@ -110,11 +110,31 @@ def serve_team(
         if workers == 1:
             uvicorn.run(app_from_env(), host=host, port=port, log_level=log_level)
         else:
-            uvicorn.run(
-                "loopml.server._team:app_from_env",
-                factory=True,
-                host=host,
-                port=port,
-                workers=workers,
-                log_level=log_level,
-            )
+            _run_workers(host, port, workers, log_level)
+
+
+def _run_workers(host: str, port: int, workers: int, log_level: str) -> None:
+    """Run ``workers`` processes of the team app, each listening on a socket of its own.
+
+    As ``uvicorn.run`` does for several workers, but with :func:`loopml._net.worker_socket`:
+    clients keep their connections open, and on one shared socket the worker that wakes first
+    would accept most of them and leave the others idle.
+    """
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from loopml._net import worker_socket
+
+    config = uvicorn.Config(
+        "loopml.server._team:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+    )
+    sock = worker_socket(host, port)
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        sock.close()
