@@ -287,6 +287,9 @@ def _run_case(d: Path, name: str, mode: str) -> tuple[dict[str, float] | None, s
             "WANDB_DIR": str(d),
             "WANDB_SILENT": "true",
             "KERAS_BACKEND": "jax",
+            # The same string hashes in every case's process: set and dict orders (and what
+            # follows from them in tracing) do not differ between cases by chance.
+            "PYTHONHASHSEED": "0",
             "OMP_NUM_THREADS": "1",
             "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
         }
