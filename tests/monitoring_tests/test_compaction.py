@@ -67,6 +67,32 @@ def test_a_closed_hour_becomes_one_file_with_every_row(log: Any) -> None:
     assert log.compact("m", now=LATER).hours == 0  # already one file: nothing to do
 
 
+def test_fresh_parts_are_cheap_lz4_and_compaction_rewrites_them_with_zstd(log: Any) -> None:
+    import pyarrow.parquet as pq
+
+    for k in range(3):
+        log.write("m", _rows(10 * k, 10), f"j1-{k:04d}", ["a", "b"])
+    (part,) = [p for p in log.files("m") if p.name == "j1-0000.parquet"]
+    meta = pq.ParquetFile(part).metadata
+    codecs = {meta.row_group(0).column(i).compression for i in range(meta.num_columns)}
+    assert codecs == {"LZ4"}
+    # min/max statistics only where readers prune parts: the time
+    stats = {
+        meta.schema.column(i).name: meta.row_group(0).column(i).is_stats_set
+        for i in range(meta.num_columns)
+    }
+    assert stats["time"] and not stats["in.x"] and not stats["id"]
+    log.compact("m", now=LATER)
+    log.write("m", _rows(30, 10), "late-0001")  # a late lz4 part beside the zstd merge
+    compacted = [p for p in log.files("m") if p.name.startswith("compact-")]
+    merged = pq.ParquetFile(compacted[0]).metadata
+    assert merged.row_group(0).column(0).compression == "ZSTD"
+    assert _ids(log) == _expected(40)  # both codecs read together (DuckDB)
+    # a time filter over the mixed files keeps exactly the rows of its range
+    part_of = log.frame("m", since=HOUR + 1 + 5 * 0.5, until=HOUR + 1 + 35 * 0.5)
+    assert sorted(part_of["id"]) == sorted(f"r{i}-0" for i in range(5, 35))
+
+
 def test_an_open_hour_is_left_alone(log: Any) -> None:
     for k in range(3):
         log.write("m", _rows(10 * k, 10), f"j1-{k:04d}")

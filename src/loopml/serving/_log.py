@@ -432,7 +432,8 @@ def _warm_writer(features: dict[str, str], classifier: bool) -> None:
     }
     table = _arrow_table(_dumps(record), "warm", features, classifier)
     if table is not None:
-        pq.write_table(table, io.BytesIO(), compression="zstd")
+        # The codec of the store's fresh parts (``FRESH_CODEC``, private to the store).
+        pq.write_table(table, io.BytesIO(), compression="lz4")
 
 
 class PredictionLog:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COMPACT_PREFIX",
+    "FRESH_CODEC",
     "MANIFEST",
     "MARKER",
     "ServiceLock",
@@ -224,12 +225,34 @@ def dictionary_columns(schema: pa.Schema) -> list[str]:
     return out
 
 
-def write_part(table: pa.Table, folder: Path, part: str) -> Path:
+# A fresh prediction part is written by the serving process, beside the requests, and the hour's
+# compaction rewrites it with zstd: lz4 costs a fraction of zstd's CPU (the features are floats,
+# which neither shrinks much), and min/max statistics are kept only on the columns readers filter
+# parts by (the time windows, the model version). Parquet readers handle the codecs mixed.
+FRESH_CODEC = "lz4"
+_FRESH_STATISTICS = ("time", "model_version")
+
+
+def write_part(table: pa.Table, folder: Path, part: str, *, fresh: bool = False) -> Path:
+    """Write ``table`` as ``<part>.parquet`` in ``folder`` (atomically, synced); ``fresh``: a
+    prediction part the compaction rewrites later, written cheaply (see ``FRESH_CODEC``)."""
     import pyarrow.parquet as pq
 
     final = folder / f"{part}.parquet"
     tmp = folder / f".{part}.parquet.tmp"
-    pq.write_table(table, tmp, compression="zstd", use_dictionary=dictionary_columns(table.schema))
+    if fresh:
+        stats = [c for c in _FRESH_STATISTICS if c in table.column_names]
+        pq.write_table(
+            table,
+            tmp,
+            compression=FRESH_CODEC,
+            use_dictionary=dictionary_columns(table.schema),
+            write_statistics=stats or False,
+        )
+    else:
+        pq.write_table(
+            table, tmp, compression="zstd", use_dictionary=dictionary_columns(table.schema)
+        )
     with open(tmp, "rb+") as f:
         os.fsync(f.fileno())
     os.replace(tmp, final)
@@ -258,7 +281,7 @@ def write_into(folder: Path, rows: pa.Table, part: str) -> Path | None:
             while f"{part}-r{k}.parquet" in covered or (folder / f"{part}-r{k}.parquet").exists():
                 k += 1
             part = f"{part}-r{k}"
-    return write_part(rows, folder, part)
+    return write_part(rows, folder, part, fresh=True)
 
 
 def array(values: set[Any]) -> pa.Array:
