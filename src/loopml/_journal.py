@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import mmap
 import os
+import threading
 import weakref
 from pathlib import Path
 
@@ -40,16 +41,22 @@ class JournalWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        # Made under a name no recovery pass looks at, locked, and only then published under
+        # its own: a pass (another thread or process) that probes every journal's lock must never
+        # find this one unlocked and empty, take it for a dead writer's, and delete it.
+        hidden = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.new")
+        self._fd = os.open(hidden, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             self.size = _INITIAL_SIZE
             os.posix_fallocate(self._fd, 0, self.size)
             self.map = mmap.mmap(self._fd, self.size)
+            os.link(hidden, path)  # FileExistsError if the journal exists, as O_EXCL would
         except BaseException:
             os.close(self._fd)
-            path.unlink(missing_ok=True)
             raise
+        finally:
+            hidden.unlink(missing_ok=True)
         self.position = 0
         _OPEN_WRITERS.add(self)
 
