@@ -657,8 +657,8 @@ def log_watermark(store: Store, model: str, now: float | None = None) -> LogWate
     marks: list[float] = []
     stale: list[str] = []
     for path in journal_files(store.predictions.journal_dir(model)):
-        # The mark first: a writer writes it once it holds its journal's lock, so the probe
-        # below never takes the lock of a journal being created from under its writer.
+        # The mark first: a writer without one has journaled nothing and does not count. (A
+        # journal is visible only once its writer holds its lock: see loopml._journal.)
         try:
             mark = json.loads(_mark_path(path).read_text())
             until, every = float(mark["until"]), float(mark["every"])
